@@ -1,18 +1,29 @@
-"""Scaled dot-product attention and self-attention (Vaswani et al. 2017, §3.2).
+"""Scaled dot-product attention, self-attention and multi-head attention (Vaswani et al. 2017, §3.2).
+
+In reading order: :func:`scaled_dot_product_attention` (eq. (1)) → :class:`SelfAttention` (one
+head, Q, K, V projected from the same tokens) → :class:`MultiHeadAttention` (§3.2.2, ``H`` heads
+side by side, interchangeable with :class:`torch.nn.MultiheadAttention` through ``from_torch``).
 
 Two paths, one answer:
 
-* the **manual path** (:func:`scaled_dot_product_attention` with ``need_weights=True``) spells out
-  ``softmax(Q Kᵀ / √d_k) V`` and returns the attention weights, which the figures need;
+* the **manual path** (``need_weights=True``) spells out ``softmax(Q Kᵀ / √d_k) V`` and returns
+  the attention weights, which the figures need;
 * the **fast path** (``need_weights=False``) calls PyTorch's fused
   :func:`torch.nn.functional.scaled_dot_product_attention`, which never materialises the weights.
 
-Semantics, the same on both paths:
+Semantics, the same on both paths (the tests pin each one down):
 
-* masks follow PyTorch's SDPA: boolean ``True`` = may attend, a float mask is added to the scores;
-* a query whose keys are all masked gets zero weights and a zero output, never NaN;
-* float16/bfloat16 inputs are computed in float32 (scores and softmax), then cast back;
-* returned weights never include dropout: dropout acts only on the weights used for the output.
+* masks follow PyTorch's SDPA: boolean ``True`` = may attend, a float mask is added to the scores.
+  (``torch.nn.MultiheadAttention``'s boolean ``attn_mask`` and ``key_padding_mask`` mean the
+  opposite, ``True`` = ignore; convert them with :mod:`engine.masks`' ``from_torch_*`` helpers.)
+  A mask of another dtype, or one that does not broadcast to the scores, raises ``ValueError``;
+* ``is_causal=True`` applies :func:`engine.masks.causal_mask` (bottom-right aligned when ``S > L``);
+* a query whose keys are all masked gets zero weights and a zero output, never NaN
+  (``torch.nn.MultiheadAttention`` gives NaN there);
+* float16/bfloat16 inputs: the manual path computes scores and softmax in float32 and casts back;
+  the fast path runs in float32 on the CPU and relies on the fused CUDA kernels' float32 softmax;
+* returned weights never include dropout: dropout (training mode only) acts on the weights that
+  multiply ``V``. (``torch.nn.MultiheadAttention`` returns the dropped-out weights.)
 """
 
 from __future__ import annotations
@@ -22,6 +33,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from engine.masks import causal_mask, merge_masks
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
@@ -87,50 +100,65 @@ def scaled_dot_product_attention(
     scores_shape = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (L, S)
     if mask is not None:
         _check_mask(mask, scores_shape)
-    if is_causal:
-        causal = torch.ones(L, S, dtype=torch.bool, device=q.device).tril(diagonal=S - L)  # (L, S)
-        mask = causal if mask is None else _combine(mask, causal)
-
     if not need_weights:
-        return _fused_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p), None
+        return _fused_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p, is_causal=is_causal), None
+    if is_causal:
+        mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
 
     # ---- manual path: every step of eq. (1), the weights kept for the figures ----
     out_dtype = q.dtype
     compute_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
     q, k, v = (t.to(compute_dtype) for t in (q, k, v))
-    scores = (q * scale) @ k.transpose(-2, -1)  # (..., L, S); scaling q is cheaper than scaling scores
+    q = q * scale  # fold 1/√d_k into q: L·d_k multiplications instead of L·S
+    scores = q @ k.transpose(-2, -1)  # (..., L, d_k) @ (..., d_k, S) -> (..., L, S)
     if mask is not None:
+        # in place: ``scores`` is our own fresh tensor, and matmul's backward does not need it
         if mask.dtype == torch.bool:
-            scores = scores.masked_fill(~mask, float("-inf"))
+            scores.masked_fill_(~mask, float("-inf"))  # (..., L, S)
         else:
-            scores = scores + mask.to(compute_dtype)
-    weights = torch.softmax(scores, dim=-1)  # (..., L, S)
+            scores += mask.to(compute_dtype)  # (..., L, S)
+    weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
     if mask is not None:
-        # A query with every key masked has a row of -inf scores, and softmax gives 0/0 = NaN there.
-        # We define its weights (and hence its output) as zero.
-        weights = weights.masked_fill(torch.isneginf(scores).all(dim=-1, keepdim=True), 0.0)
+        # A query with every key masked has a row of -inf scores, and softmax gives 0/0 = NaN
+        # there. We define its weights (and hence its output) as zero. Which rows are dead is read
+        # from the mask itself (often just (L, S)), not from the big scores tensor.
+        dead = _fully_masked_rows(mask)  # (..., L, 1), broadcastable to weights
+        if dead.any():
+            weights = weights.masked_fill(dead, 0.0)
     attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
     output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
     return output.to(out_dtype), weights.to(out_dtype)
 
 
-def _combine(mask: torch.Tensor, causal: torch.Tensor) -> torch.Tensor:
-    """Intersect a user mask with a boolean causal mask, keeping the user mask's kind."""
+def _fully_masked_rows(mask: torch.Tensor) -> torch.Tensor:
+    """``True`` for each query row whose keys are all masked; shape ``(..., L, 1)`` of ``mask``."""
     if mask.dtype == torch.bool:
-        return mask & causal
-    return mask.masked_fill(~causal, float("-inf"))
+        return ~mask.any(dim=-1, keepdim=True)
+    return torch.isneginf(mask).all(dim=-1, keepdim=True)
 
 
-def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float) -> torch.Tensor:
-    """The fast path: PyTorch's fused kernel, plus our rule for fully masked queries."""
+def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal: bool) -> torch.Tensor:
+    """The fast path: PyTorch's fused kernel, plus our rules for low precision and dead rows."""
     out_dtype = q.dtype
+    L, S = q.shape[-2], k.shape[-2]
+    # SDPA's own is_causal aligns the mask top-left; ours aligns it bottom-right (causal_mask), so
+    # hand the flag over only where the two agree (L == S and no other mask).
+    fused_causal = is_causal and mask is None and L == S
+    if is_causal and not fused_causal:
+        mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
+    if out_dtype in _LOW_PRECISION and q.device.type == "cpu":
+        # The CPU kernels gain nothing from half precision; float32 keeps large scores finite.
+        # (CUDA's flash and memory-efficient kernels already keep the softmax in float32.)
+        q, k, v = q.float(), k.float(), v.float()
     if mask is not None and mask.dtype != torch.bool:
         mask = mask.to(q.dtype)
-    output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale)
+    output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale,
+                                            is_causal=fused_causal)
     if mask is not None:
         # The fused kernels disagree on fully masked rows (NaN on some back ends); make them zero.
-        keep = mask.any(dim=-1, keepdim=True) if mask.dtype == torch.bool else ~torch.isneginf(mask).all(-1, keepdim=True)
-        output = output.masked_fill(~keep, 0.0).nan_to_num_(0.0) if not keep.all() else output
+        dead = _fully_masked_rows(mask)  # (..., L, 1)
+        if dead.any():
+            output = output.masked_fill(dead, 0.0).nan_to_num_(0.0)
     return output.to(out_dtype)
 
 
@@ -178,3 +206,148 @@ class SelfAttention(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, is_causal: bool = False):
         q, k, v = self.project(x)  # (..., L, d_k), (..., L, d_k), (..., L, d_v)
         return scaled_dot_product_attention(q, k, v, mask, is_causal=is_causal)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention (Vaswani et al. 2017, §3.2.2).
+
+    ``MultiHead(Q, K, V) = Concat(head_1, …, head_H) W_O`` with
+    ``head_h = Attention(Q W_Q^h, K W_K^h, V W_V^h)``: ``H`` heads of width ``d_k = d_model / H``,
+    each free to attend to something else. The ``H`` per-head projections are stored as one
+    ``d_model → d_model`` linear layer each for Q, K and V, whose output is split into heads.
+
+    Args:
+        d_model: width of the queries and of the output (``embed_dim`` in torch).
+        num_heads: number of heads ``H``; must divide ``d_model``.
+        bias: whether the four projections have a bias (torch's default: yes).
+        dropout: dropout probability on the attention weights that multiply ``V``, in training
+            mode only; the returned weights never include it.
+        kdim, vdim: widths of the key and value inputs (default ``d_model``), as in torch.
+        batch_first: ``True``: inputs and outputs are ``(B, L, d_model)``; ``False``: ``(L, B,
+            d_model)``, torch's default layout. Unbatched ``(L, d_model)`` inputs work either way.
+        seed: if given, weights are drawn from ``torch.Generator().manual_seed(seed)``.
+        generator: a generator to draw the weights from (ignored when ``seed`` is given).
+
+    Shapes (batch-first shown):
+        ``forward(query (B, L, d_model), key (B, S, kdim), value (B, S, vdim), mask)`` returns
+        ``(output (B, L, d_model), weights)`` with weights ``(B, H, L, S)`` per head,
+        ``(B, L, S)`` when ``average_weights=True``, or ``None`` when ``need_weights=False``.
+
+    Masks:
+        ``mask`` uses this engine's polarity (``True`` = may attend; float = additive) and may have
+        shape ``(L, S)``, ``(B, L, S)``, ``(B, 1, L, S)``, ``(B, H, L, S)`` or ``(B, 1, 1, S)`` (a key
+        padding mask from :func:`engine.masks.padding_mask`). Torch-style masks convert with
+        :func:`engine.masks.from_torch_attn_mask` and :func:`engine.masks.from_torch_key_padding_mask`.
+
+    Raises:
+        ValueError: if ``num_heads`` does not divide ``d_model``; from ``forward``, for inputs of the
+            wrong rank or width, or a mask of the wrong dtype or shape.
+    """
+
+    def __init__(self, d_model: int, num_heads: int, *, bias: bool = True, dropout: float = 0.0,
+                 kdim: int | None = None, vdim: int | None = None, batch_first: bool = True,
+                 seed: int | None = None, generator: torch.Generator | None = None):
+        super().__init__()
+        if num_heads < 1 or d_model % num_heads:
+            raise ValueError(f"num_heads={num_heads} must divide d_model={d_model}")
+        self.d_model, self.num_heads, self.d_k = d_model, num_heads, d_model // num_heads
+        self.kdim, self.vdim = kdim or d_model, vdim or d_model
+        self.dropout, self.batch_first = float(dropout), batch_first
+        if seed is not None:
+            generator = torch.Generator().manual_seed(seed)
+        self.W_Q = init_linear_(nn.Linear(d_model, d_model, bias=bias), generator)
+        self.W_K = init_linear_(nn.Linear(self.kdim, d_model, bias=bias), generator)
+        self.W_V = init_linear_(nn.Linear(self.vdim, d_model, bias=bias), generator)
+        self.W_O = init_linear_(nn.Linear(d_model, d_model, bias=bias), generator)
+
+    def split_heads(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, L, d_model)`` → ``(B, H, L, d_k)``: head ``h`` gets columns ``h·d_k … (h+1)·d_k − 1``."""
+        B, L, _ = x.shape
+        return x.view(B, L, self.num_heads, self.d_k).transpose(1, 2)  # (B, L, H, d_k) -> (B, H, L, d_k)
+
+    @staticmethod
+    def merge_heads(x: torch.Tensor) -> torch.Tensor:
+        """``(B, H, L, d_k)`` → ``(B, L, H·d_k)``: the "Concat" of §3.2.2."""
+        B, H, L, d_k = x.shape
+        return x.transpose(1, 2).reshape(B, L, H * d_k)  # (B, L, H, d_k) -> (B, L, d_model)
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor | None = None, value: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None, *, is_causal: bool = False, need_weights: bool = True,
+                average_weights: bool = False):
+        key = query if key is None else key  # self-attention by default
+        value = key if value is None else value
+        query, key, value, unbatched = self._batch_first(query, key, value)  # (B, L, ·), (B, S, ·)
+        mask = self._heads_mask(mask, query.shape[0], query.shape[1], key.shape[1])
+        q = self.split_heads(self.W_Q(query))  # (B, L, d_model) -> (B, H, L, d_k)
+        k = self.split_heads(self.W_K(key))  # (B, S, d_model) -> (B, H, S, d_k)
+        v = self.split_heads(self.W_V(value))  # (B, S, d_model) -> (B, H, S, d_k)
+        heads, weights = scaled_dot_product_attention(
+            q, k, v, mask, is_causal=is_causal, need_weights=need_weights,
+            dropout_p=self.dropout if self.training else 0.0)  # (B, H, L, d_k), (B, H, L, S)
+        output = self.W_O(self.merge_heads(heads))  # (B, L, d_model)
+        if weights is not None and average_weights:
+            weights = weights.mean(dim=1)  # (B, H, L, S) -> (B, L, S)
+        if unbatched:
+            return output[0], (None if weights is None else weights[0])
+        if not self.batch_first:
+            output = output.transpose(0, 1)  # (B, L, d_model) -> (L, B, d_model)
+        return output, weights
+
+    def _batch_first(self, query, key, value):
+        """Bring the inputs to ``(B, L, ·)``; say whether they came unbatched."""
+        if query.dim() not in (2, 3) or key.dim() != query.dim() or value.dim() != query.dim():
+            raise ValueError("query, key and value must all be 3-D (batched) or all 2-D (unbatched), got "
+                             f"{query.dim()}-D, {key.dim()}-D, {value.dim()}-D")
+        for name, t, width in (("query", query, self.d_model), ("key", key, self.kdim), ("value", value, self.vdim)):
+            if t.shape[-1] != width:
+                raise ValueError(f"{name} must have last dimension {width}, got shape {tuple(t.shape)}")
+        if query.dim() == 2:
+            return query[None], key[None], value[None], True  # (1, L, ·), (1, S, ·)
+        if not self.batch_first:
+            query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (L, B, ·) -> (B, L, ·)
+        return query, key, value, False
+
+    def _heads_mask(self, mask, B: int, L: int, S: int):
+        """Give ``mask`` the four dimensions ``(B or 1, H or 1, L or 1, S)`` of the scores."""
+        if mask is None:
+            return None
+        if not isinstance(mask, torch.Tensor) or mask.dim() not in (2, 3, 4):
+            raise ValueError("mask must be a tensor of shape (L, S), (B, L, S) or (B, H, L, S), got "
+                             f"{getattr(mask, 'shape', type(mask).__name__)}")
+        if mask.dim() == 3:
+            if mask.shape[0] not in (1, B):
+                raise ValueError(f"a 3-D mask is read as (B, L, S) with B={B}, got shape {tuple(mask.shape)}; "
+                                 "for torch's (B*H, L, S) use engine.masks.from_torch_attn_mask(mask, num_heads)")
+            mask = mask[:, None]  # (B, L, S) -> (B, 1, L, S)
+        _check_mask(mask, (B, self.num_heads, L, S))
+        return mask
+
+    @classmethod
+    def from_torch(cls, m: nn.MultiheadAttention) -> "MultiHeadAttention":
+        """A copy of ``m``'s weights, layout (``batch_first``), dropout, device, dtype and mode.
+
+        Both of torch's weight layouts are read: the packed ``in_proj_weight`` (``kdim == vdim ==
+        embed_dim``) and the separate ``q_proj_weight``/``k_proj_weight``/``v_proj_weight``.
+
+        Raises:
+            ValueError: if ``m`` uses ``add_bias_kv`` or ``add_zero_attn``, which we do not model.
+        """
+        if m.bias_k is not None or m.add_zero_attn:
+            raise ValueError("MultiHeadAttention.from_torch: add_bias_kv and add_zero_attn are not supported")
+        bias = m.in_proj_bias is not None
+        ours = cls(m.embed_dim, m.num_heads, bias=bias, dropout=m.dropout, kdim=m.kdim, vdim=m.vdim,
+                   batch_first=m.batch_first)
+        if m._qkv_same_embed_dim:
+            w_q, w_k, w_v = m.in_proj_weight.chunk(3)  # (3·d_model, d_model) -> 3 × (d_model, d_model)
+        else:
+            w_q, w_k, w_v = m.q_proj_weight, m.k_proj_weight, m.v_proj_weight
+        ref = m.out_proj.weight
+        ours.to(device=ref.device, dtype=ref.dtype)
+        with torch.no_grad():
+            for linear, w in ((ours.W_Q, w_q), (ours.W_K, w_k), (ours.W_V, w_v), (ours.W_O, m.out_proj.weight)):
+                linear.weight.copy_(w)
+            if bias:
+                for linear, b in zip((ours.W_Q, ours.W_K, ours.W_V), m.in_proj_bias.chunk(3)):
+                    linear.bias.copy_(b)
+                ours.W_O.bias.copy_(m.out_proj.bias)
+        return ours.train(m.training)
