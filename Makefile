@@ -1,0 +1,48 @@
+# attnslides: `make slides` builds every slides/*.md into build/*.pdf; `make test` runs the tests.
+# Both set up what they need on a fresh Debian machine (.venv, Python packages, TeX Live).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+DEVICE ?= cpu
+# The CPU build of torch, pinned; on a GPU machine install your own torch first (see README).
+TORCH  ?= torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: all setup tex slides test bench gpu-check clean
+all: slides
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+# TeX Live and poppler (pdftotext, pdftoppm for the tests), from Debian, only when missing.
+tex:
+	@if ! command -v pdflatex >/dev/null || ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null \
+	    || ! kpsewhich beamer.cls spanish.ldf lmodern.sty >/dev/null; then \
+	  echo "Installing TeX Live with apt-get (a few minutes, once)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-lang-spanish \
+	    lmodern latexmk poppler-utils >/dev/null; \
+	fi
+
+setup: $(STAMP) tex
+
+slides: setup
+	$(VENV)/bin/attnslides build --device $(DEVICE) slides/*.md
+
+test: setup
+	DEVICE=$(DEVICE) $(PY) -m pytest -q
+
+bench: setup
+	$(PY) -m engine.bench
+
+gpu-check: $(STAMP)
+	$(PY) -m engine.gpu_check
+
+clean:
+	rm -rf build

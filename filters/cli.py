@@ -1,0 +1,53 @@
+"""The ``attnslides`` command: build decks, list options, clean the cache."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from filters.errors import PREFIX
+
+
+def _build(args) -> int:
+    from filters.build import BuildError, build
+
+    decks = args.decks or sorted(Path("slides").glob("*.md"))
+    for deck in decks:
+        try:
+            build(Path(deck), Path(args.out), to=args.to, device=args.device)
+        except BuildError as exc:
+            print(f"{PREFIX} {exc}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _options(args) -> int:
+    from filters.options import describe
+
+    print(describe(args.kind))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="attnslides", description="Live attention figures in Pandoc slides.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/")
+    build.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
+    build.add_argument("--out", default="build", help="output folder (default: build)")
+    build.add_argument("--to", default="beamer", help="pandoc output format: beamer (PDF) or revealjs (HTML)")
+    build.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
+                       help="where the engine runs (default: the deck's setting, else cpu)")
+    build.set_defaults(run=_build)
+
+    options = commands.add_parser("options", help="list every block kind and its options")
+    options.add_argument("kind", nargs="?", help="one kind, e.g. attention")
+    options.set_defaults(run=_options)
+
+    args = parser.parse_args(argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
