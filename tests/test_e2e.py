@@ -1,0 +1,98 @@
+"""End to end: the real deck through pandoc (pypandoc-binary) and LaTeX, checked in the PDF's text."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from filters.build import build
+
+ROOT = Path(__file__).resolve().parent.parent
+DECK = ROOT / "slides" / "transformers-1.md"
+SEED = ROOT.parent / "shared" / "seed" / "transformers-1.md"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not shutil.which("latexmk") or not shutil.which("pdftotext"),
+                       reason="needs latexmk and pdftotext: run `make setup`"),
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Build the deck once, in a fresh folder (figures and cache under its build/)."""
+    work = tmp_path_factory.mktemp("deck")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        pdf = build(DECK, Path("build"))
+    text = subprocess.run(["pdftotext", "-layout", str(work / pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return work, work / pdf, text
+
+
+def frame_titles(markdown: str) -> list[str]:
+    body = markdown.split("\n---\n", 1)[1]  # after the YAML metadata
+    return [line[2:].strip() for line in body.splitlines() if line.startswith("# ")]
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed deck is not beside this checkout")
+def test_deck_keeps_every_line_of_the_seed():
+    deck = DECK.read_text().splitlines()
+    missing = [line for line in SEED.read_text().splitlines() if line.strip() and line not in deck]
+    assert not missing
+
+
+def test_pdf_has_every_frame(built):
+    _, pdf, text = built
+    flat = " ".join(text.split())
+    for title in frame_titles(DECK.read_text()):
+        assert title in flat, title
+    assert "Transformers I: Secuencias y Atención" in flat
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout)[1])
+    assert pages >= 15
+
+
+def test_every_figure_has_its_data(built):
+    work, _, _ = built
+    figures = work / "build" / "figures"
+    expected = {
+        "fig-auto-atencion": ("tokens", "q", "k", "v", "scale", "mask", "weights", "output"),
+        "fig-posenc": ("num_positions", "d_model", "base", "encoding"),
+        "ej-producto-punto": ("q", "k", "v", "scale", "scores", "weights", "output"),
+    }
+    for name, keys in expected.items():
+        data = json.loads((figures / f"{name}.json").read_text())
+        assert set(keys) <= set(data), name
+    assert (figures / "fig-auto-atencion.pdf").is_file() and (figures / "fig-posenc.pdf").is_file()
+
+
+def test_worked_example_numbers_are_in_the_pdf(built):
+    work, _, text = built
+    data = json.loads((work / "build" / "figures" / "ej-producto-punto.json").read_text())
+    for matrix in ("scores", "weights", "output"):
+        for row in data[matrix]:
+            assert re.search(r"\s+".join(f"{x:.2f}" for x in row), text), (matrix, row)
+
+
+def test_heatmap_numbers_are_in_the_pdf(built):
+    work, _, text = built
+    data = json.loads((work / "build" / "figures" / "fig-auto-atencion.json").read_text())
+    for token, row in zip(data["tokens"], data["weights"]):
+        assert re.search(re.escape(token) + r"\s+" + r"\s+".join(f"{x:.2f}" for x in row), text), token
+
+
+def test_bad_option_stops_the_build_and_names_slide_and_key(tmp_path, monkeypatch, capfd):
+    deck = tmp_path / "malo.md"
+    deck.write_text("---\ntitle: Malo\nlang: es\n---\n\n# Auto-atención\n\n```{.attention d_modle=8}\n```\n")
+    monkeypatch.chdir(tmp_path)
+    from filters.build import BuildError
+
+    with pytest.raises(BuildError):
+        build(deck, Path("build"))
+    err = capfd.readouterr().err
+    assert "malo.md" in err and "«Auto-atención»" in err and "'d_modle'" in err and "did you mean 'd_model'" in err
+    assert not (tmp_path / "build" / "malo.tex").exists() and not (tmp_path / "build" / "malo.pdf").exists()
