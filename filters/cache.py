@@ -20,6 +20,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -140,6 +141,48 @@ class Cache:
 
     def keys(self) -> set[str]:
         return {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")} if self.root.is_dir() else set()
+
+    # ---- which decks use what: one manifest per deck and output format, rewritten at each build ----
+
+    def record(self, deck: str, family: str, keys: list[str], figures: list[Path]) -> None:
+        """Note that ``deck``, built for ``family``, uses these entries and figure files."""
+        name = re.sub(r"[^A-Za-z0-9]+", "-", f"{deck}-{family}").strip("-")
+        manifest = {"deck": deck, "format": family, "keys": sorted(set(keys)), "figures": sorted(map(str, figures))}
+        write_atomic(self.root / ".manifests" / f"{name}.json", json.dumps(manifest, indent=1).encode())
+
+    def clean(self) -> dict[str, int]:
+        """Remove what no deck uses: entries and figure files that no manifest names, manifests of
+        decks that no longer exist, and the temporary folders of interrupted builds.
+
+        Returns:
+            Counts of what was removed: ``entries``, ``figures``, ``manifests``, ``temporary``.
+        """
+        removed = dict.fromkeys(("entries", "figures", "manifests", "temporary"), 0)
+        keys, figures, folders = set(), set(), set()
+        for path in sorted((self.root / ".manifests").glob("*.json")):
+            manifest = json.loads(path.read_text())
+            if manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists():
+                path.unlink()
+                removed["manifests"] += 1
+                continue
+            keys.update(manifest["keys"])
+            figures.update(Path(f).resolve() for f in manifest["figures"])
+            folders.update(Path(f).resolve().parent for f in manifest["figures"])
+        if not self.root.is_dir():
+            return removed
+        for path in self.root.iterdir():
+            if path.name.startswith(".tmp-"):
+                shutil.rmtree(path, ignore_errors=True)
+                removed["temporary"] += 1
+            elif path.is_dir() and not path.name.startswith(".") and path.name not in keys:
+                shutil.rmtree(path, ignore_errors=True)
+                removed["entries"] += 1
+        for folder in folders:
+            for path in folder.iterdir() if folder.is_dir() else ():
+                if path.is_file() and path.resolve() not in figures:
+                    path.unlink()
+                    removed["figures"] += 1
+        return removed
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -29,6 +29,15 @@ def _options(args) -> int:
     return 0
 
 
+def _clean(args) -> int:
+    from filters.cache import Cache
+
+    removed = Cache(args.cache).clean()
+    print(f"{PREFIX} removed {removed['entries']} cache entries, {removed['figures']} figure files, "
+          f"{removed['manifests']} manifests of deleted decks, {removed['temporary']} unfinished entries")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attnslides", description="Live attention figures in Pandoc slides.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -44,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     options = commands.add_parser("options", help="list every block kind and its options")
     options.add_argument("kind", nargs="?", help="one kind, e.g. attention")
     options.set_defaults(run=_options)
+
+    clean = commands.add_parser("clean", help="remove cached figures and figure files that no deck uses")
+    clean.add_argument("--cache", default="build/cache", help="the cache folder (default: build/cache)")
+    clean.set_defaults(run=_clean)
 
     args = parser.parse_args(argv)
     return args.run(args)

@@ -131,14 +131,18 @@ def prepare(doc: pf.Doc) -> None:
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
 
+    figures_dir = Path(settings.figures_dir)
     doc.attnslides = {
         "blocks": {id(b.elem): b for b in blocks},
         "cache": cache,
-        "figures_dir": Path(settings.figures_dir),
+        "figures_dir": figures_dir,
         "ext": ext,
         "latex": latex,
     }
     _captions(doc, blocks)
+    figures = [figures_dir / f"{b.name}.{suffix}" for b in blocks
+               for suffix in (("json",) if b.spec.kind == "attention-steps" else ("json", ext))]
+    cache.record(deck, family, [b.key for b in blocks], figures)
 
 
 def _progress(done: int, total: int, job, seconds: float) -> None:
