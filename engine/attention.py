@@ -117,7 +117,10 @@ def scaled_dot_product_attention(
             scores.masked_fill_(~mask, float("-inf"))  # (..., L, S)
         else:
             scores += mask.to(compute_dtype)  # (..., L, S)
-    weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
+    if scores.requires_grad:
+        weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
+    else:  # no autograd to feed: overwrite the scores, one (L, S) buffer instead of two
+        weights = torch.softmax(scores, dim=-1, out=scores)  # (..., L, S), rows sum to 1
     if mask is not None:
         # A query with every key masked has a row of -inf scores, and softmax gives 0/0 = NaN
         # there. We define its weights (and hence its output) as zero. Which rows are dead is read
