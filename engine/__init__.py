@@ -3,15 +3,21 @@
 Read the modules in this order, as the slides go:
 
 1. :mod:`engine.tokens`      tokenization, vocabulary and embeddings
-2. :mod:`engine.positional`  positional encodings
-3. :mod:`engine.masks`       causal and padding masks
-4. :mod:`engine.attention`   scaled dot-product attention and self-attention
+2. :mod:`engine.positional`  positional encodings: sinusoidal, learned, RoPE, ALiBi
+3. :mod:`engine.masks`       causal and padding masks (and torch's opposite polarity)
+4. :mod:`engine.attention`   scaled dot-product attention → self-attention → multi-head attention
+5. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
+6. :mod:`engine.toy`         a task learned live: one attention layer learns to reverse sequences
+
+Tools: :mod:`engine.device` (``DEVICE=cpu|cuda|mps|auto``), :mod:`engine.bench`
+(``python -m engine.bench``: manual vs fused attention, time and memory) and
+:mod:`engine.gpu_check` (``python -m engine.gpu_check``: CUDA gives the CPU's numbers).
 
 Shapes are named once and used everywhere::
 
     B  batch size          L  query length        S  key/value length
     H  number of heads     d_k  query/key size    d_v  value size
-    d_model  width of the token vectors
+    d_model  width of the token vectors           d_ff  hidden width of the feed-forward
 
 Importing this package is cheap: it imports no submodule (and so no torch).
 """

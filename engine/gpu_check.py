@@ -1,0 +1,178 @@
+"""The GPU check: the engine on CUDA gives the CPU's numbers.
+
+Run ``python -m engine.gpu_check`` on a machine with a CUDA GPU and torch, numpy, matplotlib and
+pytest (no pandoc, TeX or panflute needed). It
+
+1. runs the engine's tests, ``pytest tests/test_engine*.py`` — their ``cuda`` cases run there;
+2. computes every *check* on the CPU and on CUDA and compares the results.
+
+A check is a callable ``check(device: torch.device) -> Mapping[str, tensor | array | number | list]``;
+each value is compared with ``atol`` (default 1e-5, float32). :data:`ENGINE_CHECKS` covers the
+engine's figure inputs. **Hook for the deck**: :func:`deck_checks` turns each slide deck into a
+check through ``filters.compute.compute_all_from_deck(deck_path, *, device)`` — expected to return
+a mapping from a figure's name to the arrays it plots — when that function exists; pass extra
+checks to :func:`run_checks` or :func:`main` to add others.
+
+Exit status: 0 when everything agrees (or, without CUDA, after printing that it skips); 1 on a test
+failure or a mismatch. The whole run is bounded to about 3 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import torch
+
+Check = Callable[[torch.device], Mapping[str, object]]
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PYTEST_TIMEOUT_S = 150
+
+
+# ---- the engine's own checks: same seeds, same weights, on each device ----
+
+def check_positional(device: torch.device) -> dict[str, object]:
+    from engine.positional import alibi_bias, rotary_embedding, sinusoidal_encoding
+
+    x = torch.randn(2, 16, 32, generator=torch.Generator().manual_seed(0)).to(device)
+    return {"sinusoidal": sinusoidal_encoding(64, 33, device=device),
+            "rope": rotary_embedding(x), "alibi": alibi_bias(12, 16, 20, device=device)}
+
+
+def check_attention(device: torch.device) -> dict[str, object]:
+    from engine.attention import MultiHeadAttention
+    from engine.masks import causal_mask, padding_mask
+
+    g = torch.Generator().manual_seed(1)
+    mha = MultiHeadAttention(64, 8, seed=0).to(device).eval()
+    x = torch.randn(2, 24, 64, generator=g).to(device)
+    mask = padding_mask([24, 10], device=device) & causal_mask(24, device=device)
+    with torch.no_grad():
+        out, weights = mha(x, mask=mask)
+        fast, _ = mha(x, mask=mask, need_weights=False)
+    return {"mha.output": out, "mha.weights": weights, "mha.fast": fast}
+
+
+def check_block(device: torch.device) -> dict[str, object]:
+    from engine.block import Encoder
+
+    encoder = Encoder(2, 64, 4, 128, norm_first=True, activation="gelu", seed=0).to(device).eval()
+    x = torch.randn(2, 32, 64, generator=torch.Generator().manual_seed(2)).to(device)
+    with torch.no_grad():
+        y, weights = encoder(x, is_causal=True, need_weights=True)
+    return {"encoder.output": y, **{f"encoder.weights.{i}": w for i, w in enumerate(weights)}}
+
+
+def check_toy(device: torch.device) -> dict[str, object]:
+    """Training differs in the last bits between devices; what the slide shows must not."""
+    from engine.toy import train_reversal
+
+    result = train_reversal(seed=0, device=device)
+    return {"toy.accuracy": result.accuracy,
+            "toy.argmax": torch.tensor(result.weights).argmax(-1).tolist()}
+
+
+ENGINE_CHECKS: list[Check] = [check_positional, check_attention, check_block, check_toy]
+
+
+def deck_checks(decks: Iterable[str] | None = None) -> list[Check]:
+    """One check per deck through ``filters.compute.compute_all_from_deck``; ``[]`` (with a note)
+    while that function does not exist. ``decks`` defaults to ``slides/*.md``."""
+    try:
+        from filters.compute import compute_all_from_deck
+    except Exception as error:  # not written yet, or its imports are missing on this machine
+        print(f"gpu_check: deck figures skipped: filters.compute.compute_all_from_deck unavailable ({error})")
+        return []
+    decks = sorted(glob.glob(os.path.join(ROOT, "slides", "*.md"))) if decks is None else list(decks)
+
+    def make(deck: str) -> Check:
+        def check(device: torch.device) -> Mapping[str, object]:
+            return {f"{os.path.basename(deck)}:{k}": v for k, v in compute_all_from_deck(deck, device=device).items()}
+        check.__name__ = f"deck {os.path.basename(deck)}"
+        return check
+
+    return [make(deck) for deck in decks]
+
+
+# ---- comparing ----
+
+def _as_array(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        return value.detach().float().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def compare(cpu: Mapping[str, object], cuda: Mapping[str, object], atol: float) -> list[str]:
+    """Problems found, one line each; empty when the two agree within ``atol``."""
+    problems = [f"{key}: only on {'CPU' if key in cpu else 'CUDA'}" for key in sorted(set(cpu) ^ set(cuda))]
+    for key in sorted(set(cpu) & set(cuda)):
+        a, b = _as_array(cpu[key]), _as_array(cuda[key])
+        if a.shape != b.shape:
+            problems.append(f"{key}: shape {a.shape} on CPU, {b.shape} on CUDA")
+        elif not np.array_equal(np.isnan(a), np.isnan(b)):
+            problems.append(f"{key}: NaN in different places")
+        elif a.size and np.nanmax(np.abs(a - b)) > atol:
+            problems.append(f"{key}: max |CPU - CUDA| = {np.nanmax(np.abs(a - b)):.3g} > {atol:g}")
+    return problems
+
+
+def run_checks(checks: Iterable[Check], atol: float = 1e-5, device: str = "cuda") -> list[str]:
+    """Run each check on the CPU and on ``device``; return every problem found."""
+    problems = []
+    for check in checks:
+        name = getattr(check, "__name__", repr(check))
+        start = time.perf_counter()
+        try:
+            cpu, other = check(torch.device("cpu")), check(torch.device(device))
+        except Exception as error:
+            problems.append(f"{name}: raised {type(error).__name__}: {error}")
+            continue
+        found = compare(cpu, other, atol)
+        print(f"gpu_check: {name}: {len(cpu)} outputs, {'OK' if not found else 'MISMATCH'} "
+              f"({time.perf_counter() - start:.1f} s)")
+        problems += [f"{name}: {p}" for p in found]
+    return problems
+
+
+def run_tests() -> bool:
+    """``pytest tests/test_engine*.py``; True when it passes."""
+    tests = sorted(glob.glob(os.path.join(ROOT, "tests", "test_engine*.py")))
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *tests]
+    print("gpu_check: running", " ".join(os.path.relpath(t, ROOT) for t in tests), flush=True)
+    try:
+        return subprocess.run(command, cwd=ROOT, timeout=PYTEST_TIMEOUT_S).returncode == 0
+    except subprocess.TimeoutExpired:
+        print(f"gpu_check: the engine tests took over {PYTEST_TIMEOUT_S} s")
+        return False
+
+
+def main(argv: list[str] | None = None, extra_checks: Iterable[Check] = ()) -> int:
+    parser = argparse.ArgumentParser(prog="python -m engine.gpu_check", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--skip-tests", action="store_true", help="only compare the checks")
+    parser.add_argument("--deck", action="append", help="deck(s) for the deck checks (default slides/*.md)")
+    args = parser.parse_args(argv)
+
+    if not torch.cuda.is_available():
+        print("gpu_check: no CUDA device (torch.cuda.is_available() is False): skipped")
+        return 0
+    print(f"gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name(0)}", flush=True)
+    sys.path.insert(0, ROOT)
+    tests_ok = args.skip_tests or run_tests()
+    problems = run_checks([*ENGINE_CHECKS, *deck_checks(args.deck), *extra_checks], atol=args.atol)
+    for problem in problems:
+        print("gpu_check: MISMATCH", problem)
+    ok = tests_ok and not problems
+    print(f"gpu_check: {'passed' if ok else 'FAILED'}"
+          + ("" if tests_ok else " (engine tests failed)") + (f" ({len(problems)} mismatches)" if problems else ""))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
