@@ -34,7 +34,7 @@ class ReversalConfig:
     """Everything that decides the trained model (same config + same seed ⇒ same numbers on CPU)."""
 
     seq_len: int = 8  # L = S: longer sequences need more steps and a wider model
-    vocab: str = "ABCDEFGHIJ"  # one symbol per character; more symbols make the readout harder
+    vocab: str | tuple[str, ...] = "ABCDEFGHIJ"  # the symbols; more of them make the readout harder
     d_model: int = 32  # width of tokens, positions and attention; wider learns faster, costs time
     num_heads: int = 1  # one head is enough to reverse; more heads split the routing
     steps: int = 300  # Adam steps; the loss is near zero well before the default
