@@ -36,6 +36,11 @@ SOURCES: dict[str, tuple[str, ...]] = {
                                    "filters.render", "filters/attnslides.mplstyle"),
     "posenc": _ENGINE_COMMON + ("engine.positional", "filters.render", "filters/attnslides.mplstyle"),
     "attention-steps": _ENGINE_COMMON + ("engine.attention", "filters.latex"),
+    "permutation": _ENGINE_COMMON + ("engine.attention", "engine.masks", "engine.positional", "engine.tokens",
+                                     "filters.render", "filters/attnslides.mplstyle"),
+    "scaling": _ENGINE_COMMON + ("engine.attention", "filters.render", "filters/attnslides.mplstyle"),
+    "trained-attention": _ENGINE_COMMON + ("engine.toy", "engine.attention", "engine.masks", "engine.positional",
+                                           "engine.tokens", "filters.render", "filters/attnslides.mplstyle"),
 }
 
 _ROOT = Path(__file__).resolve().parent.parent

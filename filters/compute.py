@@ -16,11 +16,32 @@ from engine.device import pick
 from engine.masks import causal_mask
 from engine.positional import sinusoidal_encoding
 from engine.tokens import TokenEmbedding, Vocabulary, tokenize
-from filters.options import AttentionSpec, PosencSpec, StepsSpec
+from filters.errors import BlockError
+from filters.options import AttentionSpec, PermutationSpec, PosencSpec, ScalingSpec, StepsSpec, TrainedSpec
 
 
 def _listed(t: torch.Tensor) -> list:
     return t.detach().to("cpu", torch.float64).tolist()
+
+
+def _sentence_model(vocab: Vocabulary, *, seed: int, d_model: int, d_k: int, dev: torch.device):
+    """The embedding and the one attention head of ``.attention`` and ``.permutation``, drawn from ``seed``."""
+    embedding = TokenEmbedding(len(vocab), d_model, seed=seed).to(dev)
+    attention = SelfAttention(d_model, d_k, seed=seed + 1).to(dev)
+    return embedding, attention
+
+
+def _self_attention(tokens, vocab, embedding, attention, *, positional: bool, causal: bool, dev):
+    """``X = E + P`` → ``Q, K, V`` → ``softmax(QKᵀ/√d_k) V``; returns every intermediate."""
+    ids = vocab.encode(tokens).to(dev)  # (L,)
+    x = embedding(ids)  # (L, d_model)
+    if positional:
+        x = x + sinusoidal_encoding(len(tokens), embedding.d_model, device=dev)  # X = E + P
+    q, k, v = attention.project(x)  # (L, d_k) each
+    mask = causal_mask(len(tokens), device=dev) if causal else None  # (L, L)
+    scale = 1.0 / math.sqrt(q.shape[-1])
+    output, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)  # (L, d_k), (L, L)
+    return q, k, v, mask, scale, output, weights
 
 
 @torch.no_grad()
@@ -41,18 +62,9 @@ def compute_attention(spec: AttentionSpec, device: str = "cpu") -> dict:
     tokens = tokenize(spec.sentence)
     vocab = Vocabulary(tokens)
     d_k = spec.d_k or spec.d_model
-    embedding = TokenEmbedding(len(vocab), spec.d_model, seed=spec.seed)
-    attention = SelfAttention(spec.d_model, d_k, seed=spec.seed + 1)
-    embedding.to(dev), attention.to(dev)
-
-    ids = vocab.encode(tokens).to(dev)  # (L,)
-    x = embedding(ids)  # (L, d_model)
-    if spec.positional:
-        x = x + sinusoidal_encoding(len(tokens), spec.d_model, device=dev)  # X = E + P
-    q, k, v = attention.project(x)  # (L, d_k) each
-    mask = causal_mask(len(tokens), device=dev) if spec.causal else None  # (L, L)
-    scale = 1.0 / math.sqrt(d_k)
-    output, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)  # (L, d_k), (L, L)
+    model = _sentence_model(vocab, seed=spec.seed, d_model=spec.d_model, d_k=d_k, dev=dev)
+    q, k, v, mask, scale, output, weights = _self_attention(tokens, vocab, *model, positional=spec.positional,
+                                                            causal=spec.causal, dev=dev)
     return {
         "kind": "attention",
         "sentence": spec.sentence, "seed": spec.seed, "d_model": spec.d_model, "d_k": d_k,
@@ -111,10 +123,87 @@ def compute_steps(spec: StepsSpec, device: str = "cpu") -> dict:
     }
 
 
+@torch.no_grad()
+def compute_permutation(spec: PermutationSpec, device: str = "cpu") -> dict:
+    """Self-attention of a sentence and of the same tokens in another order, with the same weights.
+
+    With ``π`` the new order (``permuted[i] = tokens[order[i]]``), permutation equivariance says
+    ``A'[i, j] = A[order[i], order[j]]`` when no positional encoding is added (slide "Problema clave:
+    el orden"). ``max_difference`` measures how far the two are from that.
+
+    Returns:
+        ``tokens``, ``permuted_tokens``, ``order``, ``weights`` and ``permuted_weights`` (L × L),
+        ``max_difference`` = max |A' − A[order][:, order]|, and the inputs.
+    """
+    dev = pick(device)
+    tokens = tokenize(spec.sentence)
+    order = list(spec.order) if spec.order is not None else list(range(len(tokens)))[::-1]
+    if len(order) != len(tokens):
+        raise BlockError(f"the order has {len(order)} positions but the sentence has {len(tokens)} tokens", key="order")
+    permuted = [tokens[i] for i in order]
+    vocab = Vocabulary(tokens)
+    model = _sentence_model(vocab, seed=spec.seed, d_model=spec.d_model, d_k=spec.d_model, dev=dev)
+    weights = _self_attention(tokens, vocab, *model, positional=spec.positional, causal=False, dev=dev)[-1]
+    permuted_weights = _self_attention(permuted, vocab, *model, positional=spec.positional, causal=False, dev=dev)[-1]
+    index = torch.tensor(order, device=dev)
+    expected = weights[index][:, index]  # (L, L): A[order[i], order[j]]
+    return {
+        "kind": "permutation", "sentence": spec.sentence, "seed": spec.seed, "d_model": spec.d_model,
+        "positional": spec.positional, "device": dev.type,
+        "tokens": tokens, "permuted_tokens": permuted, "order": order,
+        "weights": _listed(weights), "permuted_weights": _listed(permuted_weights),
+        "max_difference": float((permuted_weights - expected).abs().max()),
+    }
+
+
+@torch.no_grad()
+def compute_scaling(spec: ScalingSpec, device: str = "cpu") -> dict:
+    """How peaked ``softmax(q·k)`` is, with and without the ``1/√d_k`` scale, as ``d_k`` grows.
+
+    For each ``d_k``: ``samples`` queries and ``samples × keys`` keys with independent N(0, 1)
+    entries (so ``q·k`` has variance ``d_k``, §3.2.1 footnote 4), attention through the engine with
+    ``scale = 1`` and with the default ``1/√d_k``. Reports the mean of each query's largest weight
+    (``1/keys`` = uniform, 1 = one-hot: softmax saturated, its gradient vanishing) and the standard
+    deviation of the scores.
+    """
+    dev = pick(device)
+    generator = torch.Generator().manual_seed(spec.seed)
+    rows = {"max_weight_unscaled": [], "max_weight_scaled": [], "score_std_unscaled": [], "score_std_scaled": []}
+    for d_k in spec.d_k:
+        q = torch.randn(spec.samples, 1, d_k, generator=generator).to(dev)  # (N, 1, d_k): one query each
+        k = torch.randn(spec.samples, spec.keys, d_k, generator=generator).to(dev)  # (N, S, d_k)
+        for name, scale in (("unscaled", 1.0), ("scaled", None)):
+            _, weights = scaled_dot_product_attention(q, k, k, scale=scale)  # (N, 1, S)
+            used = 1.0 if scale else 1.0 / math.sqrt(d_k)
+            scores = (q @ k.transpose(-2, -1)) * used  # (N, 1, S)
+            rows[f"max_weight_{name}"].append(float(weights.amax(-1).mean()))
+            rows[f"score_std_{name}"].append(float(scores.std()))
+    return {"kind": "scaling", "d_k": list(spec.d_k), "keys": spec.keys, "samples": spec.samples,
+            "seed": spec.seed, "device": dev.type, **rows}
+
+
+def compute_trained(spec: TrainedSpec, device: str = "cpu") -> dict:
+    """Train :mod:`engine.toy`'s reversal model and return its attention on a held-out sequence.
+
+    Returns:
+        ``tokens`` (input), ``prediction`` (output), ``weights`` (L × L, averaged over heads),
+        ``head_weights`` (H × L × L), ``accuracy`` on held-out sequences, ``steps``, ``final_loss``,
+        ``train_seconds`` and ``config``.
+    """
+    from engine.toy import train_reversal
+
+    result = train_reversal(seed=spec.seed, seq_len=spec.seq_len, vocab=spec.vocab, steps=spec.steps,
+                            d_model=spec.d_model, num_heads=spec.heads, device=pick(device))
+    return {"kind": "trained-attention", "device": pick(device).type, **result.to_dict()}
+
+
 COMPUTE = {
     "attention": compute_attention,
     "posenc": compute_posenc,
     "attention-steps": compute_steps,
+    "permutation": compute_permutation,
+    "scaling": compute_scaling,
+    "trained-attention": compute_trained,
 }
 
 

@@ -88,7 +88,7 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
         return
     context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if hasattr(context, "set_forkserver_preload"):
-        context.set_forkserver_preload(["filters.compute", "filters.render"])
+        context.set_forkserver_preload(["filters.warm"])
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker,
                              initargs=(max(1, cores // workers),)) as pool:
         futures = {pool.submit(run_job, job): job for job in jobs}

@@ -262,7 +262,77 @@ class StepsSpec:
             raise BlockError("at most 6 × 6 matrices fit on a slide", key="q")
 
 
-KINDS: dict[str, type] = {spec.kind: spec for spec in (AttentionSpec, PosencSpec, StepsSpec)}
+@dataclass(frozen=True)
+class PermutationSpec(FigureSpec):
+    """``.permutation``: the same sentence with its tokens permuted, side by side. Without positional
+    encoding the weights just permute with the tokens (attention is permutation-equivariant)."""
+
+    kind: ClassVar[str] = "permutation"
+    body_key: ClassVar[str | None] = "sentence"
+    sentence: str = field(default="el gato se sentó en la alfombra", metadata=opt("the sentence to tokenize", as_str))
+    order: tuple[int, ...] | None = field(default=None, metadata=opt("the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)", optional(as_int_list)))
+    seed: int = field(default=0, metadata=opt("seed of the embedding and of W_Q, W_K, W_V", as_int(0)))
+    d_model: int = field(default=16, metadata=opt("width of the token vectors", as_int(1, 4096)))
+    positional: bool = field(default=False, metadata=opt("add the sinusoidal positional encoding (then order matters)", as_bool))
+    precision: int = field(default=1, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
+    annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
+    cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
+
+    def validate(self) -> None:
+        AttentionSpec.validate(self)
+        if self.order is not None and sorted(self.order) != list(range(len(self.order))):
+            raise BlockError(f"{list(self.order)} is not a permutation of 0..{len(self.order) - 1}", key="order")
+        if len(self.sentence.split()) > 12:
+            raise BlockError("at most 12 words fit two heatmaps on a slide", key="sentence")
+
+
+@dataclass(frozen=True)
+class ScalingSpec(FigureSpec):
+    """``.scaling``: why scores are divided by √d_k — how peaked softmax gets as d_k grows, with and
+    without the scale (Vaswani et al. 2017, §3.2.1, footnote 4), on random unit-variance q and k."""
+
+    kind: ClassVar[str] = "scaling"
+    d_k: tuple[int, ...] = field(default=(1, 4, 16, 64, 256, 1024), metadata=opt("the widths d_k to try, e.g. [1, 16, 256]", as_int_list))
+    keys: int = field(default=8, metadata=opt("number of keys S each query attends over", as_int(2, 1024)))
+    samples: int = field(default=512, metadata=opt("random queries averaged per width", as_int(1, 100000)))
+    seed: int = field(default=0, metadata=opt("seed of the random queries and keys", as_int(0)))
+
+    def validate(self) -> None:
+        if 0 in self.d_k or len(self.d_k) < 2:
+            raise BlockError("give at least two widths, each >= 1", key="d_k")
+        if max(self.d_k) * self.keys * self.samples > 2**27:
+            raise BlockError("d_k × keys × samples is too large to compute while building a slide", key="samples")
+
+
+@dataclass(frozen=True)
+class TrainedSpec(FigureSpec):
+    """``.trained-attention``: attention *learned* at build time. One attention layer is trained to
+    reverse sequences of symbols (seeded, a second or so on one core); the heatmap shows where each
+    output position learned to look: the anti-diagonal."""
+
+    kind: ClassVar[str] = "trained-attention"
+    seed: int = field(default=0, metadata=opt("seed of the data, the initial weights and the batch order", as_int(0)))
+    seq_len: int = field(default=8, metadata=opt("length L of the sequences to reverse", as_int(2, 12)))
+    vocab: str = field(default="ABCDEFGHIJ", metadata=opt("the symbols, one character each", as_str))
+    steps: int = field(default=300, metadata=opt("training steps (Adam)", as_int(1, 20000)))
+    d_model: int = field(default=32, metadata=opt("width of the model", as_int(2, 512)))
+    heads: int = field(default=1, metadata=opt("attention heads (the figure shows their average)", as_int(1, 8)))
+    precision: int = field(default=2, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
+    annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
+    cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
+
+    def validate(self) -> None:
+        if len(set(self.vocab)) != len(self.vocab) or len(self.vocab) < 2:
+            raise BlockError("give at least two different symbols, each once", key="vocab")
+        if len(self.vocab) ** self.seq_len < 2 * (4096 + 512):  # engine.toy.make_data's rule, checked before training
+            raise BlockError(f"{len(self.vocab)}^{self.seq_len} sequences are too few to train and test on; "
+                             "use more symbols or a longer seq_len", key="seq_len")
+        if self.d_model % self.heads:
+            raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
+
+
+KINDS: dict[str, type] = {spec.kind: spec for spec in (AttentionSpec, PosencSpec, StepsSpec, PermutationSpec,
+                                                       ScalingSpec, TrainedSpec)}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,17 @@ LABELS = {
         "posenc_curves": "algunas dimensiones",
         "sin": "sen",
         "cos": "cos",
+        "original": "orden original",
+        "permuted": "tokens permutados",
+        "max_difference": "máx. |A′ − A permutada| = {:.0e}",
+        "d_k": "$d_k$ (escala logarítmica)",
+        "max_weight": "peso máximo medio",
+        "unscaled": r"sin escalar: $QK^T$",
+        "scaled": r"escalado: $QK^T/\sqrt{d_k}$",
+        "uniform": "uniforme ($1/S$)",
+        "input": "entrada (key)",
+        "output": "salida predicha (query)",
+        "accuracy": "exactitud en {held_out} secuencias no vistas: {accuracy:.0%}",
     },
     "en": {
         "query": "query",
@@ -41,6 +52,17 @@ LABELS = {
         "posenc_curves": "a few dimensions",
         "sin": "sin",
         "cos": "cos",
+        "original": "original order",
+        "permuted": "permuted tokens",
+        "max_difference": "max |A′ − permuted A| = {:.0e}",
+        "d_k": "$d_k$ (log scale)",
+        "max_weight": "mean largest weight",
+        "unscaled": r"unscaled: $QK^T$",
+        "scaled": r"scaled: $QK^T/\sqrt{d_k}$",
+        "uniform": "uniform ($1/S$)",
+        "input": "input (key)",
+        "output": "predicted output (query)",
+        "accuracy": "exact match on {held_out} unseen sequences: {accuracy:.0%}",
     },
 }
 
@@ -142,7 +164,62 @@ def posenc_figure(data: dict, spec, labels: dict) -> Figure:
     return fig
 
 
-FIGURES = {"attention": attention_figure, "posenc": posenc_figure}
+def permutation_figure(data: dict, spec, labels: dict) -> Figure:
+    """The ``.permutation`` figure: the sentence's heatmap beside the permuted sentence's."""
+    fig = Figure(figsize=(5.6, 2.9), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
+                                       (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):
+        image, _ = attention_heatmap(ax, weights, tokens, tokens, precision=spec.precision, annotate=spec.annotate,
+                                     cmap=spec.cmap, labels=labels, text_kws={"fontsize": 6})
+        ax.set_title(title)
+    axes[1].set_ylabel("")
+    fig.colorbar(image, ax=axes, label=labels["weight"], fraction=0.04, pad=0.02)
+    fig.suptitle(labels["max_difference"].format(data["max_difference"]), fontsize=8)
+    return fig
+
+
+def scaling_curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict | None = None):
+    """Mean largest softmax weight against ``d_k`` (log axis), without and with the ``1/√d_k`` scale.
+    ``unscaled``/``scaled``: one value in [1/keys, 1] per ``d_k``. Returns the lines."""
+    labels = labels or LABELS["es"]
+    lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"])
+    lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"])
+    lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"]))
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(d_k, labels=[str(d) for d in d_k])
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel(labels["d_k"])
+    ax.set_ylabel(labels["max_weight"])
+    ax.legend(frameon=False, loc="center right")
+    return lines
+
+
+def scaling_figure(data: dict, spec, labels: dict) -> Figure:
+    """The ``.scaling`` figure."""
+    fig = Figure(figsize=(4.4, 2.6), layout="constrained")
+    scaling_curves(fig.add_subplot(), data["d_k"], data["max_weight_unscaled"], data["max_weight_scaled"],
+                   keys=data["keys"], labels=labels)
+    return fig
+
+
+def trained_figure(data: dict, spec, labels: dict) -> Figure:
+    """The ``.trained-attention`` figure: the learned weights, input symbols on columns and the
+    model's output symbols on rows, titled with the held-out exact-match rate."""
+    fig = Figure(figsize=(4.2, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    image, _ = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=spec.precision,
+                                 annotate=spec.annotate, cmap=spec.cmap, labels=labels)
+    ax.set_xticks(range(len(data["tokens"])), labels=data["tokens"], rotation=0, ha="center")
+    ax.set_xlabel(labels["input"])
+    ax.set_ylabel(labels["output"])
+    ax.set_title(labels["accuracy"].format(held_out=data["config"]["held_out"], accuracy=data["accuracy"]))
+    fig.colorbar(image, ax=ax, label=labels["weight"], fraction=0.06, pad=0.03)
+    return fig
+
+
+FIGURES = {"attention": attention_figure, "posenc": posenc_figure, "permutation": permutation_figure,
+           "scaling": scaling_figure, "trained-attention": trained_figure}
 
 
 def render(data: dict, spec, path: Path, *, lang: str = "es") -> Figure:
@@ -161,3 +238,18 @@ def save(fig: Figure, path: Path) -> None:
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     fig.savefig(path, format=fmt, metadata=metadata)
+
+
+def warm_up() -> None:
+    """Draw and save one tiny figure in memory: loads fonts, mathtext and the PDF/SVG back ends once,
+    so that a worker forked afterwards starts warm (see :mod:`filters.warm`)."""
+    import io
+
+    with matplotlib.style.context(STYLE):
+        fig = Figure(figsize=(1, 1), layout="constrained")
+        ax = fig.add_subplot()
+        ax.imshow(np.zeros((2, 2)), cmap="viridis")
+        ax.set_title("$P$ ó")
+        fig.colorbar(ax.images[0], ax=ax)
+        for fmt in ("pdf", "png"):
+            fig.savefig(io.BytesIO(), format=fmt)

@@ -1,0 +1,13 @@
+"""Imported once by the forkserver whose forks render the figures that miss the cache.
+
+Importing torch and matplotlib and drawing a first figure cost seconds; paid here, once, every
+worker forked afterwards inherits them instead of paying again.
+"""
+
+import torch
+
+import filters.compute  # noqa: F401  (torch and the engine)
+from filters.render import warm_up
+
+torch.zeros(2, 2) @ torch.zeros(2, 2)  # first-op set-up of the CPU kernels
+warm_up()
