@@ -41,8 +41,9 @@ test: setup
 bench: setup
 	$(PY) -m engine.bench
 
-gpu-check: $(STAMP)
-	$(PY) -m engine.gpu_check
+# On a GPU machine: its own python3 with a CUDA torch, numpy, PyYAML and pytest (no pandoc, no TeX).
+gpu-check:
+	PYTHONPATH=$(CURDIR) $(PYTHON) -m engine.gpu_check
 
 clean:
 	rm -rf build

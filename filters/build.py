@@ -18,7 +18,12 @@ from filters.errors import PREFIX
 
 
 class BuildError(RuntimeError):
-    """pandoc or LaTeX failed; the message holds what they said."""
+    """pandoc or LaTeX failed; the message holds what they said. ``reported``: the filter has
+    already printed the reason on stderr."""
+
+    def __init__(self, message: str, *, reported: bool = False):
+        super().__init__(message)
+        self.reported = reported
 
 
 def pandoc_path() -> str:
@@ -48,11 +53,18 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
     Raises:
         BuildError: with the filter's message (which names the slide, block and key) on failure.
     """
-    env = dict(os.environ, ATTNSLIDES_DECK=str(deck))
+    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(tex.parent))
     if device:
         env["ATTNSLIDES_DEVICE"] = device
     command = [pandoc_path(), str(deck), "--standalone", "--to", to, "--filter", filter_command()]
+    if to not in ("beamer", "latex"):
+        command.append("--mathjax")
     done = subprocess.run(command, capture_output=True, text=True, env=env)
+    ours = [line for line in done.stderr.splitlines() if line.startswith(PREFIX)]
+    if done.returncode != 0 and ours:
+        # The filter said what is wrong; pandoc's "Error running filter" lines add nothing.
+        sys.stderr.write("\n".join(ours) + "\n")
+        raise BuildError(f"{deck} was not built", reported=True)
     sys.stderr.write(done.stderr)
     if done.returncode != 0:
         raise BuildError(f"pandoc failed on {deck} (exit {done.returncode})")
@@ -62,15 +74,15 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
     return True
 
 
-def to_pdf(tex: Path, out_dir: Path) -> Path:
-    """latexmk ``tex`` into ``out_dir`` with pdflatex; figure paths resolve from the current folder.
+def to_pdf(tex: Path) -> Path:
+    """latexmk ``tex`` with pdflatex, in the ``.tex``'s own folder (figure paths are relative to it).
 
     Raises:
         BuildError: with the end of LaTeX's log when it fails.
     """
-    command = ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-               f"-outdir={out_dir}", str(tex)]
+    command = ["latexmk", "-pdf", "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", str(tex)]
     done = subprocess.run(command, capture_output=True, text=True)
+    out_dir = tex.parent
     if done.returncode != 0:
         log = out_dir / (tex.stem + ".log")
         tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else done.stdout.splitlines()[-25:]
@@ -85,7 +97,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     if to in ("beamer", "latex"):
         tex = out_dir / (deck.stem + ".tex")
         to_tex(deck, tex, to=to, device=device)
-        result = to_pdf(tex, out_dir)
+        result = to_pdf(tex)
     else:
         result = out_dir / (deck.stem + ".html")
         to_tex(deck, result, to=to, device=device)

@@ -31,19 +31,20 @@ from filters.options import figure_options
 
 # The modules (and data files) whose source decides each kind's picture and data.
 _ENGINE_COMMON = ("engine.device", "filters.compute", "filters.options")
+_FIGURE = ("filters.labels", "filters.render", "filters/attnslides.mplstyle")
+_SENTENCE = ("engine.attention", "engine.masks", "engine.positional", "engine.tokens")
 SOURCES: dict[str, tuple[str, ...]] = {
-    "attention": _ENGINE_COMMON + ("engine.attention", "engine.masks", "engine.positional", "engine.tokens",
-                                   "filters.render", "filters/attnslides.mplstyle"),
-    "posenc": _ENGINE_COMMON + ("engine.positional", "filters.render", "filters/attnslides.mplstyle"),
+    "attention": _ENGINE_COMMON + _SENTENCE + _FIGURE,
+    "permutation": _ENGINE_COMMON + _SENTENCE + _FIGURE,
+    "posenc": _ENGINE_COMMON + ("engine.positional",) + _FIGURE,
+    "scaling": _ENGINE_COMMON + ("engine.attention",) + _FIGURE,
+    "trained-attention": _ENGINE_COMMON + ("engine.toy",) + _SENTENCE + _FIGURE,
     "attention-steps": _ENGINE_COMMON + ("engine.attention", "filters.latex"),
-    "permutation": _ENGINE_COMMON + ("engine.attention", "engine.masks", "engine.positional", "engine.tokens",
-                                     "filters.render", "filters/attnslides.mplstyle"),
-    "scaling": _ENGINE_COMMON + ("engine.attention", "filters.render", "filters/attnslides.mplstyle"),
-    "trained-attention": _ENGINE_COMMON + ("engine.toy", "engine.attention", "engine.masks", "engine.positional",
-                                           "engine.tokens", "filters.render", "filters/attnslides.mplstyle"),
 }
 
 _ROOT = Path(__file__).resolve().parent.parent
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,16 +94,18 @@ def device_class(device: str) -> str:
     return "mps" if sys.platform == "darwin" else "cpu"
 
 
-def key_for(spec, *, fmt: str, device: str) -> str:
+def key_for(spec, *, fmt: str, device: str, lang: str = "en") -> str:
     """The cache key of one block: 20 hex digits of a sha256.
 
     Args:
         spec: a parsed block spec (see :mod:`filters.options`).
         fmt: the output family and file type, e.g. ``"latex/pdf"`` or ``"html/svg"``.
         device: the device setting (``cpu``, ``cuda``, ``mps``, ``auto``).
+        lang: the language of the figure's labels (``es``, ``en``).
     """
     payload = {
         "kind": spec.kind,
+        "lang": lang,
         "options": figure_options(spec),
         "sources": {name: source_digest(name) for name in SOURCES[spec.kind]},
         "versions": versions(),
@@ -136,6 +139,9 @@ class Cache:
         """Rename ``staging`` to the entry ``key``, atomically. If another build published the same
         entry first, keep theirs (same key, same content) and drop ours."""
         target = self.path(key)
+        os.chmod(staging, 0o777 & ~_UMASK)
+        for path in staging.iterdir():
+            os.chmod(path, 0o666 & ~_UMASK)
         try:
             os.rename(staging, target)
         except OSError:
@@ -198,6 +204,7 @@ def write_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes a private file; figures are for students
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -17,7 +17,8 @@ def _build(args) -> int:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device)
         except BuildError as exc:
-            print(f"{PREFIX} {exc}", file=sys.stderr)
+            if not exc.reported:
+                print(f"{PREFIX} {exc}", file=sys.stderr)
             return 1
     return 0
 
@@ -59,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     clean.set_defaults(run=_clean)
 
     args = parser.parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{PREFIX} interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -210,3 +210,33 @@ COMPUTE = {
 def compute(spec, device: str = "cpu") -> dict:
     """Dispatch on ``spec.kind``; see the functions above for what each returns."""
     return COMPUTE[spec.kind](spec, device)
+
+
+def compute_all_from_deck(deck, *, device="cpu") -> dict[str, object]:
+    """Recompute every live block of ``deck`` (a Markdown path) on ``device``, for ``make gpu-check``.
+
+    Returns:
+        ``{"<block>.<array>": values}`` for every array a figure shows. For ``.trained-attention``,
+        whose training differs in the last bits between devices, only what the slide shows must
+        agree: the held-out ``accuracy`` and the ``argmax`` of each weights row.
+    """
+    from pathlib import Path
+
+    from filters.options import parse_block
+    from filters.scan import live_blocks
+
+    arrays: dict[str, object] = {}
+    for n, (kind, ident, attributes, body) in enumerate(live_blocks(Path(deck).read_text()), start=1):
+        data = compute(parse_block(kind, attributes, body), str(getattr(device, "type", device)))
+        name = ident or f"{kind}-{n}"
+        if kind == "trained-attention":
+            arrays[f"{name}.accuracy"] = data["accuracy"]
+            arrays[f"{name}.argmax"] = torch.tensor(data["weights"]).argmax(-1).tolist()
+            continue
+        for key, value in data.items():
+            if isinstance(value, (int, float, list)) and not isinstance(value, bool) and key != "train_seconds":
+                try:
+                    arrays[f"{name}.{key}"] = torch.tensor(value, dtype=torch.float64)
+                except (TypeError, ValueError):
+                    pass  # token strings
+    return arrays

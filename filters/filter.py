@@ -4,10 +4,13 @@
   before anything is drawn), looks each one up in the cache, and renders the misses (in parallel).
 * :func:`action` replaces each live block with its ``Figure`` (or, for ``.attention-steps``, with
   raw LaTeX in Beamer/LaTeX and display math elsewhere), and copies the figure and its JSON data
-  to ``figures-dir``.
+  to ``<figures-dir>/<deck>/``.
 * :func:`finalize` removes the filter's state from the document.
 
 Run it as ``pandoc -F attnslides-filter`` or ``python -m filters``; tests call ``main(doc)``.
+Environment (set by ``attnslides build``): ``ATTNSLIDES_DECK`` the deck's path, for messages and
+folder names; ``ATTNSLIDES_DEVICE`` overrides the deck's device; ``ATTNSLIDES_OUTPUT_DIR`` the
+folder of the output document, which figure paths are written relative to (default: the current one).
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ import panflute as pf
 from filters import jobs as jobs_
 from filters.cache import Cache, copy_atomic, key_for
 from filters.errors import PREFIX, BlockError, Where
+from filters.labels import default_caption, language
 from filters.latex import steps_beamer, steps_equations
 from filters.options import KINDS, parse_block, read_metadata
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
 _LATEX_FORMATS = ("latex", "beamer")
+_HTML_FORMATS = ("html", "html4", "html5", "revealjs", "slidy", "slideous", "dzslides", "s5", "epub", "epub2", "epub3")
+# What pandoc makes of a live block whose attributes it could not read: text starting "{.kind".
+_UNREAD = re.compile(r"^\s*\{\s*\.(" + "|".join(map(re.escape, KINDS)) + r")\b")
 
 
 @dataclass
@@ -39,7 +46,8 @@ class Block:
     elem: pf.CodeBlock
     spec: object
     where: Where
-    name: str  # file name (no extension) in figures-dir
+    name: str  # file name (no extension) in the deck's figures folder
+    ext: str  # figure file type (pdf, svg, png), or tex/math for the worked example
     key: str = ""
 
 
@@ -67,22 +75,28 @@ def _deck_name(doc: pf.Doc) -> str:
     return os.environ.get("ATTNSLIDES_DECK") or doc.get_metadata("title", "(untitled deck)")
 
 
-def _kind_of(elem: pf.CodeBlock) -> str | None:
-    kinds = [c for c in elem.classes if c in KINDS]
-    if len(kinds) > 1:
-        raise BlockError(f"a block has one kind, this one has {', '.join('.' + k for k in kinds)}")
-    return kinds[0] if kinds else None
+def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, str]]:
+    """Every live block with its kind and its slide's title, in document order.
 
-
-def find_blocks(doc: pf.Doc) -> list[tuple[pf.CodeBlock, str, str]]:
-    """Every live block with its kind and its slide's title, in document order."""
+    Raises:
+        BlockError: for a block with two kinds, or one whose attributes pandoc could not read
+            (it then shows the block as code on the slide).
+    """
     level, title, found = slide_level(doc), "(before the first slide)", []
 
     def collect(elem, _doc):
         if isinstance(elem, pf.CodeBlock):
-            kind = _kind_of(elem)
-            if kind:
-                found.append((elem, kind, title))
+            kinds = [c for c in elem.classes if c in KINDS]
+            if len(kinds) > 1:
+                raise BlockError(f"a block has one kind, this one has {', '.join('.' + k for k in kinds)}",
+                                 where=Where(deck, title, " ".join("." + c for c in elem.classes)))
+            if kinds:
+                found.append((elem, kinds[0], title))
+        if isinstance(elem, (pf.Code, pf.CodeBlock)) and not elem.classes and _UNREAD.match(elem.text):
+            head = elem.text.strip().splitlines()[0][:60]
+            raise BlockError("pandoc could not read this block's attributes, so it would show as code: write "
+                             "them as {.kind #id key=value key=\"a b\"}, with no spaces around '='",
+                             where=Where(deck, title, head))
 
     for block in doc.content:
         if isinstance(block, pf.Header) and block.level <= level:
@@ -91,57 +105,68 @@ def find_blocks(doc: pf.Doc) -> list[tuple[pf.CodeBlock, str, str]]:
     return found
 
 
+def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, latex: bool) -> list[Block]:
+    """Parse every live block (all of them before anything is drawn)."""
+    found = find_blocks(doc, deck)
+    blocks, names = [], {}
+    for n, (elem, kind, title) in enumerate(found, start=1):
+        label = f".{kind}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
+        where = Where(deck, title, label)
+        try:
+            spec = parse_block(kind, dict(elem.attributes), elem.text, defaults[kind])
+        except BlockError as exc:
+            raise exc.at(where) from None
+        if elem.identifier and elem.identifier in names:
+            raise BlockError(f"the id #{elem.identifier} is already used by {names[elem.identifier].block}; "
+                             "ids name figures and LaTeX labels, so each must be unique", where=where)
+        name = elem.identifier or f"{slugify(title)}-{kind}"
+        base, i = name, 2
+        while name in names:
+            name, i = f"{base}-{i}", i + 1
+        names[name] = where
+        # The worked example is text, not a picture: its entry holds data only.
+        block_ext = ext if kind != "attention-steps" else ("tex" if latex else "math")
+        blocks.append(Block(elem, spec, where, name, block_ext))
+    return blocks
+
+
 def prepare(doc: pf.Doc) -> None:
     deck = _deck_name(doc)
     try:
         settings, defaults = read_metadata(doc.get_metadata("attnslides", {}))
     except BlockError as exc:
-        raise exc.at(Where(deck, "(metadata)", "attnslides:")) from None
-    settings_device = os.environ.get("ATTNSLIDES_DEVICE") or settings.device
+        raise exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")) from None
+    device = os.environ.get("ATTNSLIDES_DEVICE") or settings.device
     latex = doc.format in _LATEX_FORMATS
-    ext = "pdf" if latex else "svg" if doc.format in ("html", "html4", "html5", "revealjs", "slidy", "epub", "epub3") else "png"
-    lang = settings.lang or ("es" if str(doc.get_metadata("lang", "en")).startswith("es") else "en")
-
-    blocks, names = [], set()
-    found = find_blocks(doc)
-    for n, (elem, kind, title) in enumerate(found, start=1):
-        label = f".{kind}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
-        where = Where(deck, title, label)
-        attributes = dict(elem.attributes)
-        try:
-            spec = parse_block(kind, attributes, elem.text, defaults[kind])
-        except BlockError as exc:
-            raise exc.at(where) from None
-        name = elem.identifier or f"{slugify(title)}-{kind}"
-        base, i = name, 2
-        while name in names:
-            name, i = f"{base}-{i}", i + 1
-        names.add(name)
-        blocks.append(Block(elem, spec, where, name))
+    family = "latex" if latex else doc.format
+    ext = "pdf" if latex else "svg" if doc.format in _HTML_FORMATS else "png"
+    lang = language(settings.lang or doc.get_metadata("lang", "en"))
+    blocks = _parse_all(doc, deck, defaults, ext, latex)
 
     cache = Cache(settings.cache_dir)
-    family = "latex" if latex else doc.format
     misses = {}
     for block in blocks:
-        # The worked example is text, not a picture: its entry holds data only.
-        block_ext = ext if block.spec.kind != "attention-steps" else ("tex" if latex else "math")
-        block.key = key_for(block.spec, fmt=f"{family}/{block_ext}", device=settings_device)
+        block.key = key_for(block.spec, fmt=f"{family}/{block.ext}", device=device, lang=lang)
         if cache.entry(block.key) is None and block.key not in misses:
-            misses[block.key] = jobs_.Job(block.spec, block.key, str(cache.root), block_ext, settings_device, lang, block.where)
+            misses[block.key] = jobs_.Job(block.spec, block.key, str(cache.root), block.ext, device, lang, block.where)
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
 
-    figures_dir = Path(settings.figures_dir)
+    # One folder per deck, so two decks' "#fig-x" never overwrite each other's files.
+    deck_stem = Path(deck).stem if deck.endswith(".md") else slugify(deck)
+    figures_dir = Path(settings.figures_dir) / deck_stem
     doc.attnslides = {
         "blocks": {id(b.elem): b for b in blocks},
         "cache": cache,
         "figures_dir": figures_dir,
-        "ext": ext,
+        "relative_to": Path(os.environ.get("ATTNSLIDES_OUTPUT_DIR", ".")),
         "latex": latex,
+        "captions": _captions([getattr(b.spec, "caption", None) or default_caption(b.spec, lang)
+                               for b in blocks if b.spec.kind != "attention-steps"]),
+        "lang": lang,
     }
-    _captions(doc, blocks)
     figures = [figures_dir / f"{b.name}.{suffix}" for b in blocks
-               for suffix in (("json",) if b.spec.kind == "attention-steps" else ("json", ext))]
+               for suffix in (("json",) if b.spec.kind == "attention-steps" else ("json", b.ext))]
     cache.record(deck, family, [b.key for b in blocks], figures)
 
 
@@ -150,11 +175,10 @@ def _progress(done: int, total: int, job, seconds: float) -> None:
           file=sys.stderr, flush=True)
 
 
-def _captions(doc: pf.Doc, blocks: list[Block]) -> None:
-    """Parse every caption that has Markdown in it with one pandoc call; plain ones directly."""
-    texts = {b.spec.caption for b in blocks if getattr(b.spec, "caption", "")}
-    rich = sorted(t for t in texts if _MARKDOWN.search(t))
-    parsed = {t: [pf.Str(w) if w else pf.Space() for w in _words(t)] for t in texts if t not in rich}
+def _captions(texts: list[str]) -> dict[str, list[pf.Inline]]:
+    """Inlines of each caption: Markdown ones parsed by one pandoc call for all, plain ones directly."""
+    rich = sorted({t for t in texts if _MARKDOWN.search(t)})
+    parsed = {t: _words(t) for t in texts if t not in rich}
     if rich:
         import pypandoc
 
@@ -164,14 +188,14 @@ def _captions(doc: pf.Doc, blocks: list[Block]) -> None:
         paras = [p for p in paras if not isinstance(p, pf.RawBlock)]
         for text, para in zip(rich, paras):
             parsed[text] = list(para.content)
-    doc.attnslides["captions"] = parsed
+    return parsed
 
 
-def _words(text: str) -> list[str]:
-    """``"a b"`` → ``["a", "", "b"]``: words, with ``""`` standing for a space."""
+def _words(text: str) -> list[pf.Inline]:
+    """Plain text as inlines: words and the spaces between them."""
     out = []
     for word in text.split():
-        out += [word, ""]
+        out += [pf.Str(word), pf.Space()]
     return out[:-1]
 
 
@@ -190,15 +214,13 @@ def action(elem, doc):
         steps = [pf.Para(pf.Math(eq, format="DisplayMath")) for eq in steps_equations(data, spec.precision)]
         return pf.Div(*[pf.Div(s, classes=["fragment"]) if spec.overlays else s for s in steps],
                       identifier=elem.identifier, classes=["attention-steps"])
-    image_path = figures_dir / f"{block.name}.{state['ext']}"
-    copy_atomic(folder / f"figure.{state['ext']}", image_path)
-    caption = state["captions"].get(spec.caption, [])
-    alt = _words(spec.alt) if spec.alt else []
-    image = pf.Image(*[pf.Str(w) if w else pf.Space() for w in alt], url=image_path.as_posix(),
-                     attributes={"height": spec.height})
+    image_path = figures_dir / f"{block.name}.{block.ext}"
+    copy_atomic(folder / f"figure.{block.ext}", image_path)
+    caption = state["captions"][spec.caption or default_caption(spec, state["lang"])]
+    url = Path(os.path.relpath(image_path, state["relative_to"])).as_posix()
+    image = pf.Image(*_words(spec.alt), url=url, attributes={"height": spec.height})
     extra = [c for c in elem.classes if c != spec.kind]
-    return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)) if caption else None,
-                     identifier=elem.identifier, classes=extra)
+    return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)), identifier=elem.identifier, classes=extra)
 
 
 def finalize(doc: pf.Doc) -> None:
@@ -216,6 +238,9 @@ def main(doc: pf.Doc | None = None):
     except BlockError as exc:
         print(exc, file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:
+        print(f"{PREFIX} interrupted; unfinished figures were not kept", file=sys.stderr)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

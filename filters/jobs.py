@@ -62,8 +62,13 @@ def run_job(job: Job) -> float:
 
 
 def _warm_worker(threads: int) -> None:
+    import signal
+
     import torch
 
+    # Ctrl-C is the parent's to handle: it stops the pool. A worker that caught it too could be
+    # left behind, holding pandoc's stderr open, and the build would hang.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(threads)
 
 
@@ -89,13 +94,22 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
     context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if hasattr(context, "set_forkserver_preload"):
         context.set_forkserver_preload(["filters.warm"])
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker,
-                             initargs=(max(1, cores // workers),)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker,
+                               initargs=(max(1, cores // workers),))
+    try:
         futures = {pool.submit(run_job, job): job for job in jobs}
         for done, future in enumerate(as_completed(futures), start=1):
             seconds = future.result()
             if progress:
                 progress(done, len(jobs), futures[future], seconds)
+    except BaseException:
+        # A failure or Ctrl-C: stop now. Unfinished entries stay in their .tmp- folders, which no
+        # build trusts. (ProcessPoolExecutor has no public way to stop busy workers before 3.14.)
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
 
 
 def load(cache: Cache, key: str) -> tuple[Path, dict]:

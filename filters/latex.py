@@ -33,7 +33,7 @@ def steps_equations(data: dict, precision: int) -> list[str]:
     root = str(int(math.sqrt(d_k))) if math.isqrt(d_k) ** 2 == d_k else rf"\sqrt{{{d_k}}}"
     return [
         rf"Q = {bmatrix(data['q'], inputs)} \quad K = {bmatrix(data['k'], inputs)} \quad V = {bmatrix(data['v'], inputs)}",
-        rf"S = \frac{{QK^\top}}{{{root}}} = {bmatrix(data['scores'], precision)}",
+        rf"S = \frac{{QK^T}}{{{root}}} = {bmatrix(data['scores'], precision)}",
         rf"A = \mathrm{{softmax}}(S) = {bmatrix(data['weights'], precision)}",
         rf"O = AV = {bmatrix(data['output'], precision)}",
     ]

@@ -136,8 +136,11 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
 def as_size(value: Any) -> str:
     """A figure size on the slide: a percentage (``70%``) or a LaTeX length (``5cm``)."""
     text = str(value).strip()
-    if not re.fullmatch(r"\d+(\.\d+)?(%|cm|mm|in|pt|em)", text):
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(%|cm|mm|in|pt|em)", text)
+    if not match:
         raise ValueError(f"expected a size such as 70% or 5cm, got {value!r}")
+    if match[2] == "%" and not 0 < float(match[1]) <= 100:
+        raise ValueError(f"a percentage of the frame's text height lies in (0, 100], got {text}")
     return text
 
 
@@ -205,8 +208,8 @@ class AttentionSpec(FigureSpec):
     def validate(self) -> None:
         if not self.sentence:
             raise BlockError("the sentence is empty", key="sentence")
-        if len(self.sentence.split()) > 40:
-            raise BlockError("at most 40 words fit a heatmap on a slide", key="sentence")
+        if len(self.sentence.split()) > 16:
+            raise BlockError(f"at most 16 words fit a heatmap on a slide, got {len(self.sentence.split())}", key="sentence")
 
 
 @dataclass(frozen=True)
@@ -381,29 +384,54 @@ def _convert(cls: type, raw: dict[str, Any], source: str) -> dict[str, Any]:
 
 
 def read_body(text: str, cls: type) -> dict[str, Any]:
-    """The options written in a block's body: a YAML mapping, ``#|`` lines included.
+    """The options written in a block's body.
+
+    ``#| key: value`` lines (Quarto's style) are options wherever they stand. The rest of the body
+    is a YAML mapping of options or, for a kind with a body key (``.attention``'s sentence), text.
 
     Raises:
-        BlockError: if the body is neither empty, a mapping, nor (for a kind with a body key) text.
+        BlockError: if the body is neither of these; a YAML error says where it is.
     """
-    lines = [re.sub(r"^\s*#\|\s?", "", line) for line in text.splitlines()]
-    text = "\n".join(lines).strip()
-    if not text:
-        return {}
+    lines = text.splitlines()
+    marked = [re.sub(r"^\s*#\|\s?", "", line) for line in lines if re.match(r"^\s*#\|", line)]
+    rest = "\n".join(line for line in lines if not re.match(r"^\s*#\|", line)).strip()
+    options = _yaml_mapping("\n".join(marked), "the block's #| lines") if marked else {}
+    if not rest:
+        return options
     try:
-        body = yaml.safe_load(text)
-    except yaml.YAMLError:
-        body = text if cls.body_key else None
-        if body is None:
-            raise BlockError("the block's body must be YAML options (key: value), one per line") from None
+        body = yaml.safe_load(rest)
+    except yaml.YAMLError as exc:
+        if cls.body_key:
+            body = rest
+        else:
+            raise BlockError(f"the block's body must be YAML options (key: value): {_yaml_problem(exc)}") from None
     if isinstance(body, dict):
-        return body
+        twice = sorted(set(map(normalise_key, body)) & set(map(normalise_key, options)))
+        if twice:
+            raise BlockError("given both in a #| line and in the block's body; keep one", key=twice[0])
+        return {**options, **body}
     if cls.body_key and isinstance(body, (str, int, float)):
-        return {cls.body_key: text}
+        return {**options, cls.body_key: rest}
     raise BlockError(
         "the block's body must be YAML options (key: value)"
         + (f" or the {cls.body_key}" if cls.body_key else "")
     )
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+    return f"{getattr(exc, 'problem', None) or exc}{where}"
+
+
+def _yaml_mapping(text: str, source: str) -> dict[str, Any]:
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise BlockError(f"could not read {source} as YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(value, dict):
+        raise BlockError(f"{source} must be 'key: value' options")
+    return value
 
 
 def read_metadata(meta: dict[str, Any] | None) -> tuple[Settings, dict[str, dict[str, Any]]]:
@@ -412,9 +440,10 @@ def read_metadata(meta: dict[str, Any] | None) -> tuple[Settings, dict[str, dict
     Raises:
         BlockError: for a key that is no setting, no kind and no option of any kind.
     """
-    meta = dict(meta or {})
+    if meta is None or meta == "":
+        meta = {}
     if not isinstance(meta, dict):
-        raise BlockError("the 'attnslides' metadata must be a mapping of options")
+        raise BlockError(f"'attnslides:' must hold 'key: value' settings and options, got {meta!r}")
     settings_keys = keys_of(Settings)
     kind_defaults: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
     flat: dict[str, Any] = {}
@@ -483,9 +512,11 @@ def describe(kind: str | None = None) -> str:
     for name, cls in KINDS.items():
         if kind and name != kind:
             continue
-        lines.append(f".{name}: {(cls.__doc__ or '').strip().splitlines()[0]}")
+        summary = (cls.__doc__ or "").strip().splitlines()[0].split(":", 1)[-1].strip()
+        lines.append(f".{name}: {summary}")
         for f in dataclasses.fields(cls):
-            default = "none" if f.default is None else f.default
+            default = f.default
+            default = "auto" if default is None else list(default) if isinstance(default, tuple) else default
             lines.append(f"    {f.name:<14} {f.metadata['help']} (default: {default})")
     if not kind:
         lines.append("document settings (metadata 'attnslides:'):")

@@ -14,57 +14,9 @@ import numpy as np
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-STYLE = Path(__file__).with_name("attnslides.mplstyle")
+from filters.labels import LABELS
 
-# Axis names and legends, in the deck's language (its ``lang:`` metadata, or ``attnslides: lang:``).
-LABELS = {
-    "es": {
-        "query": "query (consulta)",
-        "key": "key (clave)",
-        "weight": "peso de atención",
-        "position": "posición",
-        "dimension": "dimensión $i$",
-        "value": "valor",
-        "posenc_heat": "$P$: posiciones × dimensiones",
-        "posenc_curves": "algunas dimensiones",
-        "sin": "sen",
-        "cos": "cos",
-        "original": "orden original",
-        "permuted": "tokens permutados",
-        "max_difference": "máx. |A′ − A permutada| = {:.0e}",
-        "d_k": "$d_k$ (escala logarítmica)",
-        "max_weight": "peso máximo medio",
-        "unscaled": r"sin escalar: $QK^T$",
-        "scaled": r"escalado: $QK^T/\sqrt{d_k}$",
-        "uniform": "uniforme ($1/S$)",
-        "input": "entrada (key)",
-        "output": "salida predicha (query)",
-        "accuracy": "exactitud en {held_out} secuencias no vistas: {accuracy:.0%}",
-    },
-    "en": {
-        "query": "query",
-        "key": "key",
-        "weight": "attention weight",
-        "position": "position",
-        "dimension": "dimension $i$",
-        "value": "value",
-        "posenc_heat": "$P$: positions × dimensions",
-        "posenc_curves": "a few dimensions",
-        "sin": "sin",
-        "cos": "cos",
-        "original": "original order",
-        "permuted": "permuted tokens",
-        "max_difference": "max |A′ − permuted A| = {:.0e}",
-        "d_k": "$d_k$ (log scale)",
-        "max_weight": "mean largest weight",
-        "unscaled": r"unscaled: $QK^T$",
-        "scaled": r"scaled: $QK^T/\sqrt{d_k}$",
-        "uniform": "uniform ($1/S$)",
-        "input": "input (key)",
-        "output": "predicted output (query)",
-        "accuracy": "exact match on {held_out} unseen sequences: {accuracy:.0%}",
-    },
-}
+STYLE = Path(__file__).with_name("attnslides.mplstyle")
 
 # Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
 # that two slides can be compared by eye.
@@ -135,10 +87,11 @@ def posenc_curves(ax, encoding, dims, *, labels: dict | None = None, line_kws: d
     lines = []
     for d in dims:
         name = labels["sin"] if d % 2 == 0 else labels["cos"]
-        lines += ax.plot(positions, encoding[:, d], label=f"$i={d}$ ({name})", **(line_kws or {}))
+        lines += ax.plot(positions, encoding[:, d], label=labels["dim"].format(d=d, fn=name), **(line_kws or {}))
     ax.set_xlabel(labels["position"])
     ax.set_ylabel(labels["value"])
-    ax.set_ylim(-1.1, 1.45)
+    ax.set_ylim(-1.1, 1.95)  # room above the curves for the legend
+    ax.set_yticks([-1, -0.5, 0, 0.5, 1])
     ax.set_title(labels["posenc_curves"])
     ax.legend(ncol=2, loc="upper center", frameon=False, handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
     return lines
@@ -213,7 +166,7 @@ def trained_figure(data: dict, spec, labels: dict) -> Figure:
     ax.set_xticks(range(len(data["tokens"])), labels=data["tokens"], rotation=0, ha="center")
     ax.set_xlabel(labels["input"])
     ax.set_ylabel(labels["output"])
-    ax.set_title(labels["accuracy"].format(held_out=data["config"]["held_out"], accuracy=data["accuracy"]))
+    ax.set_title(labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"]))
     fig.colorbar(image, ax=ax, label=labels["weight"], fraction=0.06, pad=0.03)
     return fig
 

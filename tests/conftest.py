@@ -14,6 +14,14 @@ def build_dirs(tmp_path):
     return {"figures-dir": str(tmp_path / "figures"), "cache-dir": str(tmp_path / "cache"), "jobs": 1}
 
 
+@pytest.fixture
+def figures(build_dirs):
+    """Where the filter puts the figures of :func:`make_doc`'s deck ("Deck de prueba")."""
+    from pathlib import Path
+
+    return Path(build_dirs["figures-dir"]) / "deck-de-prueba"
+
+
 @pytest.fixture(autouse=True)
 def _pandoc_version(monkeypatch):
     """Filter tests run without pandoc; tell the cache which pandoc would have run the filter."""

@@ -29,6 +29,7 @@ SENTENCE = "el gato se sentó en la alfombra"
 
 def test_key_changes_with_options_format_and_device_but_not_caption():
     base = key_for(AttentionSpec(), fmt="latex/pdf", device="cpu")
+    assert key_for(AttentionSpec(), fmt="latex/pdf", device="cpu", lang="es") != base, "labels change the picture"
     assert key_for(AttentionSpec(caption="otra", alt="x", height="50%"), fmt="latex/pdf", device="cpu") == base
     assert key_for(AttentionSpec(seed=1), fmt="latex/pdf", device="cpu") != base
     assert key_for(AttentionSpec(), fmt="revealjs/svg", device="cpu") != base
@@ -103,7 +104,7 @@ def test_parallel_misses_equal_a_serial_run(tmp_path):
         main(make_doc(*slide("A", live("attention", SENTENCE, ident="a"), live("attention", "hola mundo", ident="b", causal=1)),
                       *slide("B", live("posenc", ident="p", num_positions=30), live("attention-steps", ident="s", seed=2)),
                       meta=meta))
-        return {p.name: p.read_bytes() for p in sorted((tmp_path / f"fig{jobs}").iterdir())}
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / f"fig{jobs}" / "deck-de-prueba").iterdir())}
 
     serial, parallel = build(1), build(2)
     assert serial.keys() == parallel.keys() and len(serial) == 7
@@ -189,7 +190,7 @@ def test_two_builds_at_once_share_one_cache(tmp_path):
         _, err = build.communicate(timeout=300)
         assert build.returncode == 0, err
     for name in ("uno", "dos"):
-        assert worked_numbers_in_pdf(tmp_path / f"out-{name}" / f"{name}.pdf", tmp_path / "build" / "figures" / f"ej-{name}.json")
+        assert worked_numbers_in_pdf(tmp_path / f"out-{name}" / f"{name}.pdf", tmp_path / "build" / "figures" / name / f"ej-{name}.json")
     cache = Cache(tmp_path / "shared-cache")
     assert len(cache.keys()) == 5, "the .posenc entry is shared, the others are per seed"
     assert not list(cache.root.glob(".tmp-*"))
@@ -212,6 +213,6 @@ def test_a_build_killed_half_way_then_rebuilt_gives_the_right_pdf(tmp_path):
     rebuild = attnslides("build", "deck.md", cwd=tmp_path)
     _, err = rebuild.communicate(timeout=300)
     assert rebuild.returncode == 0, err
-    assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "ej.json")
-    data = json.loads((tmp_path / "build" / "figures" / "pe.json").read_text())
+    assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "deck" / "ej.json")
+    data = json.loads((tmp_path / "build" / "figures" / "deck" / "pe.json").read_text())
     assert len(data["encoding"]) == 1000 and len(data["encoding"][0]) == 256

@@ -58,7 +58,7 @@ def test_pdf_has_every_frame(built):
 
 def test_every_figure_has_its_data(built):
     work, _, _ = built
-    figures = work / "build" / "figures"
+    figures = work / "build" / "figures" / "transformers-1"
     expected = {
         "fig-auto-atencion": ("tokens", "q", "k", "v", "scale", "mask", "weights", "output"),
         "fig-posenc": ("num_positions", "d_model", "base", "encoding"),
@@ -72,7 +72,7 @@ def test_every_figure_has_its_data(built):
 
 def test_worked_example_numbers_are_in_the_pdf(built):
     work, _, text = built
-    data = json.loads((work / "build" / "figures" / "ej-producto-punto.json").read_text())
+    data = json.loads((work / "build" / "figures" / "transformers-1" / "ej-producto-punto.json").read_text())
     for matrix in ("scores", "weights", "output"):
         for row in data[matrix]:
             assert re.search(r"\s+".join(f"{x:.2f}" for x in row), text), (matrix, row)
@@ -80,7 +80,7 @@ def test_worked_example_numbers_are_in_the_pdf(built):
 
 def test_heatmap_numbers_are_in_the_pdf(built):
     work, _, text = built
-    data = json.loads((work / "build" / "figures" / "fig-auto-atencion.json").read_text())
+    data = json.loads((work / "build" / "figures" / "transformers-1" / "fig-auto-atencion.json").read_text())
     for token, row in zip(data["tokens"], data["weights"]):
         assert re.search(re.escape(token) + r"\s+" + r"\s+".join(f"{x:.2f}" for x in row), text), token
 

@@ -64,7 +64,7 @@ def test_posenc_figure_has_heatmap_and_curves(tmp_path):
     data = compute_posenc(spec)
     fig = render(data, spec, tmp_path / "p.png", lang="es")
     heat, curves, _colorbar = fig.axes
-    assert heat.get_xlabel() == "dimensión $i$" and heat.get_ylabel() == "posición"
+    assert heat.get_xlabel() == "dimensión" and heat.get_ylabel() == "posición"
     assert len(curves.lines) == 3
     np.testing.assert_allclose(curves.lines[2].get_ydata(), np.array(data["encoding"])[:, 6])
     json.dumps(data)  # the data is JSON-ready

@@ -41,12 +41,12 @@ def test_attention_block_becomes_a_figure_with_caption_and_data(build_dirs):
     assert not only(doc, pf.CodeBlock), "the live block is replaced"
 
 
-def test_attention_data_is_softmax_of_scaled_scores(build_dirs):
+def test_attention_data_is_softmax_of_scaled_scores(build_dirs, figures):
     """The numbers beside the figure obey eq. (1), recomputed here with numpy from q, k, v."""
     doc = make_doc(*slide("S", live("attention", SENTENCE, ident="a", causal="true", d_model=12, d_k=4, seed=5)),
                    meta=build_dirs)
     main(doc)
-    data = json.loads((Path(build_dirs["figures-dir"]) / "a.json").read_text())
+    data = json.loads((figures / "a.json").read_text())
     q, k, v = (np.array(data[m]) for m in "qkv")
     assert q.shape == (7, 4) and data["scale"] == pytest.approx(1 / math.sqrt(4))
     scores = q @ k.T / math.sqrt(4)
@@ -60,23 +60,23 @@ def test_attention_data_is_softmax_of_scaled_scores(build_dirs):
     assert np.allclose(np.triu(np.array(data["weights"]), 1), 0), "causal: nothing above the diagonal"
 
 
-def test_posenc_data_equals_the_formula(build_dirs):
+def test_posenc_data_equals_the_formula(build_dirs, figures):
     doc = make_doc(*slide("PE", live("posenc", ident="pe", num_positions=20, d_model=7, base=100, dims="[0, 3]")),
                    meta=build_dirs)
     main(doc)
-    data = json.loads((Path(build_dirs["figures-dir"]) / "pe.json").read_text())
+    data = json.loads((figures / "pe.json").read_text())
     pos, dim = np.arange(20)[:, None], np.arange(7)[None, :]
     angle = pos / 100.0 ** ((dim - dim % 2) / 7)
     expected = np.where(dim % 2 == 0, np.sin(angle), np.cos(angle))
     np.testing.assert_allclose(data["encoding"], expected, atol=1e-6)
     assert (data["num_positions"], data["d_model"], data["base"], data["dims"]) == (20, 7, 100.0, [0, 3])
-    assert (Path(build_dirs["figures-dir"]) / "pe.pdf").is_file()
+    assert (figures / "pe.pdf").is_file()
 
 
 STEPS_BODY = "#| q: [[1, 0], [0, 1], [1, 1]]\n#| k: [[1, 0], [0, 1], [1, 1]]\n#| v: [[1, 2], [3, 4], [5, 6]]\n"
 
 
-def test_steps_worked_example_by_hand(build_dirs):
+def test_steps_worked_example_by_hand(build_dirs, figures):
     """Q = K = [[1,0],[0,1],[1,1]], d_k = 2. Worked by hand: row 1 of QKᵀ is [1, 0, 1], so
     S₁ = [1, 0, 1]/√2 and A₁ = [e^a, 1, e^a]/(2e^a + 1) with a = 1/√2; O₁ = A₁ V."""
     doc = make_doc(*slide("Atención producto punto", live("attention-steps", STEPS_BODY, ident="ej", precision=2)),
@@ -84,7 +84,7 @@ def test_steps_worked_example_by_hand(build_dirs):
     main(doc)
     (raw,) = only(doc, pf.RawBlock)
     assert raw.format == "latex"
-    data = json.loads((Path(build_dirs["figures-dir"]) / "ej.json").read_text())
+    data = json.loads((figures / "ej.json").read_text())
     a = 1 / math.sqrt(2)
     first = [math.exp(a) / (2 * math.exp(a) + 1), 1 / (2 * math.exp(a) + 1), math.exp(a) / (2 * math.exp(a) + 1)]
     assert data["scores"][0] == pytest.approx([a, 0, a])
@@ -96,10 +96,10 @@ def test_steps_worked_example_by_hand(build_dirs):
     assert "\\sqrt{2}" in raw.text
 
 
-def test_steps_drawn_from_seed_are_small_integers(build_dirs):
+def test_steps_drawn_from_seed_are_small_integers(build_dirs, figures):
     doc = make_doc(*slide("S", live("attention-steps", ident="s", seed=3, length=4, d_k=3, d_v=2)), meta=build_dirs)
     main(doc)
-    data = json.loads((Path(build_dirs["figures-dir"]) / "s.json").read_text())
+    data = json.loads((figures / "s.json").read_text())
     q = np.array(data["q"])
     assert q.shape == (4, 3) and np.all(q == np.round(q)) and np.abs(q).max() <= 2
     np.testing.assert_allclose(np.array(data["weights"]).sum(1), 1.0)
@@ -115,14 +115,14 @@ def test_html_output_gets_svg_and_math_fragments(build_dirs):
     assert len(maths) == 4 and all(m.format == "DisplayMath" for m in maths)
 
 
-def test_metadata_defaults_and_attribute_override(build_dirs):
+def test_metadata_defaults_and_attribute_override(build_dirs, figures):
     meta = {**build_dirs, "precision": 3, "attention": {"seed": 9}}
     doc = make_doc(*slide("S", live("attention-steps", STEPS_BODY, ident="x"), live("attention", SENTENCE, ident="y", seed=4)),
                    meta=meta)
     main(doc)
     (raw,) = only(doc, pf.RawBlock)
     assert "0.707" in raw.text, "precision 3 from the metadata"
-    assert json.loads((Path(build_dirs["figures-dir"]) / "y.json").read_text())["seed"] == 4
+    assert json.loads((figures / "y.json").read_text())["seed"] == 4
 
 
 def test_caption_is_not_in_the_cache_key_but_options_are(build_dirs):
@@ -201,3 +201,53 @@ def test_slide_titles_follow_pandoc_slide_level(build_dirs):
     blocks = [pf.Header(pf.Str("Sección"), level=1), pf.Header(pf.Str("Marco"), level=2), pf.Para(pf.Str("x")),
               live("posenc", colour=1)]
     assert "«Marco»" in error_of(*blocks, meta=build_dirs)
+
+
+# ---- regressions found by a newcomer's review ----
+
+
+def test_quarto_lines_beside_a_plain_sentence_are_options():
+    spec = parse_block("attention", {}, "#| seed: 3\n#| causal: true\nel gato come")
+    assert (spec.sentence, spec.seed, spec.causal) == ("el gato come", 3, True)
+
+
+def test_metadata_that_is_not_a_mapping_is_a_clean_error(build_dirs):
+    with pytest.raises(BlockError, match="'attnslides:' must hold"):
+        main(make_doc(*slide("S", live("posenc")), meta=5))
+
+
+def test_two_kinds_on_one_block_names_the_slide():
+    block = pf.CodeBlock("", classes=["attention", "posenc"])
+    assert "«Marco»" in error_of(*slide("Marco", block), meta={})
+
+
+def test_unreadable_attributes_are_an_error_not_code_on_the_slide(build_dirs):
+    para = pf.Para(pf.Code("{.attention #a seed = 3} el gato"))
+    message = error_of(*slide("Marco", para), meta=build_dirs)
+    assert "could not read" in message and "«Marco»" in message
+
+
+def test_duplicate_ids_are_an_error(build_dirs):
+    message = error_of(*slide("A", live("posenc", ident="x")), *slide("B", live("posenc", ident="x")), meta=build_dirs)
+    assert "#x is already used" in message and "«B»" in message
+
+
+def test_height_above_the_frame_is_refused(build_dirs):
+    assert "'height'" in error_of(*slide("S", live("posenc", height="500%")), meta=build_dirs)
+
+
+def test_a_block_without_caption_gets_one_in_the_decks_language(build_dirs):
+    doc = make_doc(*slide("S", live("posenc", ident="p", num_positions=8, d_model=8, dims="0")), meta=build_dirs)
+    main(doc)
+    (figure,) = only(doc, pf.Figure)
+    assert pf.stringify(figure.caption).startswith("Codificación posicional sinusoidal")
+
+
+def test_figures_are_readable_by_everyone_and_paths_follow_the_output(build_dirs, figures, monkeypatch):
+    monkeypatch.setenv("ATTNSLIDES_OUTPUT_DIR", build_dirs["figures-dir"])
+    doc = make_doc(*slide("S", live("posenc", ident="p", num_positions=8, d_model=8, dims="0")), meta=build_dirs)
+    main(doc)
+    (image,) = only(doc, pf.Image)
+    assert image.url == "deck-de-prueba/p.pdf", "relative to the output document's folder"
+    for path in figures.iterdir():
+        assert path.stat().st_mode & 0o044 == 0o044, f"{path.name} is not readable by others"
