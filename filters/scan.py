@@ -13,7 +13,11 @@ import shlex
 
 from filters.options import KINDS
 
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})\s*\{(?P<attrs>[^}]*)\}\s*\n(?P<body>.*?)^(?P=fence)\s*$", re.M | re.S)
+_FENCE = re.compile(
+    r"^(?P<fence>`{3,}|~{3,})\s*\{(?P<attrs>(?:\"(?:\\.|[^\"\\])*\"|'[^']*'|[^}\"'])*)\}\s*\n"  # {attrs}, "}" in quotes too
+    r"(?P<body>.*?)^(?P=fence)\s*$",
+    re.M | re.S,
+)
 
 
 def live_blocks(markdown: str) -> list[tuple[str, str, dict[str, str], str]]:
@@ -27,5 +31,5 @@ def live_blocks(markdown: str) -> list[tuple[str, str, dict[str, str], str]]:
             continue
         ident = next((w[1:] for w in words if w.startswith("#")), "")
         attributes = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith((".", "#")))
-        found.append((kinds[0], ident, attributes, match["body"]))
+        found.append((kinds[0], ident, attributes, match["body"].rstrip("\n")))
     return found

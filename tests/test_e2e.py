@@ -96,3 +96,17 @@ def test_bad_option_stops_the_build_and_names_slide_and_key(tmp_path, monkeypatc
     err = capfd.readouterr().err
     assert "malo.md" in err and "«Auto-atención»" in err and "'d_modle'" in err and "did you mean 'd_model'" in err
     assert not (tmp_path / "build" / "malo.tex").exists() and not (tmp_path / "build" / "malo.pdf").exists()
+
+
+def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds():
+    """make gpu-check reads the deck without pandoc; it must see the same blocks and options."""
+    import panflute as pf
+
+    from filters.build import pandoc_path
+    from filters.filter import find_blocks
+    from filters.scan import live_blocks
+
+    text = DECK.read_text()
+    doc = pf.convert_text(text, standalone=True, pandoc_path=pandoc_path())
+    by_pandoc = [(kind, elem.identifier, dict(elem.attributes), elem.text) for elem, kind, _ in find_blocks(doc)]
+    assert live_blocks(text) == by_pandoc and len(by_pandoc) == 6
