@@ -40,10 +40,13 @@ test: setup
 
 bench: setup
 	$(PY) -m engine.bench
+	$(PY) -m filters.bench
 
-# On a GPU machine: its own python3 with a CUDA torch, numpy, PyYAML and pytest (no pandoc, no TeX).
+# On a GPU machine: .venv if there is one, else its own python3 with a CUDA torch, numpy, PyYAML
+# and pytest (no pandoc or TeX needed, so nothing is installed).
+GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 gpu-check:
-	PYTHONPATH=$(CURDIR) $(PYTHON) -m engine.gpu_check
+	PYTHONPATH=$(CURDIR) $(GPU_PY) -m engine.gpu_check
 
 clean:
 	rm -rf build

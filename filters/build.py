@@ -6,6 +6,7 @@ change really needs: an edit of one sentence costs one pass, an unchanged deck n
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -44,34 +45,48 @@ def filter_command() -> str:
     return found
 
 
+def _pandoc(args: list[str], *, stdin: str | None = None) -> str:
+    done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True)
+    sys.stderr.write(done.stderr)  # pandoc's warnings
+    if done.returncode != 0:
+        raise BuildError(f"pandoc {' '.join(args)} failed (exit {done.returncode})")
+    return done.stdout
+
+
 def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None) -> bool:
-    """Run pandoc with the filter on ``deck`` and write ``tex`` (only if it changed).
+    """Read ``deck`` with pandoc, run the filter, write ``tex`` with pandoc (only if it changed).
+
+    The three stages run one after another, as ``pandoc --filter`` would run them, but without a
+    pandoc waiting in memory while the figures are drawn: a cold build's peak memory is the
+    filter's alone. The filter's stderr (progress, errors) reaches the terminal as it happens.
 
     Returns:
-        True when the ``.tex`` changed.
+        True when the output changed.
 
     Raises:
-        BuildError: with the filter's message (which names the slide, block and key) on failure.
+        BuildError: when pandoc or the filter fails (the filter has then printed which slide,
+            block and key are at fault).
     """
-    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(tex.parent))
+    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(tex.parent),
+               PANDOC_VERSION=pandoc_version())
     if device:
         env["ATTNSLIDES_DEVICE"] = device
-    command = [pandoc_path(), str(deck), "--standalone", "--to", to, "--filter", filter_command()]
-    if to not in ("beamer", "latex"):
-        command.append("--mathjax")
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
-    ours = [line for line in done.stderr.splitlines() if line.startswith(PREFIX)]
-    if done.returncode != 0 and ours:
-        # The filter said what is wrong; pandoc's "Error running filter" lines add nothing.
-        sys.stderr.write("\n".join(ours) + "\n")
-        raise BuildError(f"{deck} was not built", reported=True)
-    sys.stderr.write(done.stderr)
+    ast = _pandoc([str(deck), "--to", "json"])
+    done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
-        raise BuildError(f"pandoc failed on {deck} (exit {done.returncode})")
-    if tex.is_file() and tex.read_text() == done.stdout:
+        raise BuildError(f"{deck} was not built", reported=True)
+    output = _pandoc(["--from", "json", "--standalone", "--to", to]
+                     + ([] if to in ("beamer", "latex") else ["--mathjax"]), stdin=done.stdout)
+    if tex.is_file() and tex.read_text() == output:
         return False
-    write_atomic(tex, done.stdout.encode())
+    write_atomic(tex, output.encode())
     return True
+
+
+@functools.lru_cache(maxsize=None)
+def pandoc_version() -> str:
+    """What pandoc tells its filters in ``PANDOC_VERSION``."""
+    return _pandoc(["--version"]).split()[1]
 
 
 def to_pdf(tex: Path) -> Path:

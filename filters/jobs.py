@@ -61,6 +61,11 @@ def run_job(job: Job) -> float:
     return time.perf_counter() - start
 
 
+# Rough cost of each kind, relative: the pool starts the longest jobs first, so that a long job
+# does not start last and keep the build waiting alone.
+COST = {"trained-attention": 10, "permutation": 3, "posenc": 2, "attention": 1, "scaling": 1, "attention-steps": 0}
+
+
 def _warm_worker(threads: int) -> None:
     import signal
 
@@ -85,6 +90,7 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), workers or cores)
+    jobs = sorted(jobs, key=lambda job: -COST.get(job.spec.kind, 1))  # longest first: a short last job
     if workers <= 1:
         for done, job in enumerate(jobs, start=1):
             seconds = run_job(job)

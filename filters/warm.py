@@ -4,6 +4,8 @@ Importing torch and matplotlib and drawing a first figure cost seconds; paid her
 worker forked afterwards inherits them instead of paying again.
 """
 
+import gc
+
 import torch
 
 import filters.compute  # noqa: F401  (torch and the engine)
@@ -11,3 +13,6 @@ from filters.render import warm_up
 
 torch.zeros(2, 2) @ torch.zeros(2, 2)  # first-op set-up of the CPU kernels
 warm_up()
+# Move everything imported so far out of the garbage collector's reach: a forked worker then
+# does not touch (and copy) these pages when it collects.
+gc.freeze()
