@@ -8,6 +8,10 @@ DEVICE ?= cpu
 # The CPU build of torch, pinned; on a GPU machine install your own torch first (see README).
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
+# PyTorch's switch (read when torch starts) to back big CPU tensors with huge pages: the attention
+# weights the figures need are one fresh (B, H, L, S) tensor per call, and on Linux most of their
+# cost is page faults without it. Set it to 0 to measure without.
+export THP_MEM_ALLOC_ENABLE ?= 1
 
 .PHONY: all setup tex slides test bench gpu-check clean
 all: slides

@@ -156,7 +156,8 @@ def run(device: torch.device, lengths, repeats: int) -> list[str]:
     threads = torch.get_num_threads() if device.type == "cpu" else None
     lines = [f"attention, B={B} H={H} d_k={D_K} float32, device={device}"
              + (f" ({threads} threads)" if threads else "")
-             + f", median of {repeats} interleaved repeats (fewer at L=2048)"]
+             + f", median of {repeats} interleaved repeats (fewer at L=2048)"
+             + f", THP_MEM_ALLOC_ENABLE={os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}"]
     peaks = cuda_peaks(lengths, device) if device.type == "cuda" else cpu_peaks(lengths)
     how = ("torch.cuda.max_memory_allocated growth" if device.type == "cuda"
            else "resident-set high-water growth of one call in a child process (VmHWM, clear_refs)")
