@@ -50,7 +50,7 @@ bench: setup
 # and pytest (no pandoc or TeX needed, so nothing is installed).
 GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 gpu-check:
-	PYTHONPATH=$(CURDIR) $(GPU_PY) -m engine.gpu_check
+	PYTHONPATH=$(CURDIR) $(GPU_PY) -m filters.gpu_check
 
 clean:
 	rm -rf build

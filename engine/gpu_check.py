@@ -8,10 +8,8 @@ pytest (no pandoc, TeX or panflute needed). It
 
 A check is a callable ``check(device: torch.device) -> Mapping[str, tensor | array | number | list]``;
 each value is compared with ``atol`` (default 1e-5, float32). :data:`ENGINE_CHECKS` covers the
-engine's figure inputs. **Hook for the deck**: :func:`deck_checks` turns each slide deck into a
-check through ``filters.compute.compute_all_from_deck(deck_path, *, device)`` — expected to return
-a mapping from a figure's name to the arrays it plots — when that function exists; pass extra
-checks to :func:`run_checks` or :func:`main` to add others.
+engine's figure inputs; pass extra checks to :func:`run_checks` or :func:`main` to add others
+(``python -m filters.gpu_check``, which ``make gpu-check`` runs, adds one per slide deck).
 
 Exit status: 0 when everything agrees (or, without CUDA, after printing that it skips); 1 on a test
 failure or a mismatch. The whole run is bounded to about 3 minutes.
@@ -81,25 +79,6 @@ def check_toy(device: torch.device) -> dict[str, object]:
 ENGINE_CHECKS: list[Check] = [check_positional, check_attention, check_block, check_toy]
 
 
-def deck_checks(decks: Iterable[str] | None = None) -> list[Check]:
-    """One check per deck through ``filters.compute.compute_all_from_deck``; ``[]`` (with a note)
-    while that function does not exist. ``decks`` defaults to ``slides/*.md``."""
-    try:
-        from filters.compute import compute_all_from_deck
-    except Exception as error:  # not written yet, or its imports are missing on this machine
-        print(f"gpu_check: deck figures skipped: filters.compute.compute_all_from_deck unavailable ({error})")
-        return []
-    decks = sorted(glob.glob(os.path.join(ROOT, "slides", "*.md"))) if decks is None else list(decks)
-
-    def make(deck: str) -> Check:
-        def check(device: torch.device) -> Mapping[str, object]:
-            return {f"{os.path.basename(deck)}:{k}": v for k, v in compute_all_from_deck(deck, device=device).items()}
-        check.__name__ = f"deck {os.path.basename(deck)}"
-        return check
-
-    return [make(deck) for deck in decks]
-
-
 # ---- comparing ----
 
 def _as_array(value) -> np.ndarray:
@@ -156,7 +135,6 @@ def main(argv: list[str] | None = None, extra_checks: Iterable[Check] = ()) -> i
     parser = argparse.ArgumentParser(prog="python -m engine.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--atol", type=float, default=1e-5)
     parser.add_argument("--skip-tests", action="store_true", help="only compare the checks")
-    parser.add_argument("--deck", action="append", help="deck(s) for the deck checks (default slides/*.md)")
     args = parser.parse_args(argv)
 
     if not torch.cuda.is_available():
@@ -165,7 +143,7 @@ def main(argv: list[str] | None = None, extra_checks: Iterable[Check] = ()) -> i
     print(f"gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name(0)}", flush=True)
     sys.path.insert(0, ROOT)
     tests_ok = args.skip_tests or run_tests()
-    problems = run_checks([*ENGINE_CHECKS, *deck_checks(args.deck), *extra_checks], atol=args.atol)
+    problems = run_checks([*ENGINE_CHECKS, *extra_checks], atol=args.atol)
     for problem in problems:
         print("gpu_check: MISMATCH", problem)
     ok = tests_ok and not problems

@@ -58,3 +58,14 @@ def test_trained_attention_learned_to_reverse(build_dirs, figures):
     assert data["prediction"] == data["tokens"][::-1]
     assert np.argmax(np.array(data["weights"]), axis=1).tolist() == [L - 1 - i for i in range(L)]
     np.testing.assert_allclose(np.array(data["weights"]).sum(1), 1.0, atol=1e-6)
+
+
+def test_gpu_check_deck_comparison_runs_and_the_deck_is_deterministic():
+    """make gpu-check compares every deck figure on two devices; CPU against CPU must agree exactly
+    (seeded), which also exercises the whole comparison without a GPU."""
+    from engine.gpu_check import run_checks
+    from filters.gpu_check import deck_checks
+
+    checks = deck_checks()
+    assert len(checks) >= 1
+    assert run_checks(checks, atol=0.0, device="cpu") == []
