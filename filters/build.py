@@ -92,17 +92,29 @@ def pandoc_version() -> str:
 def to_pdf(tex: Path) -> Path:
     """latexmk ``tex`` with pdflatex, in the ``.tex``'s own folder (figure paths are relative to it).
 
+    latexmk reruns only what changed since its last *successful* run, as its ``.fdb_latexmk``
+    records it; after a failed or interrupted run that record is deleted, and a PDF older than its
+    ``.tex`` forces a full run, so a later build never trusts a run that did not finish.
+
     Raises:
         BuildError: with the end of LaTeX's log when it fails.
     """
-    command = ["latexmk", "-pdf", "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", str(tex)]
-    done = subprocess.run(command, capture_output=True, text=True)
-    out_dir = tex.parent
+    out_dir, pdf = tex.parent, tex.with_suffix(".pdf")
+    record = tex.with_suffix(".fdb_latexmk")
+    stale = not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime
+    command = ["latexmk", "-pdf", "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+               *(["-g"] if stale else []), str(tex)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except BaseException:
+        record.unlink(missing_ok=True)
+        raise
     if done.returncode != 0:
+        record.unlink(missing_ok=True)
         log = out_dir / (tex.stem + ".log")
         tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else done.stdout.splitlines()[-25:]
         raise BuildError(f"LaTeX failed on {tex}:\n" + "\n".join(tail))
-    return out_dir / (tex.stem + ".pdf")
+    return pdf
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None) -> Path:

@@ -15,6 +15,7 @@ folder of the output document, which figure paths are written relative to (defau
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -87,6 +88,11 @@ def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, s
     def collect(elem, _doc):
         if isinstance(elem, pf.CodeBlock):
             kinds = [c for c in elem.classes if c in KINDS]
+            if not kinds and elem.classes:
+                close = difflib.get_close_matches(elem.classes[0], KINDS, n=1, cutoff=0.8)
+                if close:
+                    raise BlockError(f"'.{elem.classes[0]}' is no kind of live block; did you mean '.{close[0]}'?",
+                                     where=Where(deck, title, "." + elem.classes[0]))
             if len(kinds) > 1:
                 raise BlockError(f"a block has one kind, this one has {', '.join('.' + k for k in kinds)}",
                                  where=Where(deck, title, " ".join("." + c for c in elem.classes)))
@@ -238,8 +244,7 @@ def main(doc: pf.Doc | None = None):
     except BlockError as exc:
         print(exc, file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
-        print(f"{PREFIX} interrupted; unfinished figures were not kept", file=sys.stderr)
+    except KeyboardInterrupt:  # unfinished figures stay in .tmp- folders, which no build trusts
         sys.exit(130)
 
 

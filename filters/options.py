@@ -67,11 +67,15 @@ def as_int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]
         except ValueError:
             raise ValueError(f"expected a whole number, got {value!r}") from None
         if (lo is not None and number < lo) or (hi is not None and number > hi):
-            raise ValueError(f"expected a whole number in [{lo}, {hi}], got {number}")
+            raise ValueError(f"expected a whole number {_range(lo, hi)}, got {number}")
         return number
 
-    parse.__doc__ = f"whole number in [{lo}, {hi}]"
+    parse.__doc__ = f"whole number {_range(lo, hi)}"
     return parse
+
+
+def _range(lo: int | None, hi: int | None) -> str:
+    return f"in [{lo}, {hi}]" if lo is not None and hi is not None else f">= {lo}" if lo is not None else f"<= {hi}"
 
 
 def as_positive_float(value: Any) -> float:
@@ -106,14 +110,20 @@ def _yaml_if_text(value: Any) -> Any:
     return value
 
 
-def as_int_list(value: Any) -> tuple[int, ...]:
-    """``[0, 1, 8]`` or ``0,1,8`` → ``(0, 1, 8)``."""
-    if isinstance(value, str) and not value.strip().startswith("["):
-        value = [part for part in re.split(r"[,\s]+", value.strip()) if part]
-    value = _yaml_if_text(value)
-    if not isinstance(value, (list, tuple)) or not value:
-        raise ValueError(f"expected a list of whole numbers such as [0, 1, 8], got {value!r}")
-    return tuple(as_int(0)(v) for v in value)
+def int_list(lo: int = 0, hi: int | None = None) -> Callable[[Any], tuple[int, ...]]:
+    """``[0, 1, 8]`` or ``0,1,8`` → ``(0, 1, 8)``, each number checked against ``[lo, hi]``."""
+    one = as_int(lo, hi)
+
+    def parse(value: Any) -> tuple[int, ...]:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            value = [part for part in re.split(r"[,\s]+", value.strip()) if part]
+        value = _yaml_if_text(value)
+        if not isinstance(value, (list, tuple)) or not value:
+            raise ValueError(f"expected a list of whole numbers such as [0, 1, 8], got {value!r}")
+        return tuple(one(v) for v in value)
+
+    parse.__doc__ = f"list of whole numbers {_range(lo, hi)}"
+    return parse
 
 
 def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
@@ -221,7 +231,7 @@ class PosencSpec(FigureSpec):
     num_positions: int = field(default=50, metadata=opt("number of positions (rows of the heatmap)", as_int(1, 10000)))
     d_model: int = field(default=64, metadata=opt("width of the encoding (columns of the heatmap)", as_int(1, 4096)))
     base: float = field(default=10000.0, metadata=opt("wavelength base (10000 in the paper)", as_positive_float))
-    dims: tuple[int, ...] = field(default=(0, 1, 8, 9), metadata=opt("dimensions drawn as curves, e.g. [0, 1, 8, 9]", as_int_list))
+    dims: tuple[int, ...] = field(default=(0, 1, 8, 9), metadata=opt("dimensions drawn as curves, e.g. [0, 1, 8, 9]", int_list(0)))
     cmap: str = field(default="magma", metadata=opt("colormap of the heatmap", as_choice(*COLORMAPS)))
 
     def validate(self) -> None:
@@ -273,11 +283,11 @@ class PermutationSpec(FigureSpec):
     kind: ClassVar[str] = "permutation"
     body_key: ClassVar[str | None] = "sentence"
     sentence: str = field(default="el gato se sentó en la alfombra", metadata=opt("the sentence to tokenize", as_str))
-    order: tuple[int, ...] | None = field(default=None, metadata=opt("the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)", optional(as_int_list)))
+    order: tuple[int, ...] | None = field(default=None, metadata=opt("the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)", optional(int_list(0))))
     seed: int = field(default=0, metadata=opt("seed of the embedding and of W_Q, W_K, W_V", as_int(0)))
     d_model: int = field(default=16, metadata=opt("width of the token vectors", as_int(1, 4096)))
     positional: bool = field(default=False, metadata=opt("add the sinusoidal positional encoding (then order matters)", as_bool))
-    precision: int = field(default=1, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
+    precision: int = field(default=2, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
     annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
     cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
 
@@ -295,16 +305,18 @@ class ScalingSpec(FigureSpec):
     without the scale (Vaswani et al. 2017, §3.2.1, footnote 4), on random unit-variance q and k."""
 
     kind: ClassVar[str] = "scaling"
-    d_k: tuple[int, ...] = field(default=(1, 4, 16, 64, 256, 1024), metadata=opt("the widths d_k to try, e.g. [1, 16, 256]", as_int_list))
+    d_k: tuple[int, ...] = field(default=(1, 4, 16, 64, 256, 1024), metadata=opt("the widths d_k to try, e.g. [1, 16, 256]", int_list(1, 65536)))
     keys: int = field(default=8, metadata=opt("number of keys S each query attends over", as_int(2, 1024)))
     samples: int = field(default=512, metadata=opt("random queries averaged per width", as_int(1, 100000)))
     seed: int = field(default=0, metadata=opt("seed of the random queries and keys", as_int(0)))
 
     def validate(self) -> None:
-        if 0 in self.d_k or len(self.d_k) < 2:
-            raise BlockError("give at least two widths, each >= 1", key="d_k")
+        if len(self.d_k) < 2:
+            raise BlockError("give at least two widths", key="d_k")
         if max(self.d_k) * self.keys * self.samples > 2**27:
-            raise BlockError("d_k × keys × samples is too large to compute while building a slide", key="samples")
+            raise BlockError(f"max(d_k) × keys × samples = {max(self.d_k) * self.keys * self.samples:,} numbers is too "
+                             f"many to draw while building a slide (at most {2**27:,}); lower one of them",
+                             key="d_k" if max(self.d_k) > 4096 else "samples")
 
 
 @dataclass(frozen=True)

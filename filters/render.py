@@ -119,7 +119,7 @@ def posenc_figure(data: dict, spec, labels: dict) -> Figure:
 
 def permutation_figure(data: dict, spec, labels: dict) -> Figure:
     """The ``.permutation`` figure: the sentence's heatmap beside the permuted sentence's."""
-    fig = Figure(figsize=(5.6, 2.9), layout="constrained")
+    fig = Figure(figsize=(5.0, 2.75), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
                                        (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):
@@ -138,7 +138,7 @@ def scaling_curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict | None 
     labels = labels or LABELS["es"]
     lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"])
     lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"])
-    lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"]))
+    lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"].format(keys=keys)))
     ax.set_xscale("log", base=2)
     ax.set_xticks(d_k, labels=[str(d) for d in d_k])
     ax.set_ylim(0, 1.05)

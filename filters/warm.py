@@ -5,11 +5,15 @@ worker forked afterwards inherits them instead of paying again.
 """
 
 import gc
+import signal
 
-import torch
+# Ctrl-C is the build's to handle; this helper process ends with it.
+signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-import filters.compute  # noqa: F401  (torch and the engine)
-from filters.render import warm_up
+import torch  # noqa: E402
+
+import filters.compute  # noqa: E402,F401  (torch and the engine)
+from filters.render import warm_up  # noqa: E402
 
 torch.zeros(2, 2) @ torch.zeros(2, 2)  # first-op set-up of the CPU kernels
 warm_up()

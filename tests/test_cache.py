@@ -216,3 +216,22 @@ def test_a_build_killed_half_way_then_rebuilt_gives_the_right_pdf(tmp_path):
     assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "deck" / "ej.json")
     data = json.loads((tmp_path / "build" / "figures" / "deck" / "pe.json").read_text())
     assert len(data["encoding"]) == 1000 and len(data["encoding"][0]) == 256
+
+
+@needs_latex
+@pytest.mark.e2e
+def test_ctrl_c_during_latex_then_rebuild_gives_the_pdf(tmp_path):
+    """Regression: latexmk trusted the record of an interrupted run and refused to build again."""
+    (tmp_path / "deck.md").write_text(DECK.replace("SEED", "5"))
+    log = tmp_path / "build" / "deck.log"
+    build = attnslides("build", "deck.md", cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not log.exists() and build.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)  # wait until LaTeX has started
+    os.killpg(build.pid, signal.SIGINT)
+    _, err = build.communicate(timeout=60)
+    assert "Traceback" not in err
+    rebuild = attnslides("build", "deck.md", cwd=tmp_path)
+    _, err = rebuild.communicate(timeout=300)
+    assert rebuild.returncode == 0, err
+    assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "deck" / "ej.json")

@@ -251,3 +251,15 @@ def test_figures_are_readable_by_everyone_and_paths_follow_the_output(build_dirs
     assert image.url == "deck-de-prueba/p.pdf", "relative to the output document's folder"
     for path in figures.iterdir():
         assert path.stat().st_mode & 0o044 == 0o044, f"{path.name} is not readable by others"
+
+
+def test_a_misspelt_kind_is_an_error_not_a_code_block(build_dirs):
+    message = error_of(*slide("Marco", live("atention", SENTENCE)), meta=build_dirs)
+    assert "'.atention'" in message and "did you mean '.attention'" in message and "«Marco»" in message
+
+
+def test_scaling_errors_name_the_key_the_lecturer_wrote(build_dirs):
+    assert "'d_k'" in error_of(*slide("S", live("scaling", d_k="[1, 1000000]")), meta=build_dirs)
+    message = error_of(*slide("S", live("scaling", d_k="[-1, 4]")), meta=build_dirs)
+    assert "'d_k'" in message and "in [1, 65536]" in message and "None" not in message
+    assert "None" not in error_of(*slide("S", live("posenc", dims="[-1]")), meta=build_dirs)
