@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -29,19 +28,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import panflute as pf
 import psutil
 
 from filters.build import filter_command, pandoc_path
-from filters.filter import find_blocks
+from filters.scan import live_blocks, strip_live_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-LIVE_BLOCK = re.compile(r"^```\{\.(attention|posenc|attention-steps)[^\n]*?(?:\n[^\n]*?)*?\n```\n", re.M)
 
 ONE_FIGURE = """
-import sys, json, pathlib, panflute as pf
-from filters.options import KINDS, parse_block
+import sys, json, pathlib
+from filters.options import parse_block
 from filters.compute import compute
 from filters.render import render
 from filters.latex import steps_beamer
@@ -80,12 +77,6 @@ def peak_pss(command, **kwargs) -> tuple[float, float]:
     return time.perf_counter() - start, peak / 2**20
 
 
-def live_blocks(markdown: str) -> list[tuple[str, dict, str]]:
-    """The deck's live blocks as (kind, attributes, body), read by pandoc itself."""
-    doc = pf.convert_text(markdown, standalone=True, pandoc_path=pandoc_path())
-    return [(kind, dict(elem.attributes), elem.text) for elem, kind, _ in find_blocks(doc)]
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("deck", nargs="?", default=str(ROOT / "slides" / "transformers-1.md"))
@@ -97,12 +88,12 @@ def main(argv=None) -> int:
     deck = work / "deck.md"
     deck.write_text(deck_text)
     plain = work / "plain.md"
-    plain.write_text(LIVE_BLOCK.sub("", deck_text))
+    plain.write_text(strip_live_blocks(deck_text))
     env = dict(os.environ, PANDOC_VERSION=subprocess.run([pandoc_path(), "--version"], capture_output=True, text=True)
                .stdout.split()[1])
     attnslides = [str(BIN / "attnslides"), "build", "deck.md"]
     pandoc, filt = pandoc_path(), filter_command()
-    blocks = live_blocks(deck_text)
+    blocks = [(kind, attrs, body) for kind, _, attrs, body in live_blocks(deck_text)]
     print(f"deck: {args.deck} ({len(blocks)} live blocks); {os.cpu_count()} cores; medians of {args.repeat}")
 
     # (d) and the cache for (a): one cold build, its memory sampled

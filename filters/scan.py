@@ -20,6 +20,16 @@ _FENCE = re.compile(
 )
 
 
+def strip_live_blocks(markdown: str) -> str:
+    """The deck without its live blocks (the same slides as plain pandoc would make, minus figures)."""
+
+    def keep(match):
+        classes = [w[1:] for w in shlex.split(match["attrs"].replace("\n", " ")) if w.startswith(".")]
+        return "" if any(c in KINDS for c in classes) else match[0]
+
+    return _FENCE.sub(keep, markdown)
+
+
 def live_blocks(markdown: str) -> list[tuple[str, str, dict[str, str], str]]:
     """``(kind, identifier, attributes, body)`` of each live block, in order."""
     found = []
