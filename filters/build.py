@@ -1,4 +1,5 @@
-"""Deck → PDF: pandoc (with our filter) writes ``build/<deck>.tex``, latexmk makes the PDF.
+"""Deck → PDF: pandoc reads the deck, our filter runs, pandoc writes ``build/<deck>.tex``, latexmk
+makes the PDF.
 
 The ``.tex`` is rewritten only when its text changed, and latexmk decides which LaTeX passes the
 change really needs: an edit of one sentence costs one pass, an unchanged deck none.
@@ -6,7 +7,6 @@ change really needs: an edit of one sentence costs one pass, an unchanged deck n
 
 from __future__ import annotations
 
-import functools
 import os
 import shutil
 import subprocess
@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from filters.cache import write_atomic
+from filters.cache import pandoc_version, write_atomic
 from filters.errors import PREFIX
 
 
@@ -81,12 +81,6 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
         return False
     write_atomic(tex, output.encode())
     return True
-
-
-@functools.lru_cache(maxsize=None)
-def pandoc_version() -> str:
-    """What pandoc tells its filters in ``PANDOC_VERSION``."""
-    return _pandoc(["--version"]).split()[1]
 
 
 def to_pdf(tex: Path) -> Path:

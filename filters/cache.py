@@ -3,7 +3,7 @@
 An entry's name is a hash of exactly what changes its picture or data: the block kind, its
 normalised options (caption, alt text, size on the slide and id excluded), the source of the engine
 and renderer modules it uses, the versions of torch, numpy, matplotlib and pandoc, the output
-format and the device class. An entry is a folder::
+format, the language of the labels and the device class. An entry is a folder::
 
     build/cache/<key>/data.json            the arrays the figure shows, and their inputs
     build/cache/<key>/figure.pdf|svg|png   the picture (figure kinds)
@@ -72,11 +72,13 @@ def versions() -> dict[str, str]:
 
 
 def pandoc_version() -> str:
-    """The running pandoc's version: pandoc tells its filters in ``PANDOC_VERSION``."""
+    """The running pandoc's version: pandoc (and ``attnslides build``) tells its filters in
+    ``PANDOC_VERSION``; otherwise (tests calling ``main(doc)``, the build itself) the version of
+    the pandoc in pypandoc-binary."""
     version = os.environ.get("PANDOC_VERSION")
     if version:
         return version
-    import pypandoc  # only when the filter is run without pandoc (tests calling main(doc))
+    import pypandoc
 
     return str(pypandoc.get_pandoc_version())
 

@@ -192,9 +192,10 @@ def compute_trained(spec: TrainedSpec, device: str = "cpu") -> dict:
     """
     from engine.toy import train_reversal
 
+    dev = pick(device)
     result = train_reversal(seed=spec.seed, seq_len=spec.seq_len, vocab=spec.vocab, steps=spec.steps,
-                            d_model=spec.d_model, num_heads=spec.heads, device=pick(device))
-    return {"kind": "trained-attention", "device": pick(device).type, **result.to_dict()}
+                            d_model=spec.d_model, num_heads=spec.heads, device=dev)
+    return {"kind": "trained-attention", "device": dev.type, **result.to_dict()}
 
 
 COMPUTE = {
