@@ -13,7 +13,7 @@ STAMP  := $(VENV)/.installed
 # cost is page faults without it. Set it to 0 to measure without.
 export THP_MEM_ALLOC_ENABLE ?= 1
 
-.PHONY: all setup tex slides test bench gpu-check clean
+.PHONY: all setup tex slides test lint bench gpu-check clean
 all: slides
 
 $(STAMP): pyproject.toml
@@ -42,15 +42,18 @@ slides: setup
 test: setup
 	DEVICE=$(DEVICE) $(PY) -m pytest -q
 
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
 bench: setup
-	$(PY) -m engine.bench
-	$(PY) -m filters.bench
+	$(PY) -m tools.bench_attention
+	$(PY) -m tools.bench_build
 
 # On a GPU machine: .venv if there is one, else its own python3 with a CUDA torch, numpy, PyYAML
 # and pytest (no pandoc or TeX needed, so nothing is installed).
 GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
 gpu-check:
-	PYTHONPATH=$(CURDIR) $(GPU_PY) -m filters.gpu_check
+	PYTHONPATH=$(CURDIR) $(GPU_PY) -m tools.gpu_check
 
 clean:
 	rm -rf build

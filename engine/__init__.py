@@ -9,9 +9,8 @@ Read the modules in this order, as the slides go:
 5. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
 6. :mod:`engine.toy`         a task learned live: one attention layer learns to reverse sequences
 
-Tools: :mod:`engine.device` (``DEVICE=cpu|cuda|mps|auto``), :mod:`engine.bench`
-(``python -m engine.bench``: manual vs fused attention, time and memory) and
-:mod:`engine.gpu_check` (``python -m engine.gpu_check``: CUDA gives the CPU's numbers).
+:mod:`engine.device` says where it runs (``DEVICE=cpu|cuda|mps|auto``). The benchmarks and the GPU
+check are developers' tools, in ``tools/`` beside this package.
 
 Shapes are named once and used everywhere::
 

@@ -326,7 +326,7 @@ class MultiHeadAttention(nn.Module):
         return mask
 
     @classmethod
-    def from_torch(cls, m: nn.MultiheadAttention) -> "MultiHeadAttention":
+    def from_torch(cls, m: nn.MultiheadAttention) -> MultiHeadAttention:
         """A copy of ``m``'s weights, layout (``batch_first``), dropout, device, dtype and mode.
 
         Both of torch's weight layouts are read: the packed ``in_proj_weight`` (``kdim == vdim ==
@@ -350,7 +350,7 @@ class MultiHeadAttention(nn.Module):
             for linear, w in ((ours.W_Q, w_q), (ours.W_K, w_k), (ours.W_V, w_v), (ours.W_O, m.out_proj.weight)):
                 linear.weight.copy_(w)
             if bias:
-                for linear, b in zip((ours.W_Q, ours.W_K, ours.W_V), m.in_proj_bias.chunk(3)):
+                for linear, b in zip((ours.W_Q, ours.W_K, ours.W_V), m.in_proj_bias.chunk(3), strict=True):
                     linear.bias.copy_(b)
                 ours.W_O.bias.copy_(m.out_proj.bias)
         return ours.train(m.training)

@@ -169,7 +169,7 @@ class TransformerBlock(nn.Module):
         return (x, weights) if need_weights else x
 
     @classmethod
-    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> "TransformerBlock":
+    def from_torch(cls, layer: nn.TransformerEncoderLayer) -> TransformerBlock:
         """A copy of ``layer``: weights, ``norm_first``, activation, eps, ``batch_first``, dropout, mode.
 
         Raises:
@@ -244,7 +244,7 @@ class Encoder(nn.Module):
         return (x, all_weights) if need_weights else x
 
     @classmethod
-    def from_torch(cls, encoder: nn.TransformerEncoder) -> "Encoder":
+    def from_torch(cls, encoder: nn.TransformerEncoder) -> Encoder:
         """A copy of a :class:`torch.nn.TransformerEncoder`: every layer, and its final ``norm`` if any.
 
         Note: with ``enable_nested_tensor=True`` and a key padding mask, torch's encoder returns

@@ -114,7 +114,7 @@ class Adam:
     def step(self) -> None:
         self.t += 1
         correction1, correction2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t  # bias corrections
-        for p, m, v in zip(self.params, self.m, self.v):
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
             if p.grad is None:
                 continue
             m.mul_(self.beta1).add_(p.grad, alpha=1 - self.beta1)

@@ -1,15 +1,22 @@
 """attnslides' Pandoc filter: live attention figures computed by :mod:`engine` at build time.
 
-One module per stage, in the order a block goes through them:
+A kind of live block is one file in :mod:`filters.kinds` (a :class:`filters.kind.Kind` record: its
+options, compute, drawing or text, captions, cost). The stages every block goes through, one module
+each, are shared by all kinds:
 
-1. :mod:`filters.options`  the block kinds, their options (one registry), parsing into typed specs
-2. :mod:`filters.compute`  specs → arrays, with the engine (imports torch)
-3. :mod:`filters.render`   arrays → figures, one renderer per kind (imports matplotlib)
-4. :mod:`filters.latex`    arrays → LaTeX matrices for the worked example (no heavy imports)
-5. :mod:`filters.cache`    content-addressed cache of figures and their data
-6. :mod:`filters.filter`   the panflute filter: prepare / action / finalize / main
-7. :mod:`filters.build`    deck → pandoc → .tex → latexmk → PDF; :mod:`filters.cli` its commands
+1. :mod:`filters.options`  parsing a block's attributes, body and metadata into its typed options
+2. :mod:`filters.cache`    the content-addressed cache of figures and data: keys, atomic entries
+3. :mod:`filters.jobs`     computing and drawing the blocks that miss the cache, in warm workers
+4. :mod:`filters.render`   the deck's style and the drawing helpers kinds share (imports matplotlib)
+5. :mod:`filters.filter`   the panflute filter: prepare / action / finalize / main
+6. :mod:`filters.build`    deck → pandoc → .tex → latexmk → PDF; :mod:`filters.cli` its commands
 
-Importing this package, :mod:`filters.options`, :mod:`filters.cache` or :mod:`filters.filter`
-imports neither torch nor matplotlib: a build whose figures are all cached never pays for them.
+Importing this package, the registry, :mod:`filters.options`, :mod:`filters.cache` or
+:mod:`filters.filter` imports neither torch nor matplotlib: a build whose figures are all cached
+never pays for them.
 """
+
+from pathlib import Path
+
+# The one matplotlib style of every figure of a deck (part of each figure's cache key).
+STYLE = Path(__file__).with_name("attnslides.mplstyle")

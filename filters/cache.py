@@ -1,25 +1,39 @@
 """A content-addressed cache of figures and their data (pandoc-plot's idea).
 
-An entry's name is a hash of exactly what changes its picture or data: the block kind, its
-normalised options (caption, alt text, size on the slide and id excluded), the source of the engine
-and renderer modules it uses, the versions of torch, numpy, matplotlib and pandoc, the output
-format, the language of the labels and the device class. An entry is a folder::
+An entry's name is a hash of exactly what changes its picture or data:
 
-    build/cache/<key>/data.json            the arrays the figure shows, and their inputs
+* the block's kind and its options that change the figure (caption, alt text, size on the slide
+  and id excluded);
+* the source of the code the kind really uses: its own file and, followed through their imports,
+  the shared modules and engine modules it imports — found by reading the imports, so nobody keeps
+  a list by hand. Sources are compared as their syntax tree with the text written for people left
+  out: comments, docstrings, ``help=`` of options and a kind's default ``captions=``. Editing one
+  kind's file re-renders only that kind's figures; editing a help string, a caption, a comment or a
+  docstring re-renders nothing;
+* for figures: the deck's style file and the matplotlibrc in force (a user's ``matplotlibrc`` or
+  ``$MATPLOTLIBRC`` changes the pictures);
+* the versions of Python, torch, numpy, matplotlib and pandoc, the output format, the language of
+  the labels and the device class.
+
+An entry is a folder::
+
+    build/cache/<key>/data.json            the numbers the figure shows, and their inputs
     build/cache/<key>/figure.pdf|svg|png   the picture (figure kinds)
 
 It is written in a temporary folder and renamed into place: a build killed half-way leaves at most
 a ``.tmp-*`` folder, which no build trusts, and two builds that render the same entry at once both
-end with one complete entry. Looking an entry up imports neither torch nor matplotlib.
+end with one complete entry. Computing a key imports neither torch nor matplotlib.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.util
 import json
 import os
+import platform
 import re
 import shutil
 import sys
@@ -27,41 +41,167 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from engine.device import resolve
+from filters import STYLE
 from filters.options import figure_options
 
-# The modules (and data files) whose source decides each kind's picture and data.
-_ENGINE_COMMON = ("engine.device", "filters.compute", "filters.options")
-_FIGURE = ("filters.labels", "filters.render", "filters/attnslides.mplstyle")
-_SENTENCE = ("engine.attention", "engine.masks", "engine.positional", "engine.tokens")
-SOURCES: dict[str, tuple[str, ...]] = {
-    "attention": _ENGINE_COMMON + _SENTENCE + _FIGURE,
-    "permutation": _ENGINE_COMMON + _SENTENCE + _FIGURE,
-    "posenc": _ENGINE_COMMON + ("engine.positional",) + _FIGURE,
-    "scaling": _ENGINE_COMMON + ("engine.attention",) + _FIGURE,
-    "trained-attention": _ENGINE_COMMON + ("engine.toy",) + _SENTENCE + _FIGURE,
-    "attention-steps": _ENGINE_COMMON + ("engine.attention", "filters.latex"),
-}
-
-_ROOT = Path(__file__).resolve().parent.parent
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+# The packages whose source is part of a key; imports of anything else are covered by versions().
+_OURS = ("engine", "filters")
+# Keyword arguments that hold text for people, never drawn: left out of a source's digest.
+_FOR_PEOPLE = ("help", "captions")
 
-@functools.lru_cache(maxsize=None)
-def source_digest(name: str) -> str:
-    """sha256 of a module's source (``engine.attention``) or of a file path relative to the repo."""
-    if "/" in name:
-        path = _ROOT / name
-    else:
-        spec = importlib.util.find_spec(name)  # imports the parent package only (cheap, no torch)
-        path = Path(spec.origin)
+
+class _WithoutTextForPeople(ast.NodeTransformer):
+    """Drops docstrings and the keyword arguments of :data:`_FOR_PEOPLE` from a syntax tree."""
+
+    def _drop_docstring(self, node):
+        body = node.body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+        return self.generic_visit(node)
+
+    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _drop_docstring
+
+    def visit_Call(self, node: ast.Call):
+        node.keywords = [k for k in node.keywords if k.arg not in _FOR_PEOPLE]
+        return self.generic_visit(node)
+
+
+@functools.cache
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (``None`` if there is no such module); imports only its
+    parent packages, never the module itself (so no torch)."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def _is_package(name: str) -> bool:
+    file = _module_file(name)
+    return file is not None and file.name == "__init__.py"
+
+
+def _imports(tree: ast.Module, name: str) -> set[str]:
+    """The modules of :data:`_OURS` that module ``name`` (parsed as ``tree``) imports, anywhere in
+    its file (inside a function too: that is how kinds import the engine)."""
+    found = set()
+    package = name if _is_package(name) else name.rpartition(".")[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from .x import y
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            if base.split(".")[0] not in _OURS:
+                continue  # never look into other packages: finding their modules would import them
+            for alias in node.names:  # `from package import module` names a module; else an object
+                found.add(f"{base}.{alias.name}" if _is_package(base) and _module_file(f"{base}.{alias.name}") else base)
+    return {m for m in found if m.split(".")[0] in _OURS and _module_file(m)}
+
+
+class Sources:
+    """What the code of each of our modules brings to a key: the digest of its source with the text
+    for people left out, and the modules of ours it imports.
+
+    Parsing a module and dumping its syntax tree costs about 10 ms, and a deck's kinds use some 20
+    modules: too slow to pay on every warm build. So the results are remembered in ``memo`` (the
+    cache's ``.sources.json``) under the sha256 of each file's bytes: a warm build reads the files
+    and the record, and parses only the modules whose bytes changed.
+    """
+
+    def __init__(self, memo: Path | None = None):
+        self.memo = memo
+        self._known: dict[str, dict] = {}
+        if memo is not None and memo.is_file():
+            try:
+                self._known = json.loads(memo.read_text())
+            except (OSError, ValueError):
+                self._known = {}  # a damaged record is only a slower build
+        self._now: dict[str, dict] = {}  # checked in this process
+        self._changed = False
+
+    def _entry(self, name: str) -> dict:
+        if name not in self._now:
+            raw = _module_file(name).read_bytes()
+            sha = hashlib.sha256(raw).hexdigest()
+            entry = self._known.get(name)
+            if not isinstance(entry, dict) or entry.get("sha256") != sha:
+                tree = ast.parse(raw)
+                imports = sorted(_imports(tree, name))
+                digest = hashlib.sha256(ast.dump(_WithoutTextForPeople().visit(tree)).encode()).hexdigest()
+                entry = {"sha256": sha, "digest": digest, "imports": imports}
+                self._known[name], self._changed = entry, True
+            self._now[name] = entry
+        return self._now[name]
+
+    def digest(self, name: str) -> str:
+        """sha256 of module ``name``'s syntax tree without comments, docstrings, help texts and
+        default captions: an edit of those leaves it unchanged."""
+        return self._entry(name)["digest"]
+
+    def closure(self, name: str) -> tuple[str, ...]:
+        """``name`` and every module of ours it imports, directly or not, sorted."""
+        seen, todo = set(), [name]
+        while todo:
+            module = todo.pop()
+            if module not in seen:
+                seen.add(module)
+                todo.extend(self._entry(module)["imports"])
+        return tuple(sorted(seen))
+
+    def save(self) -> None:
+        """Write the record, if anything in it changed (and there is a cache folder to hold it)."""
+        if self._changed and self.memo is not None and self.memo.parent.is_dir():
+            write_atomic(self.memo, json.dumps(self._known, indent=0, sort_keys=True).encode())
+            self._changed = False
+
+
+_IN_MEMORY = Sources()  # for keys computed without a cache folder (tests, tools)
+
+
+def _file_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@functools.lru_cache(maxsize=None)
+def matplotlibrc() -> str:
+    """sha256 of the matplotlibrc that matplotlib will read, or ``"default"`` for its own.
+
+    The search follows ``matplotlib.matplotlib_fname()``: ``./matplotlibrc``, ``$MATPLOTLIBRC``
+    (a file, or a folder holding one), then the configuration folder (``$MPLCONFIGDIR``, else
+    ``$XDG_CONFIG_HOME/matplotlib`` or ``~/.config/matplotlib`` on Linux, ``~/.matplotlib``
+    elsewhere); last, matplotlib's own defaults, which its version in the key stands for. Written
+    out because importing matplotlib to ask costs about 0.15 s, on every build whose figures are
+    all cached. Our style file (``filters/attnslides.mplstyle``) is applied on top of it.
+    """
+    candidates = [Path("matplotlibrc")]
+    if "MATPLOTLIBRC" in os.environ:
+        candidates += [Path(os.environ["MATPLOTLIBRC"]), Path(os.environ["MATPLOTLIBRC"]) / "matplotlibrc"]
+    if os.environ.get("MPLCONFIGDIR"):
+        candidates.append(Path(os.environ["MPLCONFIGDIR"]) / "matplotlibrc")
+    elif sys.platform.startswith(("linux", "freebsd")):
+        xdg = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        candidates.append(Path(xdg) / "matplotlib" / "matplotlibrc")
+    else:
+        candidates.append(Path.home() / ".matplotlib" / "matplotlibrc")
+    for path in candidates:
+        if path.is_file():
+            return _file_digest(path)
+    return "default"
+
+
+@functools.cache
 def versions() -> dict[str, str]:
-    """Versions of the libraries that draw or compute, read from package metadata (no import)."""
-    found = {}
+    """Versions of Python and of the libraries that compute or draw, read from package metadata
+    (no import)."""
+    found = {"python": platform.python_version()}
     for package in ("torch", "numpy", "matplotlib"):
         try:
             found[package] = metadata.version(package)
@@ -83,37 +223,31 @@ def pandoc_version() -> str:
     return str(pypandoc.get_pandoc_version())
 
 
-def device_class(device: str) -> str:
-    """The device a build's numbers come from, told without importing torch.
-
-    ``auto`` is resolved the way :func:`engine.device.pick` will: CUDA when an NVIDIA device node
-    exists, MPS on macOS, else CPU.
-    """
-    if device != "auto":
-        return device
-    if os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version"):
-        return "cuda"
-    return "mps" if sys.platform == "darwin" else "cpu"
-
-
-def key_for(spec, *, fmt: str, device: str, lang: str = "en") -> str:
+def key_for(kind, options, *, fmt: str, device: str, lang: str = "en", sources: Sources | None = None) -> str:
     """The cache key of one block: 20 hex digits of a sha256.
 
     Args:
-        spec: a parsed block spec (see :mod:`filters.options`).
-        fmt: the output family and file type, e.g. ``"latex/pdf"`` or ``"html/svg"``.
+        kind: the block's :class:`filters.kind.Kind`.
+        options: its parsed options.
+        fmt: the output family and file type, e.g. ``"latex/pdf"`` or ``"html/svg"``; ``"text"``
+            for a text kind, whose entry holds data only.
         device: the device setting (``cpu``, ``cuda``, ``mps``, ``auto``).
         lang: the language of the figure's labels (``es``, ``en``).
+        sources: where module digests are remembered (a cache's :attr:`Cache.sources`).
     """
+    sources = sources or _IN_MEMORY
     payload = {
-        "kind": spec.kind,
+        "kind": kind.name,
         "lang": lang,
-        "options": figure_options(spec),
-        "sources": {name: source_digest(name) for name in SOURCES[spec.kind]},
+        "options": figure_options(options),
+        "sources": {name: sources.digest(name) for name in sources.closure(kind.module)},
         "versions": versions(),
         "format": fmt,
-        "device": device_class(device),
+        "device": resolve(device),
     }
+    if kind.output == "figure":
+        payload["style"] = _file_digest(STYLE)
+        payload["matplotlibrc"] = matplotlibrc()
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -123,6 +257,7 @@ class Cache:
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
+        self.sources = Sources(self.root / ".sources.json")
 
     def path(self, key: str) -> Path:
         return self.root / key

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from engine.device import CHOICES as DEVICES
 from filters.errors import PREFIX
 
 
@@ -24,9 +25,10 @@ def _build(args) -> int:
 
 
 def _options(args) -> int:
+    from filters.kinds import KINDS
     from filters.options import describe
 
-    print(describe(args.kind))
+    print(describe(KINDS, args.kind))
     return 0
 
 
@@ -47,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
     build.add_argument("--out", default="build", help="output folder (default: build)")
     build.add_argument("--to", default="beamer", help="pandoc output format: beamer (PDF) or revealjs (HTML)")
-    build.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default=None,
+    build.add_argument("--device", choices=DEVICES, default=None,
                        help="where the engine runs (default: the deck's setting, else cpu)")
     build.set_defaults(run=_build)
 

@@ -35,7 +35,7 @@ class BlockError(Exception):
         super().__init__(message)
         self.message, self.key, self.where = message, key, where
 
-    def at(self, where: Where) -> "BlockError":
+    def at(self, where: Where) -> BlockError:
         """The same error, located at ``where``."""
         return BlockError(self.message, key=self.key, where=where)
 

@@ -2,9 +2,9 @@
 
 * :func:`prepare` finds every live block, parses all of them (a bad option stops the build
   before anything is drawn), looks each one up in the cache, and renders the misses (in parallel).
-* :func:`action` replaces each live block with its ``Figure`` (or, for ``.attention-steps``, with
-  raw LaTeX in Beamer/LaTeX and display math elsewhere), and copies the figure and its JSON data
-  to ``<figures-dir>/<deck>/``.
+* :func:`action` replaces each live block with its ``Figure`` (or, for a text kind, with the
+  elements its ``write`` gives: raw LaTeX in Beamer, math elsewhere), and copies the figure and its
+  JSON data to ``<figures-dir>/<deck>/``.
 * :func:`finalize` removes the filter's state from the document.
 
 Run it as ``pandoc -F attnslides-filter`` or ``python -m filters``; tests call ``main(doc)``.
@@ -20,7 +20,7 @@ import os
 import re
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import panflute as pf
@@ -28,9 +28,10 @@ import panflute as pf
 from filters import jobs as jobs_
 from filters.cache import Cache, copy_atomic, key_for
 from filters.errors import PREFIX, BlockError, Where
-from filters.labels import default_caption, language
-from filters.latex import steps_beamer, steps_equations
-from filters.options import KINDS, parse_block, read_metadata
+from filters.kind import Kind
+from filters.kinds import KINDS
+from filters.labels import language
+from filters.options import parse_options, read_metadata
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
@@ -41,15 +42,34 @@ _UNREAD = re.compile(r"^\s*\{\s*\.(" + "|".join(map(re.escape, KINDS)) + r")\b")
 
 
 @dataclass
-class Block:
+class LiveBlock:
     """One live block, found and parsed in :func:`prepare`."""
 
     elem: pf.CodeBlock
-    spec: object
+    kind: Kind
+    options: object  # an instance of kind.options
     where: Where
     name: str  # file name (no extension) in the deck's figures folder
-    ext: str  # figure file type (pdf, svg, png), or tex/math for the worked example
+    ext: str  # figure file type (pdf, svg, png); "" for a text kind
     key: str = ""
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        """The suffixes of the files it puts in the deck's figures folder."""
+        return ("json", self.ext) if self.ext else ("json",)
+
+
+@dataclass
+class DocState:
+    """What the filter keeps on the document between :func:`prepare` and :func:`finalize`."""
+
+    blocks: dict[int, LiveBlock]  # by id() of the code block element
+    cache: Cache
+    figures_dir: Path  # <figures-dir>/<deck>
+    relative_to: Path  # image paths are written relative to the output document's folder
+    fmt: str  # pandoc's output format
+    lang: str
+    captions: dict[str, list[pf.Inline]] = field(default_factory=dict)  # caption text → inlines
 
 
 def slugify(text: str) -> str:
@@ -66,7 +86,7 @@ def slide_level(doc: pf.Doc) -> int:
     blocks = list(doc.content)
     levels = [
         block.level
-        for block, after in zip(blocks, blocks[1:] + [None])
+        for block, after in zip(blocks, blocks[1:] + [None], strict=True)
         if isinstance(block, pf.Header) and after is not None and not isinstance(after, (pf.Header, pf.HorizontalRule))
     ]
     return min(levels, default=1)
@@ -111,69 +131,69 @@ def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, s
     return found
 
 
-def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, latex: bool) -> list[Block]:
+def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str) -> list[LiveBlock]:
     """Parse every live block (all of them before anything is drawn)."""
     found = find_blocks(doc, deck)
     blocks, names = [], {}
-    for n, (elem, kind, title) in enumerate(found, start=1):
-        label = f".{kind}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
+    for n, (elem, name, title) in enumerate(found, start=1):
+        kind = KINDS[name]
+        label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
         where = Where(deck, title, label)
         try:
-            spec = parse_block(kind, dict(elem.attributes), elem.text, defaults[kind])
+            options = parse_options(kind.options, dict(elem.attributes), elem.text, defaults[name])
         except BlockError as exc:
             raise exc.at(where) from None
         if elem.identifier and elem.identifier in names:
             raise BlockError(f"the id #{elem.identifier} is already used by {names[elem.identifier].block}; "
                              "ids name figures and LaTeX labels, so each must be unique", where=where)
-        name = elem.identifier or f"{slugify(title)}-{kind}"
-        base, i = name, 2
-        while name in names:
-            name, i = f"{base}-{i}", i + 1
-        names[name] = where
-        # The worked example is text, not a picture: its entry holds data only.
-        block_ext = ext if kind != "attention-steps" else ("tex" if latex else "math")
-        blocks.append(Block(elem, spec, where, name, block_ext))
+        file = elem.identifier or f"{slugify(title)}-{name}"
+        base, i = file, 2
+        while file in names:
+            file, i = f"{base}-{i}", i + 1
+        names[file] = where
+        blocks.append(LiveBlock(elem, kind, options, where, file, ext if kind.output == "figure" else ""))
     return blocks
 
 
 def prepare(doc: pf.Doc) -> None:
     deck = _deck_name(doc)
     try:
-        settings, defaults = read_metadata(doc.get_metadata("attnslides", {}))
+        settings, defaults = read_metadata(doc.get_metadata("attnslides", {}), KINDS)
     except BlockError as exc:
         raise exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")) from None
     device = os.environ.get("ATTNSLIDES_DEVICE") or settings.device
-    latex = doc.format in _LATEX_FORMATS
-    family = "latex" if latex else doc.format
-    ext = "pdf" if latex else "svg" if doc.format in _HTML_FORMATS else "png"
+    family = "latex" if doc.format in _LATEX_FORMATS else doc.format
+    ext = "pdf" if family == "latex" else "svg" if doc.format in _HTML_FORMATS else "png"
     lang = language(settings.lang or doc.get_metadata("lang", "en"))
-    blocks = _parse_all(doc, deck, defaults, ext, latex)
+    blocks = _parse_all(doc, deck, defaults, ext)
 
     cache = Cache(settings.cache_dir)
     misses = {}
     for block in blocks:
-        block.key = key_for(block.spec, fmt=f"{family}/{block.ext}", device=device, lang=lang)
+        fmt = f"{family}/{block.ext}" if block.ext else "text"  # a text kind's entry is data only
+        block.key = key_for(block.kind, block.options, fmt=fmt, device=device, lang=lang, sources=cache.sources)
         if cache.entry(block.key) is None and block.key not in misses:
-            misses[block.key] = jobs_.Job(block.spec, block.key, str(cache.root), block.ext, device, lang, block.where)
+            misses[block.key] = jobs_.Job(block.kind.name, block.options, block.key, str(cache.root), block.ext,
+                                          device, lang, block.where, block.kind.cost)
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
+    if blocks:
+        cache.sources.save()
 
     # One folder per deck, so two decks' "#fig-x" never overwrite each other's files.
     deck_stem = Path(deck).stem if deck.endswith(".md") else slugify(deck)
-    figures_dir = Path(settings.figures_dir) / deck_stem
-    doc.attnslides = {
-        "blocks": {id(b.elem): b for b in blocks},
-        "cache": cache,
-        "figures_dir": figures_dir,
-        "relative_to": Path(os.environ.get("ATTNSLIDES_OUTPUT_DIR", ".")),
-        "latex": latex,
-        "captions": _captions([getattr(b.spec, "caption", None) or default_caption(b.spec, lang)
-                               for b in blocks if b.spec.kind != "attention-steps"]),
-        "lang": lang,
-    }
-    figures = [figures_dir / f"{b.name}.{suffix}" for b in blocks
-               for suffix in (("json",) if b.spec.kind == "attention-steps" else ("json", b.ext))]
+    state = DocState(blocks={id(b.elem): b for b in blocks}, cache=cache,
+                     figures_dir=Path(settings.figures_dir) / deck_stem,
+                     relative_to=Path(os.environ.get("ATTNSLIDES_OUTPUT_DIR", ".")), fmt=doc.format, lang=lang)
+    state.captions = _captions([caption_text(b, lang) for b in blocks if b.kind.output == "figure"])
+    doc.attnslides = state
+    figures = [state.figures_dir / f"{b.name}.{suffix}" for b in blocks for suffix in b.files]
     cache.record(deck, family, [b.key for b in blocks], figures)
+
+
+def caption_text(block: LiveBlock, lang: str) -> str:
+    """The block's caption, or its kind's default caption in ``lang``."""
+    return block.options.caption or block.kind.default_caption(block.options, lang)
 
 
 def _progress(done: int, total: int, job, seconds: float) -> None:
@@ -192,7 +212,7 @@ def _captions(texts: list[str]) -> dict[str, list[pf.Inline]]:
         paras = pf.convert_text(separator.join(" ".join(t.split()) for t in rich), input_format="markdown",
                                 pandoc_path=pypandoc.get_pandoc_path())
         paras = [p for p in paras if not isinstance(p, pf.RawBlock)]
-        for text, para in zip(rich, paras):
+        for text, para in zip(rich, paras, strict=True):
             parsed[text] = list(para.content)
     return parsed
 
@@ -206,26 +226,21 @@ def _words(text: str) -> list[pf.Inline]:
 
 
 def action(elem, doc):
-    state = getattr(doc, "attnslides", None)
-    if state is None or not isinstance(elem, pf.CodeBlock) or id(elem) not in state["blocks"]:
+    state: DocState | None = getattr(doc, "attnslides", None)
+    if state is None or not isinstance(elem, pf.CodeBlock) or id(elem) not in state.blocks:
         return None
-    block: Block = state["blocks"][id(elem)]
-    folder, data = jobs_.load(state["cache"], block.key)
-    figures_dir: Path = state["figures_dir"]
-    copy_atomic(folder / "data.json", figures_dir / f"{block.name}.json")
-    spec = block.spec
-    if spec.kind == "attention-steps":
-        if state["latex"]:
-            return pf.RawBlock(steps_beamer(data, precision=spec.precision, overlays=spec.overlays), format="latex")
-        steps = [pf.Para(pf.Math(eq, format="DisplayMath")) for eq in steps_equations(data, spec.precision)]
-        return pf.Div(*[pf.Div(s, classes=["fragment"]) if spec.overlays else s for s in steps],
-                      identifier=elem.identifier, classes=["attention-steps"])
-    image_path = figures_dir / f"{block.name}.{block.ext}"
+    block = state.blocks[id(elem)]
+    folder, data = jobs_.load(state.cache, block.key)
+    copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
+    options = block.options
+    if block.kind.output == "text":
+        return block.kind.write(data, options, fmt=state.fmt, identifier=elem.identifier)
+    image_path = state.figures_dir / f"{block.name}.{block.ext}"
     copy_atomic(folder / f"figure.{block.ext}", image_path)
-    caption = state["captions"][spec.caption or default_caption(spec, state["lang"])]
-    url = Path(os.path.relpath(image_path, state["relative_to"])).as_posix()
-    image = pf.Image(*_words(spec.alt), url=url, attributes={"height": spec.height})
-    extra = [c for c in elem.classes if c != spec.kind]
+    caption = state.captions[caption_text(block, state.lang)]
+    url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
+    image = pf.Image(*_words(options.alt), url=url, attributes={"height": options.height})
+    extra = [c for c in elem.classes if c != block.kind.name]
     return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)), identifier=elem.identifier, classes=extra)
 
 

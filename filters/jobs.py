@@ -1,4 +1,4 @@
-"""Rendering the blocks that miss the cache: in this process, or in a pool sized to the cores.
+"""Computing and drawing the blocks that miss the cache: in this process, or in a pool sized to the cores.
 
 A :class:`Job` is everything one block needs (it pickles, so it can cross to a worker). Workers
 come from a ``forkserver`` that imports torch and matplotlib once, so each worker starts warm
@@ -14,7 +14,6 @@ import os
 import shutil
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,13 +23,29 @@ from filters.errors import BlockError, Where
 
 @dataclass(frozen=True)
 class Job:
-    spec: object  # a spec from filters.options
+    """One cache miss: a block's kind (by name), its options and where its entry goes."""
+
+    kind: str  # a name in filters.kinds.KINDS
+    options: object  # the kind's parsed options
     key: str
     cache_dir: str
-    ext: str  # figure file type: pdf, svg, png; "tex" or "html" for the worked example
+    ext: str  # figure file type (pdf, svg, png); "" for a text kind, whose entry holds data only
     device: str
     lang: str
     where: Where
+    cost: float = 1.0  # the kind's relative cost: the longest jobs start first
+
+
+def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str) -> dict:
+    """Compute one block with the engine and write its entry into ``folder``: ``data.json``, and
+    ``figure.<ext>`` for a figure kind. Returns the data."""
+    data = kind.compute(options, device)
+    if kind.output == "figure":
+        from filters.render import render
+
+        render(kind, data, options, folder / f"figure.{ext}", lang=lang)
+    (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1))
+    return data
 
 
 def run_job(job: Job) -> float:
@@ -39,18 +54,13 @@ def run_job(job: Job) -> float:
     Raises:
         BlockError: when the engine or the renderer fails; the error names the block.
     """
+    from filters.kinds import KINDS
+
     start = time.perf_counter()
     cache = Cache(job.cache_dir)
     staging = cache.staging(job.key)
     try:
-        from filters.compute import compute
-
-        data = compute(job.spec, job.device)
-        if job.ext in ("pdf", "svg", "png"):
-            from filters.render import render
-
-            render(data, job.spec, staging / f"figure.{job.ext}", lang=job.lang)
-        (staging / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1))
+        produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
         cache.publish(staging, job.key)
     except BlockError as exc:
         raise exc.at(job.where) from None
@@ -61,9 +71,9 @@ def run_job(job: Job) -> float:
     return time.perf_counter() - start
 
 
-# Rough cost of each kind, relative: the pool starts the longest jobs first, so that a long job
-# does not start last and keep the build waiting alone.
-COST = {"trained-attention": 10, "permutation": 3, "posenc": 2, "attention": 1, "scaling": 1, "attention-steps": 0}
+def _run_numbered(numbered: tuple[int, Job]) -> tuple[int, float]:
+    n, job = numbered
+    return n, run_job(job)
 
 
 def _warm_worker(threads: int) -> None:
@@ -86,11 +96,11 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
         progress: ``progress(done, total, job, seconds)`` after each job, or ``None``.
 
     Raises:
-        BlockError: the first failure (the other jobs are cancelled or left to finish).
+        BlockError: the first failure (the other jobs are stopped).
     """
     cores = os.cpu_count() or 1
     workers = min(len(jobs), workers or cores)
-    jobs = sorted(jobs, key=lambda job: -COST.get(job.spec.kind, 1))  # longest first: a short last job
+    jobs = sorted(jobs, key=lambda job: -job.cost)  # longest first: a short job ends the build
     if workers <= 1:
         for done, job in enumerate(jobs, start=1):
             seconds = run_job(job)
@@ -100,22 +110,20 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
     context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if hasattr(context, "set_forkserver_preload"):
         context.set_forkserver_preload(["filters.warm"])
-    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_warm_worker,
-                               initargs=(max(1, cores // workers),))
+    pool = context.Pool(workers, initializer=_warm_worker, initargs=(max(1, cores // workers),))
     try:
-        futures = {pool.submit(run_job, job): job for job in jobs}
-        for done, future in enumerate(as_completed(futures), start=1):
-            seconds = future.result()
+        for done, (n, seconds) in enumerate(pool.imap_unordered(_run_numbered, enumerate(jobs)), start=1):
             if progress:
-                progress(done, len(jobs), futures[future], seconds)
+                progress(done, len(jobs), jobs[n], seconds)
     except BaseException:
-        # A failure or Ctrl-C: stop now. Unfinished entries stay in their .tmp- folders, which no
-        # build trusts. (ProcessPoolExecutor has no public way to stop busy workers before 3.14.)
-        for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()
-        pool.shutdown(wait=False, cancel_futures=True)
+        # A failure or Ctrl-C: stop every worker now. Unfinished entries stay in their .tmp-
+        # folders, which no build trusts.
+        pool.terminate()
         raise
-    pool.shutdown()
+    else:
+        pool.close()
+    finally:
+        pool.join()
 
 
 def load(cache: Cache, key: str) -> tuple[Path, dict]:

@@ -1,4 +1,4 @@
-"""Block kinds and their options — the single registry.
+"""Options of live blocks: value parsers, the options several kinds share, and parsing a block.
 
 Every live block is a fenced code block whose first class names its kind::
 
@@ -12,12 +12,14 @@ Options come, first match wins, from
    (a kind with a *body key* also takes a plain-text body, e.g. the sentence of ``.attention``);
 3. the document's metadata, under ``attnslides:``, either per kind (``attnslides: {attention: {seed: 2}}``)
    or for every kind that has the key (``attnslides: {precision: 3}``);
-4. the default written below.
+4. the default written in the kind's options.
 
-Each kind is one frozen dataclass; a field's metadata holds its help text and its parser, so the
-list of keys, their types and their help cannot drift apart. Anything not in the registry is an
-error that suggests the closest valid key. Nothing downstream of :func:`parse_block` reads raw
-strings.
+A kind's options are one frozen dataclass (in its file under ``filters/kinds/``); each field is
+declared with :func:`option`, which keeps its help text and its parser beside its default, so the
+list of keys, their types and their help cannot drift apart. Options that several kinds take are
+declared once here (:class:`FigureOptions`, :class:`SentenceOptions`, :class:`HeatmapOptions`) and
+inherited. Anything not declared is an error that suggests the closest valid key. Nothing
+downstream of :func:`parse_options` reads raw strings.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ import dataclasses
 import difflib
 import math
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import yaml
 
+from engine.device import CHOICES as DEVICES
 from filters.errors import BlockError
+from filters.labels import LANGUAGES
 
 # --------------------------------------------------------------------------------------------
 # Value parsers: raw value (a string from an attribute, or a YAML value) -> typed value.
@@ -133,7 +138,8 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
         raise ValueError(f"expected a matrix such as [[1, 0], [0, 1]], got {value!r}")
     widths = {len(row) for row in value}
     if len(widths) != 1 or 0 in widths:
-        raise ValueError(f"every row of the matrix needs the same, non-zero length; got rows of lengths {[len(r) for r in value]}")
+        lengths = [len(r) for r in value]
+        raise ValueError(f"every row of the matrix needs the same, non-zero length; got rows of lengths {lengths}")
     try:
         rows = tuple(tuple(float(x) for x in row) for row in value)
     except (TypeError, ValueError):
@@ -166,10 +172,14 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse_optional
 
 
-def opt(help: str, parse: Callable[[Any], Any], *, figure: bool = True) -> dict:
-    """Field metadata of one option. ``figure=False``: it changes the slide, not the picture or data
-    (caption, alt text, size on the slide), so it is left out of the cache key."""
-    return {"help": help, "parse": parse, "figure": figure}
+def option(default: Any, parse: Callable[[Any], Any], *, help: str, figure: bool = True):
+    """One option of a kind: a dataclass field with its default, its parser and its help.
+
+    ``figure=False``: it changes the slide, not the picture or data (caption, alt text, size on
+    the slide), so it is left out of the cache key. The help is text for people: the cache key
+    leaves it out too (see :func:`filters.cache.source_digest`).
+    """
+    return field(default=default, metadata={"help": help, "parse": parse, "figure": figure})
 
 
 # Colormaps a projector shows well (perceptually uniform or sequential). Listed here, not looked up
@@ -178,187 +188,69 @@ COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "Blues", "Green
 
 
 # --------------------------------------------------------------------------------------------
-# The kinds. One dataclass each; ``kind`` is the class of the code block.
+# Options shared by several kinds. A kind's options class inherits the groups it takes.
 # --------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class FigureSpec:
-    """Options every figure kind shares; none of them changes the picture itself."""
+class Options:
+    """Base of every kind's options. ``body_key``: the option a plain-text body sets, if any."""
 
-    kind: ClassVar[str] = ""
-    body_key: ClassVar[str | None] = None  # the option a plain-text body sets, if any
-    caption: str = field(default="", metadata=opt("caption under the figure (Markdown, $math$ allowed)", as_str, figure=False))
-    alt: str = field(default="", metadata=opt("alternative text for screen readers", as_str, figure=False))
-    height: str = field(default="72%", metadata=opt("height on the slide: 70% of the text height, or 5cm", as_size, figure=False))
+    body_key: ClassVar[str | None] = None
 
     def validate(self) -> None:
-        """Checks across several options; raises :class:`BlockError` naming the key."""
+        """Checks across several options; raises :class:`BlockError` naming the key.
+        Subclasses call ``super().validate()`` first."""
 
 
 @dataclass(frozen=True)
-class AttentionSpec(FigureSpec):
-    """``.attention``: self-attention weights of one sentence, as an annotated heatmap.
+class FigureOptions(Options):
+    """Options of every figure kind; none of them changes the picture itself."""
 
-    tokens → embedding (+ sinusoidal positions) → one self-attention head with seeded W_Q, W_K, W_V.
-    """
+    caption: str = option("", as_str, figure=False, help="caption under the figure (Markdown, $math$ allowed)")
+    alt: str = option("", as_str, figure=False, help="alternative text for screen readers")
+    height: str = option("72%", as_size, figure=False, help="height on the slide: 70% of the text height, or 5cm")
 
-    kind: ClassVar[str] = "attention"
+
+@dataclass(frozen=True)
+class SentenceOptions(Options):
+    """A sentence run through one seeded self-attention head (see :mod:`filters.kinds._sentence`)."""
+
     body_key: ClassVar[str | None] = "sentence"
-    sentence: str = field(default="el gato se sentó en la alfombra", metadata=opt("the sentence to tokenize (words and punctuation)", as_str))
-    seed: int = field(default=0, metadata=opt("seed of the embedding and of W_Q, W_K, W_V", as_int(0)))
-    d_model: int = field(default=16, metadata=opt("width of the token vectors", as_int(1, 4096)))
-    d_k: int | None = field(default=None, metadata=opt("width of queries and keys (auto: d_model)", optional(as_int(1, 4096))))
-    positional: bool = field(default=True, metadata=opt("add the sinusoidal positional encoding to the embeddings", as_bool))
-    causal: bool = field(default=False, metadata=opt("causal mask: each token sees only itself and earlier tokens", as_bool))
-    precision: int = field(default=2, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
-    annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
-    cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
+    max_words: ClassVar[int] = 16  # how many fit the kind's figure on a slide
+    sentence: str = option("el gato se sentó en la alfombra", as_str,
+                           help="the sentence to tokenize (words and punctuation); also the block's body")
+    seed: int = option(0, as_int(0), help="seed of the embedding and of W_Q, W_K, W_V")
+    d_model: int = option(16, as_int(1, 4096), help="width of the token vectors")
 
     def validate(self) -> None:
+        super().validate()
         if not self.sentence:
             raise BlockError("the sentence is empty", key="sentence")
-        if len(self.sentence.split()) > 16:
-            raise BlockError(f"at most 16 words fit a heatmap on a slide, got {len(self.sentence.split())}", key="sentence")
+        words = len(self.sentence.split())
+        if words > self.max_words:
+            raise BlockError(f"at most {self.max_words} words fit this figure on a slide, got {words}", key="sentence")
 
 
 @dataclass(frozen=True)
-class PosencSpec(FigureSpec):
-    """``.posenc``: the sinusoidal positional encoding (Vaswani et al. 2017, §3.5) as a heatmap
-    (positions × dimensions) beside curves of a few dimensions against position."""
+class HeatmapOptions(Options):
+    """How an attention heatmap is drawn (:func:`filters.render.attention_heatmap`)."""
 
-    kind: ClassVar[str] = "posenc"
-    num_positions: int = field(default=50, metadata=opt("number of positions (rows of the heatmap)", as_int(1, 10000)))
-    d_model: int = field(default=64, metadata=opt("width of the encoding (columns of the heatmap)", as_int(1, 4096)))
-    base: float = field(default=10000.0, metadata=opt("wavelength base (10000 in the paper)", as_positive_float))
-    dims: tuple[int, ...] = field(default=(0, 1, 8, 9), metadata=opt("dimensions drawn as curves, e.g. [0, 1, 8, 9]", int_list(0)))
-    cmap: str = field(default="magma", metadata=opt("colormap of the heatmap", as_choice(*COLORMAPS)))
-
-    def validate(self) -> None:
-        bad = [d for d in self.dims if d >= self.d_model]
-        if bad:
-            raise BlockError(f"dimension(s) {bad} do not exist when d_model = {self.d_model}", key="dims")
-        if len(self.dims) > 6:
-            raise BlockError("at most 6 curves stay readable", key="dims")
-
-
-@dataclass(frozen=True)
-class StepsSpec:
-    """``.attention-steps``: a worked example, S = QKᵀ/√d_k, A = softmax(S), O = AV, as LaTeX
-    matrices revealed one step per overlay. Q, K, V are given, or drawn as small integers from a seed."""
-
-    kind: ClassVar[str] = "attention-steps"
-    body_key: ClassVar[str | None] = None
-    q: tuple | None = field(default=None, metadata=opt("queries, an L × d_k matrix such as [[1, 0], [0, 1]]", optional(as_matrix)))
-    k: tuple | None = field(default=None, metadata=opt("keys, an S × d_k matrix", optional(as_matrix)))
-    v: tuple | None = field(default=None, metadata=opt("values, an S × d_v matrix", optional(as_matrix)))
-    seed: int = field(default=0, metadata=opt("seed drawing Q, K, V (integers -2..2) when they are not given", as_int(0)))
-    length: int = field(default=3, metadata=opt("number of tokens L = S when Q, K, V are drawn", as_int(1, 6)))
-    d_k: int = field(default=2, metadata=opt("width of drawn queries and keys", as_int(1, 6)))
-    d_v: int = field(default=2, metadata=opt("width of drawn values", as_int(1, 6)))
-    precision: int = field(default=2, metadata=opt("decimals shown in the matrices", as_int(0, 4)))
-    overlays: bool = field(default=True, metadata=opt("reveal one step per Beamer overlay", as_bool))
-
-    def validate(self) -> None:
-        given = {name: getattr(self, name) for name in ("q", "k", "v")}
-        if any(m is not None for m in given.values()) and None in given.values():
-            missing = [name for name, m in given.items() if m is None]
-            raise BlockError("give all of q, k and v, or none of them (then they are drawn from the seed)", key=missing[0])
-        if self.q is None:
-            return
-        q, k, v = self.q, self.k, self.v
-        if len(q[0]) != len(k[0]):
-            raise BlockError(f"q has {len(q[0])} columns but k has {len(k[0])}: queries and keys share d_k", key="k")
-        if len(k) != len(v):
-            raise BlockError(f"k has {len(k)} rows but v has {len(v)}: one value per key", key="v")
-        if max(len(q), len(k), len(q[0]), len(v[0])) > 6:
-            raise BlockError("at most 6 × 6 matrices fit on a slide", key="q")
-
-
-@dataclass(frozen=True)
-class PermutationSpec(FigureSpec):
-    """``.permutation``: the same sentence with its tokens permuted, side by side. Without positional
-    encoding the weights just permute with the tokens (attention is permutation-equivariant)."""
-
-    kind: ClassVar[str] = "permutation"
-    body_key: ClassVar[str | None] = "sentence"
-    sentence: str = field(default="el gato se sentó en la alfombra", metadata=opt("the sentence to tokenize", as_str))
-    order: tuple[int, ...] | None = field(default=None, metadata=opt("the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)", optional(int_list(0))))
-    seed: int = field(default=0, metadata=opt("seed of the embedding and of W_Q, W_K, W_V", as_int(0)))
-    d_model: int = field(default=16, metadata=opt("width of the token vectors", as_int(1, 4096)))
-    positional: bool = field(default=False, metadata=opt("add the sinusoidal positional encoding (then order matters)", as_bool))
-    precision: int = field(default=2, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
-    annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
-    cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
-
-    def validate(self) -> None:
-        AttentionSpec.validate(self)
-        if self.order is not None and sorted(self.order) != list(range(len(self.order))):
-            raise BlockError(f"{list(self.order)} is not a permutation of 0..{len(self.order) - 1}", key="order")
-        if len(self.sentence.split()) > 12:
-            raise BlockError("at most 12 words fit two heatmaps on a slide", key="sentence")
-
-
-@dataclass(frozen=True)
-class ScalingSpec(FigureSpec):
-    """``.scaling``: why scores are divided by √d_k — how peaked softmax gets as d_k grows, with and
-    without the scale (Vaswani et al. 2017, §3.2.1, footnote 4), on random unit-variance q and k."""
-
-    kind: ClassVar[str] = "scaling"
-    d_k: tuple[int, ...] = field(default=(1, 4, 16, 64, 256, 1024), metadata=opt("the widths d_k to try, e.g. [1, 16, 256]", int_list(1, 65536)))
-    keys: int = field(default=8, metadata=opt("number of keys S each query attends over", as_int(2, 1024)))
-    samples: int = field(default=512, metadata=opt("random queries averaged per width", as_int(1, 100000)))
-    seed: int = field(default=0, metadata=opt("seed of the random queries and keys", as_int(0)))
-
-    def validate(self) -> None:
-        if len(self.d_k) < 2:
-            raise BlockError("give at least two widths", key="d_k")
-        if max(self.d_k) * self.keys * self.samples > 2**27:
-            raise BlockError(f"max(d_k) × keys × samples = {max(self.d_k) * self.keys * self.samples:,} numbers is too "
-                             f"many to draw while building a slide (at most {2**27:,}); lower one of them",
-                             key="d_k" if max(self.d_k) > 4096 else "samples")
-
-
-@dataclass(frozen=True)
-class TrainedSpec(FigureSpec):
-    """``.trained-attention``: attention *learned* at build time. One attention layer is trained to
-    reverse sequences of symbols (seeded, a second or so on one core); the heatmap shows where each
-    output position learned to look: the anti-diagonal."""
-
-    kind: ClassVar[str] = "trained-attention"
-    seed: int = field(default=0, metadata=opt("seed of the data, the initial weights and the batch order", as_int(0)))
-    seq_len: int = field(default=8, metadata=opt("length L of the sequences to reverse", as_int(2, 12)))
-    vocab: str = field(default="ABCDEFGHIJ", metadata=opt("the symbols, one character each", as_str))
-    steps: int = field(default=300, metadata=opt("training steps (Adam)", as_int(1, 20000)))
-    d_model: int = field(default=32, metadata=opt("width of the model", as_int(2, 512)))
-    heads: int = field(default=1, metadata=opt("attention heads (the figure shows their average)", as_int(1, 8)))
-    precision: int = field(default=2, metadata=opt("decimals of the weight printed in each cell", as_int(0, 4)))
-    annotate: bool = field(default=True, metadata=opt("print the weight in each cell", as_bool))
-    cmap: str = field(default="viridis", metadata=opt("colormap", as_choice(*COLORMAPS)))
-
-    def validate(self) -> None:
-        if len(set(self.vocab)) != len(self.vocab) or len(self.vocab) < 2:
-            raise BlockError("give at least two different symbols, each once", key="vocab")
-        if len(self.vocab) ** self.seq_len < 2 * (4096 + 512):  # engine.toy.make_data's rule, checked before training
-            raise BlockError(f"{len(self.vocab)}^{self.seq_len} sequences are too few to train and test on; "
-                             "use more symbols or a longer seq_len", key="seq_len")
-        if self.d_model % self.heads:
-            raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
-
-
-KINDS: dict[str, type] = {spec.kind: spec for spec in (AttentionSpec, PosencSpec, StepsSpec, PermutationSpec,
-                                                       ScalingSpec, TrainedSpec)}
+    precision: int = option(2, as_int(0, 4), help="decimals of the weight printed in each cell")
+    annotate: bool = option(True, as_bool, help="print the weight in each cell")
+    cmap: str = option("viridis", as_choice(*COLORMAPS), help="colormap of the weights")
 
 
 @dataclass(frozen=True)
 class Settings:
     """Document-wide settings: ``attnslides:`` metadata keys that belong to no block kind."""
 
-    figures_dir: str = field(default="build/figures", metadata=opt("where figures and their JSON data are written", as_str))
-    cache_dir: str = field(default="build/cache", metadata=opt("the content-addressed cache of figures", as_str))
-    device: str = field(default="cpu", metadata=opt("where the engine runs: cpu, cuda, mps or auto", as_choice("auto", "cpu", "cuda", "mps")))
-    lang: str | None = field(default=None, metadata=opt("language of figure labels: es or en (auto: the deck's lang)", optional(as_choice("es", "en"))))
-    jobs: int = field(default=0, metadata=opt("worker processes for figures that miss the cache (0: one per core)", as_int(0, 64)))
+    figures_dir: str = option("build/figures", as_str, help="where figures and their JSON data are written")
+    cache_dir: str = option("build/cache", as_str, help="the content-addressed cache of figures")
+    device: str = option("cpu", as_choice(*DEVICES), help=f"where the engine runs: {', '.join(DEVICES)}")
+    lang: str | None = option(None, optional(as_choice(*LANGUAGES)),
+                              help=f"language of figure labels: {' or '.join(LANGUAGES)} (auto: the deck's lang)")
+    jobs: int = option(0, as_int(0, 64), help="worker processes for figures that miss the cache (0: one per core)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,7 +259,7 @@ class Settings:
 
 
 def keys_of(cls: type) -> dict[str, dataclasses.Field]:
-    """The options of a spec class, by name."""
+    """The options of an options class, by name."""
     return {f.name: f for f in dataclasses.fields(cls)}
 
 
@@ -380,7 +272,7 @@ def _suggest(key: str, valid) -> str:
     return f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
 
 
-def _convert(cls: type, raw: dict[str, Any], source: str) -> dict[str, Any]:
+def _convert(cls: type, raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     """Check every key of ``raw`` against ``cls`` and parse its value."""
     fields = keys_of(cls)
     values = {}
@@ -446,8 +338,12 @@ def _yaml_mapping(text: str, source: str) -> dict[str, Any]:
     return value
 
 
-def read_metadata(meta: dict[str, Any] | None) -> tuple[Settings, dict[str, dict[str, Any]]]:
+def read_metadata(meta: Any, kinds: Mapping[str, Any]) -> tuple[Settings, dict[str, dict[str, Any]]]:
     """Split ``attnslides:`` metadata into :class:`Settings` and per-kind raw defaults.
+
+    Args:
+        meta: the ``attnslides:`` metadata, as panflute gives it.
+        kinds: the registry, name → :class:`filters.kind.Kind`.
 
     Raises:
         BlockError: for a key that is no setting, no kind and no option of any kind.
@@ -457,81 +353,87 @@ def read_metadata(meta: dict[str, Any] | None) -> tuple[Settings, dict[str, dict
     if not isinstance(meta, dict):
         raise BlockError(f"'attnslides:' must hold 'key: value' settings and options, got {meta!r}")
     settings_keys = keys_of(Settings)
-    kind_defaults: dict[str, dict[str, Any]] = {kind: {} for kind in KINDS}
+    options = {name: keys_of(kind.options) for name, kind in kinds.items()}
+    kind_defaults: dict[str, dict[str, Any]] = {name: {} for name in kinds}
     flat: dict[str, Any] = {}
     settings_raw: dict[str, Any] = {}
     for key, value in meta.items():
         name = normalise_key(key)
-        if key in KINDS:
+        if key in kinds:
             if not isinstance(value, dict):
                 raise BlockError(f"'attnslides: {key}:' must hold options of .{key} blocks", key=key)
-            _convert(KINDS[key], value, f"metadata 'attnslides: {key}:'")  # checked now, parsed per block
+            _convert(kinds[key].options, value, f"metadata 'attnslides: {key}:'")  # checked now, parsed per block
             kind_defaults[key] = {normalise_key(k): v for k, v in value.items()}
         elif name in settings_keys:
             settings_raw[name] = value
-        elif any(name in keys_of(cls) for cls in KINDS.values()):
+        elif any(name in own for own in options.values()):
             flat[name] = value
         else:
-            valid = set(settings_keys) | set(KINDS) | {k for cls in KINDS.values() for k in keys_of(cls)}
+            valid = set(settings_keys) | set(kinds) | {k for own in options.values() for k in own}
             raise BlockError(f"unknown key in the 'attnslides:' metadata{_suggest(name, valid)}", key=str(key))
     settings = Settings(**_convert(Settings, settings_raw, "metadata 'attnslides:'"))
-    for kind, cls in KINDS.items():
-        own = keys_of(cls)
-        kind_defaults[kind] = {**{k: v for k, v in flat.items() if k in own}, **kind_defaults[kind]}
+    for name, own in options.items():
+        kind_defaults[name] = {**{k: v for k, v in flat.items() if k in own}, **kind_defaults[name]}
     return settings, kind_defaults
 
 
-def parse_block(kind: str, attributes: dict[str, str], body: str, defaults: dict[str, Any] | None = None):
-    """Parse one block into its spec dataclass.
+def parse_options(cls: type, attributes: Mapping[str, str], body: str, defaults: Mapping[str, Any] | None = None):
+    """Parse one block into an instance of its options class ``cls``.
 
     Args:
-        kind: the block's class, a key of :data:`KINDS`.
+        cls: the kind's options dataclass (``Kind.options``).
         attributes: the block's ``key=value`` attributes (strings).
         body: the block's text.
         defaults: raw per-kind defaults from :func:`read_metadata`.
 
     Returns:
-        An instance of ``KINDS[kind]``, validated.
+        An instance of ``cls``, validated.
 
     Raises:
         BlockError: for an unknown key (with the closest valid one), a bad value, a key given
             both as attribute and in the body, or a failed cross-option check.
     """
-    cls = KINDS[kind]
     from_attributes = _convert(cls, attributes, "the block's attributes")
     from_body = _convert(cls, read_body(body, cls), "the block's body")
     twice = sorted(set(from_attributes) & set(from_body))
     if twice:
         raise BlockError("given both as an attribute and in the block's body; keep one", key=twice[0])
     from_meta = _convert(cls, defaults or {}, "metadata 'attnslides:'")
-    spec = cls(**{**from_meta, **from_body, **from_attributes})
-    spec.validate()
-    return spec
+    options = cls(**{**from_meta, **from_body, **from_attributes})
+    options.validate()
+    return options
 
 
-def figure_options(spec) -> dict[str, Any]:
-    """The options of ``spec`` that change its picture or data (caption, alt, size excluded)."""
+def figure_options(options) -> dict[str, Any]:
+    """The options that change the picture or data (caption, alt, size excluded)."""
     return {
-        f.name: getattr(spec, f.name)
-        for f in dataclasses.fields(spec)
+        f.name: getattr(options, f.name)
+        for f in dataclasses.fields(options)
         if f.metadata.get("figure", True)
     }
 
 
-def describe(kind: str | None = None) -> str:
-    """Help text of every option (of one kind, or of all), for ``attnslides options``."""
+def _shown(default: Any) -> Any:
+    return "auto" if default is None else list(default) if isinstance(default, tuple) else default
+
+
+def describe(kinds: Mapping[str, Any], only: str | None = None) -> str:
+    """Help text of every option (of one kind, or of all), for ``attnslides options``.
+
+    A kind's own options come first, then the ones it shares with others, then those of the slide
+    (caption, alt text, height)."""
     lines = []
-    for name, cls in KINDS.items():
-        if kind and name != kind:
+    for name, kind in kinds.items():
+        if only and name != only:
             continue
-        summary = (cls.__doc__ or "").strip().splitlines()[0].split(":", 1)[-1].strip()
-        lines.append(f".{name}: {summary}")
-        for f in dataclasses.fields(cls):
-            default = f.default
-            default = "auto" if default is None else list(default) if isinstance(default, tuple) else default
-            lines.append(f"    {f.name:<14} {f.metadata['help']} (default: {default})")
-    if not kind:
+        lines.append(f".{name}: {kind.summary}")
+        own = set(vars(kind.options).get("__annotations__", {}))
+        fields = sorted(dataclasses.fields(kind.options),
+                        key=lambda f: (not f.metadata["figure"], f.name not in own))
+        for f in fields:
+            lines.append(f"    {f.name:<14} {f.metadata['help']} (default: {_shown(f.default)})")
+    if not only:
         lines.append("document settings (metadata 'attnslides:'):")
         for f in dataclasses.fields(Settings):
-            lines.append(f"    {f.name.replace('_', '-'):<14} {f.metadata['help']} (default: {f.default})")
+            lines.append(f"    {f.name.replace('_', '-'):<14} {f.metadata['help']} (default: {_shown(f.default)})")
     return "\n".join(lines)

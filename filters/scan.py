@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from filters.options import KINDS
+from filters.kinds import KINDS
 
 _FENCE = re.compile(
     r"^(?P<fence>`{3,}|~{3,})\s*\{(?P<attrs>(?:\"(?:\\.|[^\"\\])*\"|'[^']*'|[^}\"'])*)\}\s*\n"  # {attrs}, "}" in quotes too

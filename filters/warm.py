@@ -5,6 +5,8 @@ worker forked afterwards inherits them instead of paying again.
 """
 
 import gc
+import importlib
+import pkgutil
 import signal
 
 # Ctrl-C is the build's to handle; this helper process ends with it.
@@ -12,8 +14,12 @@ signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 import torch  # noqa: E402
 
-import filters.compute  # noqa: E402,F401  (torch and the engine)
+import engine  # noqa: E402
+import filters.kinds  # noqa: E402,F401  (every kind's file)
 from filters.render import warm_up  # noqa: E402
+
+for module in pkgutil.iter_modules(engine.__path__):  # the whole engine: kinds import it in compute
+    importlib.import_module(f"engine.{module.name}")
 
 torch.zeros(2, 2) @ torch.zeros(2, 2)  # first-op set-up of the CPU kernels
 warm_up()

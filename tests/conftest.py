@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import panflute as pf
 import pytest
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository
 
 
 @pytest.fixture
@@ -17,8 +20,6 @@ def build_dirs(tmp_path):
 @pytest.fixture
 def figures(build_dirs):
     """Where the filter puts the figures of :func:`make_doc`'s deck ("Deck de prueba")."""
-    from pathlib import Path
-
     return Path(build_dirs["figures-dir"]) / "deck-de-prueba"
 
 

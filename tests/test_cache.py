@@ -9,59 +9,129 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
-from conftest import live, make_doc, slide
+from conftest import ROOT, live, make_doc, slide
 
 from filters.cache import Cache, key_for
 from filters.filter import main
-from filters.options import AttentionSpec, PosencSpec
+from filters.kinds import KINDS
+from filters.kinds.attention import AttentionOptions
 
-ROOT = Path(__file__).resolve().parent.parent
 SENTENCE = "el gato se sentó en la alfombra"
+ATTENTION = KINDS["attention"]
 
 
 # ---- what goes into a key ----
 
 
+def key(options=None, kind=ATTENTION, **where):
+    where = {"fmt": "latex/pdf", "device": "cpu", **where}
+    return key_for(kind, options or kind.options(), **where)
+
+
 def test_key_changes_with_options_format_and_device_but_not_caption():
-    base = key_for(AttentionSpec(), fmt="latex/pdf", device="cpu")
-    assert key_for(AttentionSpec(), fmt="latex/pdf", device="cpu", lang="es") != base, "labels change the picture"
-    assert key_for(AttentionSpec(caption="otra", alt="x", height="50%"), fmt="latex/pdf", device="cpu") == base
-    assert key_for(AttentionSpec(seed=1), fmt="latex/pdf", device="cpu") != base
-    assert key_for(AttentionSpec(), fmt="revealjs/svg", device="cpu") != base
-    assert key_for(AttentionSpec(), fmt="latex/pdf", device="cuda") != base
+    base = key()
+    assert key(lang="es") != base, "labels change the picture"
+    assert key(AttentionOptions(caption="otra", alt="x", height="50%")) == base
+    assert key(AttentionOptions(seed=1)) != base
+    assert key(fmt="revealjs/svg") != base
+    assert key(device="cuda") != base
 
 
-KEY_SCRIPT = """
-from filters.cache import key_for
-from filters.options import AttentionSpec, PosencSpec
-print(key_for(AttentionSpec(), fmt="latex/pdf", device="cpu"), key_for(PosencSpec(), fmt="latex/pdf", device="cpu"))
+# A deck with one block of every kind, with its defaults; the filter prints one progress line per figure drawn.
+ALL_KINDS_SCRIPT = """
+import panflute as pf
+from filters.filter import main
+from filters.kinds import KINDS
+doc = pf.Doc(pf.Header(pf.Str("S"), level=1), *[pf.CodeBlock("", identifier=k, classes=[k]) for k in KINDS],
+             metadata={"lang": "es", "attnslides": {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}},
+             format="beamer")
+main(doc)
 """
 
 
-def test_key_changes_with_the_engine_source_it_uses(tmp_path):
-    """Edit a copy of the code: an attention-engine edit changes .attention's key, not .posenc's."""
+@pytest.fixture
+def code_copy(tmp_path):
+    """A copy of engine/ and filters/ to edit, and a way to build a deck of every kind with it."""
     for package in ("engine", "filters"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
 
-    def keys():
-        env = dict(os.environ, PYTHONPATH=str(tmp_path), PANDOC_VERSION="3.9")
-        out = subprocess.run([sys.executable, "-c", KEY_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
-                             text=True, check=True).stdout.split()
-        return out
+    def drawn() -> list[str]:
+        """Build; return the kinds whose figure was computed (missed the cache)."""
+        env = dict(os.environ, PYTHONPATH=str(tmp_path), PANDOC_VERSION="3.9", MPLCONFIGDIR=str(tmp_path / "mpl"))
+        done = subprocess.run([sys.executable, "-c", ALL_KINDS_SCRIPT], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, check=True)
+        return sorted(line.split("» .")[1].split()[0] for line in done.stderr.splitlines() if " figure " in line)
 
-    attention, posenc = keys()
-    with open(tmp_path / "engine" / "attention.py", "a") as f:
-        f.write("\n# an edit of the attention engine\n")
-    attention2, posenc2 = keys()
-    assert attention2 != attention and posenc2 == posenc
-    with open(tmp_path / "filters" / "render.py", "a") as f:
-        f.write("\n# an edit of the renderer\n")
-    assert all(new != old for new, old in zip(keys(), (attention2, posenc2)))
+    def edit(path: str, old: str, new: str) -> None:
+        file = tmp_path / path
+        text = file.read_text()
+        assert old in text, f"{old!r} is not in {path}"
+        file.write_text(text.replace(old, new, 1))
+
+    return drawn, edit
+
+
+def test_editing_one_kind_redraws_only_that_kind(code_copy):
+    drawn, edit = code_copy
+    assert len(drawn()) == len(KINDS), "the first build draws every kind"
+    assert drawn() == [], "the second build draws nothing"
+    edit("filters/kinds/scaling.py", 'lines += ax.plot(d_k, scaled, "s-"', 'lines += ax.plot(d_k, scaled, "D-"')
+    assert drawn() == ["scaling"]
+
+
+def test_text_for_people_redraws_nothing(code_copy):
+    """A help string, a default caption, a comment or a docstring never reaches a picture."""
+    drawn, edit = code_copy
+    drawn()
+    edit("filters/options.py", 'help="decimals of the weight printed in each cell"', 'help="decimals printed in each cell"')
+    edit("filters/kinds/attention.py", "Pesos de auto-atención de", "Pesos de la auto-atención de")
+    edit("filters/kinds/posenc.py", "# room above the curves for the legend", "# leaves room for the legend")
+    edit("engine/attention.py", "Scaled dot-product attention, self-attention", "Scaled dot-product attention and self-attention")
+    assert drawn() == []
+
+
+def test_editing_shared_code_redraws_the_kinds_that_use_it(code_copy):
+    drawn, edit = code_copy
+    drawn()
+    edit("filters/render.py", 'return "black" if', 'return "black"  if')  # white space only: the same tree
+    assert drawn() == []
+    edit("filters/render.py", "> 0.45 else", "> 0.5 else")  # the heatmaps' text colour
+    assert drawn() == ["attention", "permutation", "trained-attention"]
+    edit("engine/positional.py", "base: float = 10000.0,\n    *,", "base: float = 10000.0 + 0,\n    *,")
+    assert drawn() == ["attention", "permutation", "posenc", "trained-attention"]
+
+
+def test_a_users_matplotlibrc_changes_figure_keys(tmp_path, monkeypatch):
+    """Regression: a build with a serif matplotlibrc reused the sans-serif figures of an earlier build."""
+    monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path / "config"))
+    monkeypatch.chdir(tmp_path)
+    steps = KINDS["attention-steps"]
+    base, text = key(), key(kind=steps, fmt="text")
+    rc = tmp_path / "serif.rc"
+    rc.write_text("font.family: serif\n")
+    monkeypatch.setenv("MATPLOTLIBRC", str(rc))
+    assert key() != base and key(kind=steps, fmt="text") == text, "figures change, a text kind does not"
+    serif = key()
+    rc.write_text("font.family: serif\nfont.size: 11\n")
+    assert key() not in (base, serif)
+    monkeypatch.delenv("MATPLOTLIBRC")
+    (tmp_path / "matplotlibrc").write_text("font.family: serif\n")  # ./matplotlibrc, as matplotlib reads it
+    assert key() == serif
+
+
+def test_the_renderer_honours_the_users_matplotlibrc(tmp_path):
+    """The key follows the rc file because the figure does: a serif rc draws serif text."""
+    script = ("import matplotlib; from matplotlib.figure import Figure; import matplotlib.style as s\n"
+              "from filters import STYLE\n"
+              "with s.context(STYLE): print(Figure().add_subplot().set_title('x').get_fontfamily()[0])")
+    (tmp_path / "rc").write_text("font.family: serif\n")
+    env = dict(os.environ, MATPLOTLIBRC=str(tmp_path / "rc"), MPLCONFIGDIR=str(tmp_path / "mpl"))
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "serif"
 
 
 # ---- warm builds are light ----
@@ -71,10 +141,12 @@ import sys, json
 import panflute as pf
 from filters.filter import main
 doc = pf.Doc(pf.Header(pf.Str("S"), level=1),
-             pf.CodeBlock("", identifier="p", classes=["posenc"], attributes={"num_positions": "10", "d_model": "8", "dims": "0"}),
+             pf.CodeBlock("", identifier="p", classes=["posenc"],
+                          attributes={"num_positions": "10", "d_model": "8", "dims": "0"}),
              pf.CodeBlock("el gato", identifier="a", classes=["attention"]),
              pf.CodeBlock("", identifier="s", classes=["attention-steps"]),
-             metadata={"lang": "es", "attnslides": {"figures-dir": sys.argv[1] + "/fig", "cache-dir": sys.argv[1] + "/cache", "jobs": 1}},
+             metadata={"lang": "es",
+                       "attnslides": {"figures-dir": sys.argv[1] + "/fig", "cache-dir": sys.argv[1] + "/cache", "jobs": 1}},
              format="beamer")
 main(doc)
 print(json.dumps(sorted(m for m in ("torch", "matplotlib", "numpy") if m in sys.modules)))
@@ -190,7 +262,8 @@ def test_two_builds_at_once_share_one_cache(tmp_path):
         _, err = build.communicate(timeout=300)
         assert build.returncode == 0, err
     for name in ("uno", "dos"):
-        assert worked_numbers_in_pdf(tmp_path / f"out-{name}" / f"{name}.pdf", tmp_path / "build" / "figures" / name / f"ej-{name}.json")
+        data = tmp_path / "build" / "figures" / name / f"ej-{name}.json"
+        assert worked_numbers_in_pdf(tmp_path / f"out-{name}" / f"{name}.pdf", data)
     cache = Cache(tmp_path / "shared-cache")
     assert len(cache.keys()) == 5, "the .posenc entry is shared, the others are per seed"
     assert not list(cache.root.glob(".tmp-*"))

@@ -9,10 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
 from filters.build import build
 
-ROOT = Path(__file__).resolve().parent.parent
 DECK = ROOT / "slides" / "transformers-1.md"
 SEED = ROOT.parent / "shared" / "seed" / "transformers-1.md"
 
@@ -81,7 +81,7 @@ def test_worked_example_numbers_are_in_the_pdf(built):
 def test_heatmap_numbers_are_in_the_pdf(built):
     work, _, text = built
     data = json.loads((work / "build" / "figures" / "transformers-1" / "fig-auto-atencion.json").read_text())
-    for token, row in zip(data["tokens"], data["weights"]):
+    for token, row in zip(data["tokens"], data["weights"], strict=True):
         assert re.search(re.escape(token) + r"\s+" + r"\s+".join(f"{x:.2f}" for x in row), text), token
 
 

@@ -261,7 +261,7 @@ def test_cuda_matches_cpu():
         for need in (True, False):
             cpu_out = cpu_block(x, mask, need_weights=need)
             cuda_out = cuda_block(x.cuda(), mask.cuda(), need_weights=need)
-            for a, b in zip(*(o if need else (o,) for o in (cpu_out, cuda_out))):
+            for a, b in zip(*(o if need else (o,) for o in (cpu_out, cuda_out)), strict=True):
                 torch.testing.assert_close(b.cpu(), a, atol=1e-5, rtol=0)
     q, k, v = (torch.randn(1, 8, 128, 64, generator=g) for _ in range(3))
     out_cpu, w_cpu = scaled_dot_product_attention(q, k, v, is_causal=True)

@@ -1,11 +1,12 @@
-"""The engine's command-line tools: the GPU check's comparison and its behaviour without CUDA."""
+"""The developers' tools (tools/): the GPU check's comparison, its behaviour without CUDA, and the
+deck check it runs; the attention bench's memory arithmetic."""
 
 import numpy as np
 import pytest
 import torch
 
-from engine import gpu_check
-from engine.bench import analytic_manual_bytes
+from tools import gpu_check
+from tools.bench_attention import analytic_manual_bytes
 
 
 def test_compare_finds_each_kind_of_mismatch():
@@ -46,3 +47,11 @@ def test_gpu_check_skips_with_exit_status_zero_without_cuda(capsys):
 def test_analytic_memory_of_the_manual_path():
     # one (1, 8, 1024, 1024) float32 buffer = 32 MiB, plus q·scale and the output (1, 8, 1024, 64) each
     assert analytic_manual_bytes(1024) == 32 * 2**20 + 2 * 2 * 2**20
+
+
+def test_gpu_check_deck_comparison_runs_and_the_deck_is_deterministic():
+    """make gpu-check compares every deck figure on two devices; CPU against CPU must agree exactly
+    (seeded), which also exercises the whole comparison without a GPU."""
+    checks = gpu_check.deck_checks()
+    assert len(checks) >= 1
+    assert gpu_check.run_checks(checks, atol=0.0, device="cpu") == []

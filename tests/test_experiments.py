@@ -38,7 +38,7 @@ def test_with_positions_the_order_matters(build_dirs, figures):
 def test_scaling_matches_the_variance_argument(build_dirs, figures):
     """q·k of unit-variance entries has variance d_k (§3.2.1, footnote 4): std √d_k, and 1 once scaled."""
     data = run(live("scaling", ident="s", d_k="[1, 16, 256]", samples=4000), build_dirs, figures, "s")
-    for d_k, raw, scaled in zip(data["d_k"], data["score_std_unscaled"], data["score_std_scaled"]):
+    for d_k, raw, scaled in zip(data["d_k"], data["score_std_unscaled"], data["score_std_scaled"], strict=True):
         assert raw == pytest.approx(math.sqrt(d_k), rel=0.1)
         assert scaled == pytest.approx(1.0, rel=0.1)
     unscaled = data["max_weight_unscaled"]
@@ -58,14 +58,3 @@ def test_trained_attention_learned_to_reverse(build_dirs, figures):
     assert data["prediction"] == data["tokens"][::-1]
     assert np.argmax(np.array(data["weights"]), axis=1).tolist() == [L - 1 - i for i in range(L)]
     np.testing.assert_allclose(np.array(data["weights"]).sum(1), 1.0, atol=1e-6)
-
-
-def test_gpu_check_deck_comparison_runs_and_the_deck_is_deterministic():
-    """make gpu-check compares every deck figure on two devices; CPU against CPU must agree exactly
-    (seeded), which also exercises the whole comparison without a GPU."""
-    from engine.gpu_check import run_checks
-    from filters.gpu_check import deck_checks
-
-    checks = deck_checks()
-    assert len(checks) >= 1
-    assert run_checks(checks, atol=0.0, device="cpu") == []

@@ -10,20 +10,24 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
-from filters.compute import compute_attention
-from filters.options import AttentionSpec, PosencSpec
-from filters.render import LABELS, WEIGHT_RANGE, render
+from filters.kinds import KINDS
+from filters.kinds.attention import AttentionOptions
+from filters.kinds.posenc import PosencOptions
+from filters.labels import LABELS
+from filters.render import WEIGHT_RANGE, render
+
+ATTENTION, POSENC = KINDS["attention"], KINDS["posenc"]
 
 
 @pytest.mark.parametrize("spec", [
-    AttentionSpec(),
-    AttentionSpec(sentence="la atención conecta cada token con los demás", seed=3, causal=True, cmap="magma"),
+    AttentionOptions(),
+    AttentionOptions(sentence="la atención conecta cada token con los demás", seed=3, causal=True, cmap="magma"),
 ], ids=["default", "causal-magma"])
 def test_heatmap_colours_are_the_weights(tmp_path, spec):
-    data = compute_attention(spec)
+    data = ATTENTION.compute(spec)
     weights = np.array(data["weights"])
     png = tmp_path / "heat.png"
-    fig = render(data, spec, png)
+    fig = render(ATTENTION, data, spec, png)
     ax = fig.axes[0]
     pixels = imread(png)[..., :3]  # (rows, cols, RGB) floats in [0, 1]
     scale = pixels.shape[1] / (fig.get_figwidth() * fig.dpi)  # saved dpi / figure dpi
@@ -47,9 +51,9 @@ def test_heatmap_colours_are_the_weights(tmp_path, spec):
 
 
 def test_heatmap_labels_in_the_decks_language(tmp_path):
-    spec = AttentionSpec()
-    data = compute_attention(spec)
-    fig = render(data, spec, tmp_path / "a.png", lang="es")
+    spec = AttentionOptions()
+    data = ATTENTION.compute(spec)
+    fig = render(ATTENTION, data, spec, tmp_path / "a.png", lang="es")
     ax, colorbar = fig.axes
     assert ax.get_ylabel() == LABELS["es"]["query"] and ax.get_xlabel() == LABELS["es"]["key"]
     assert colorbar.get_ylabel() == "peso de atención"
@@ -58,11 +62,9 @@ def test_heatmap_labels_in_the_decks_language(tmp_path):
 
 
 def test_posenc_figure_has_heatmap_and_curves(tmp_path):
-    from filters.compute import compute_posenc
-
-    spec = PosencSpec(num_positions=30, d_model=16, dims=(0, 1, 6))
-    data = compute_posenc(spec)
-    fig = render(data, spec, tmp_path / "p.png", lang="es")
+    spec = PosencOptions(num_positions=30, d_model=16, dims=(0, 1, 6))
+    data = POSENC.compute(spec)
+    fig = render(POSENC, data, spec, tmp_path / "p.png", lang="es")
     heat, curves, _colorbar = fig.axes
     assert heat.get_xlabel() == "dimensión" and heat.get_ylabel() == "posición"
     assert len(curves.lines) == 3

@@ -13,7 +13,9 @@ from conftest import live, make_doc, slide
 
 from filters.errors import BlockError
 from filters.filter import main
-from filters.options import AttentionSpec, parse_block, read_metadata
+from filters.kinds import KINDS
+from filters.kinds.attention import AttentionOptions
+from filters.options import parse_options, read_metadata
 
 SENTENCE = "el gato se sentó en la alfombra"
 
@@ -182,15 +184,19 @@ def test_a_bad_block_stops_the_build_before_anything_is_drawn(build_dirs):
     assert not Path(build_dirs["cache-dir"]).exists()
 
 
-def test_parse_block_reads_quarto_lines_and_plain_body():
-    spec = parse_block("attention", {"d-model": "8"}, "#| seed: 4\n#| causal: true\n")
+def parse_attention(attributes, body):
+    return parse_options(AttentionOptions, attributes, body)
+
+
+def test_parse_options_reads_quarto_lines_and_plain_body():
+    spec = parse_attention({"d-model": "8"}, "#| seed: 4\n#| causal: true\n")
     assert (spec.d_model, spec.seed, spec.causal) == (8, 4, True)
-    assert parse_block("attention", {}, "hola mundo").sentence == "hola mundo"
-    assert parse_block("attention", {}, "").sentence == AttentionSpec.sentence
+    assert parse_attention({}, "hola mundo").sentence == "hola mundo"
+    assert parse_attention({}, "").sentence == AttentionOptions.sentence
 
 
 def test_read_metadata_splits_settings_and_defaults():
-    settings, defaults = read_metadata({"device": "auto", "precision": 1, "posenc": {"base": 100}})
+    settings, defaults = read_metadata({"device": "auto", "precision": 1, "posenc": {"base": 100}}, KINDS)
     assert settings.device == "auto"
     assert defaults["attention"]["precision"] == 1 and defaults["posenc"] == {"base": 100}
     assert "precision" not in defaults["posenc"], ".posenc has no precision"
@@ -207,7 +213,7 @@ def test_slide_titles_follow_pandoc_slide_level(build_dirs):
 
 
 def test_quarto_lines_beside_a_plain_sentence_are_options():
-    spec = parse_block("attention", {}, "#| seed: 3\n#| causal: true\nel gato come")
+    spec = parse_attention({}, "#| seed: 3\n#| causal: true\nel gato come")
     assert (spec.sentence, spec.seed, spec.causal) == ("el gato come", 3, True)
 
 

@@ -1,15 +1,15 @@
-"""The GPU check: the engine on CUDA gives the CPU's numbers.
+"""The GPU check (``make gpu-check``): the engine and every deck's live blocks give the CPU's numbers on CUDA.
 
-Run ``python -m engine.gpu_check`` on a machine with a CUDA GPU and torch, numpy, matplotlib and
-pytest (no pandoc, TeX or panflute needed). It
+Run ``python -m tools.gpu_check`` from the repository's root on a machine with a CUDA GPU and
+torch, numpy, PyYAML and pytest (no pandoc, TeX, panflute or matplotlib needed). It
 
 1. runs the engine's tests, ``pytest tests/test_engine*.py`` — their ``cuda`` cases run there;
-2. computes every *check* on the CPU and on CUDA and compares the results.
+2. computes every *check* on the CPU and on CUDA and compares the results: the engine's own
+   (:data:`ENGINE_CHECKS`) and one per deck in ``slides/`` (:func:`deck_checks`: every live block
+   recomputed through its kind's ``compute``).
 
 A check is a callable ``check(device: torch.device) -> Mapping[str, tensor | array | number | list]``;
-each value is compared with ``atol`` (default 1e-5, float32). :data:`ENGINE_CHECKS` covers the
-engine's figure inputs; pass extra checks to :func:`run_checks` or :func:`main` to add others
-(``python -m filters.gpu_check``, which ``make gpu-check`` runs, adds one per slide deck).
+each value is compared with ``atol`` (default 1e-5, float32).
 
 Exit status: 0 when everything agrees (or, without CUDA, after printing that it skips); 1 on a test
 failure or a mismatch. The whole run is bounded to about 3 minutes.
@@ -18,18 +18,18 @@ failure or a mismatch. The whole run is bounded to about 3 minutes.
 from __future__ import annotations
 
 import argparse
-import glob
-import os
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from tools import ROOT
+
 Check = Callable[[torch.device], Mapping[str, object]]
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTEST_TIMEOUT_S = 150
 
 
@@ -79,6 +79,53 @@ def check_toy(device: torch.device) -> dict[str, object]:
 ENGINE_CHECKS: list[Check] = [check_positional, check_attention, check_block, check_toy]
 
 
+# ---- every deck's live blocks: what each kind says must agree across devices ----
+
+def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
+    """Recompute every live block of ``deck`` on ``device``, through its kind's ``compute``.
+
+    Returns:
+        ``{"<block>.<name>": value}``: the kind's ``across_devices(data)`` when it has one (what
+        the slide shows, for results that differ in the last bits between devices), else every
+        number and array of the data (token strings and flags left out).
+    """
+    from filters.kinds import KINDS
+    from filters.options import parse_options
+    from filters.scan import live_blocks
+
+    arrays: dict[str, object] = {}
+    for n, (name, ident, attributes, body) in enumerate(live_blocks(deck.read_text()), start=1):
+        kind = KINDS[name]
+        data = kind.compute(parse_options(kind.options, attributes, body), device.type)
+        values = kind.across_devices(data) if kind.across_devices else {
+            key: value for key, value in data.items()
+            if isinstance(value, (int, float, list)) and not isinstance(value, bool) and _numeric(value)}
+        arrays.update({f"{ident or f'{name}-{n}'}.{key}": value for key, value in values.items()})
+    return arrays
+
+
+def _numeric(value) -> bool:
+    try:
+        np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False  # token strings
+    return True
+
+
+def deck_checks(decks=None) -> list[Check]:
+    """One check per deck (default ``slides/*.md``): its live blocks' numbers on a given device."""
+    decks = sorted((ROOT / "slides").glob("*.md")) if decks is None else [Path(d) for d in decks]
+
+    def make(deck: Path) -> Check:
+        def check(device):
+            return {f"{deck.name}:{key}": value for key, value in deck_arrays(deck, device).items()}
+
+        check.__name__ = f"deck {deck.name}"
+        return check
+
+    return [make(deck) for deck in decks]
+
+
 # ---- comparing ----
 
 def _as_array(value) -> np.ndarray:
@@ -121,9 +168,9 @@ def run_checks(checks: Iterable[Check], atol: float = 1e-5, device: str = "cuda"
 
 def run_tests() -> bool:
     """``pytest tests/test_engine*.py``; True when it passes."""
-    tests = sorted(glob.glob(os.path.join(ROOT, "tests", "test_engine*.py")))
-    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *tests]
-    print("gpu_check: running", " ".join(os.path.relpath(t, ROOT) for t in tests), flush=True)
+    tests = sorted((ROOT / "tests").glob("test_engine*.py"))
+    command = [sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", *map(str, tests)]
+    print("gpu_check: running", " ".join(str(t.relative_to(ROOT)) for t in tests), flush=True)
     try:
         return subprocess.run(command, cwd=ROOT, timeout=PYTEST_TIMEOUT_S).returncode == 0
     except subprocess.TimeoutExpired:
@@ -131,8 +178,9 @@ def run_tests() -> bool:
         return False
 
 
-def main(argv: list[str] | None = None, extra_checks: Iterable[Check] = ()) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.gpu_check", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, extra_checks: Iterable[Check] | None = None) -> int:
+    """Run the check; ``extra_checks`` default to :func:`deck_checks` of ``slides/*.md``."""
+    parser = argparse.ArgumentParser(prog="python -m tools.gpu_check", description=__doc__.split("\n\n")[0])
     parser.add_argument("--atol", type=float, default=1e-5)
     parser.add_argument("--skip-tests", action="store_true", help="only compare the checks")
     args = parser.parse_args(argv)
@@ -141,9 +189,8 @@ def main(argv: list[str] | None = None, extra_checks: Iterable[Check] = ()) -> i
         print("gpu_check: no CUDA device (torch.cuda.is_available() is False): skipped")
         return 0
     print(f"gpu_check: torch {torch.__version__}, {torch.cuda.get_device_name(0)}", flush=True)
-    sys.path.insert(0, ROOT)
     tests_ok = args.skip_tests or run_tests()
-    problems = run_checks([*ENGINE_CHECKS, *extra_checks], atol=args.atol)
+    problems = run_checks([*ENGINE_CHECKS, *(deck_checks() if extra_checks is None else extra_checks)], atol=args.atol)
     for problem in problems:
         print("gpu_check: MISMATCH", problem)
     ok = tests_ok and not problems

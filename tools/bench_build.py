@@ -1,4 +1,4 @@
-"""``python -m filters.bench``: the edit → PDF loop, measured side by side in one run on the real deck.
+"""``python -m tools.bench_build``: the edit → PDF loop, measured side by side in one run on the real deck.
 
 Prints four figures against their targets:
 
@@ -32,24 +32,19 @@ import psutil
 
 from filters.build import filter_command, pandoc_path
 from filters.scan import live_blocks, strip_live_blocks
+from tools import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 ONE_FIGURE = """
 import sys, json, pathlib
-from filters.options import parse_block
-from filters.compute import compute
-from filters.render import render
-from filters.latex import steps_beamer
-kind, attributes, text, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], pathlib.Path(sys.argv[4])
-spec = parse_block(kind, attributes, text)
-data = compute(spec)
-out.with_suffix(".json").write_text(json.dumps(data))
-if kind == "attention-steps":
-    out.with_suffix(".tex").write_text(steps_beamer(data, precision=spec.precision))
-else:
-    render(data, spec, out.with_suffix(".pdf"), lang="es")
+from filters.kinds import KINDS
+from filters.options import parse_options
+from filters.jobs import produce
+name, attributes, text, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], pathlib.Path(sys.argv[4])
+out.mkdir(exist_ok=True)
+kind = KINDS[name]
+produce(kind, parse_options(kind.options, attributes, text), out, ext="pdf", device="cpu", lang="es")
 """
 
 
@@ -101,7 +96,7 @@ def main(argv=None) -> int:
 
     # (a) warm edit -> PDF  vs  plain pandoc -> PDF, alternating
     ours, theirs = [], []
-    line = next(l for l in deck_text.splitlines() if l.startswith("* "))
+    line = next(text for text in deck_text.splitlines() if text.startswith("* "))
     for r in range(args.repeat):
         deck.write_text(deck_text.replace(line, f"{line} (edición {r})", 1))
         ours.append(timed(attnslides, cwd=work, env=env))
@@ -117,10 +112,11 @@ def main(argv=None) -> int:
 
     # (c) cold figure phase vs one fresh process per figure, alternating
     cold, fresh = [], []
-    for r in range(max(2, args.repeat - 1)):
+    for _ in range(max(2, args.repeat - 1)):
         shutil.rmtree(work / "build" / "cache", ignore_errors=True)
         cold.append(timed(f"{filt} beamer < deck.json > /dev/null", shell=True, cwd=work, env=env))
-        fresh.append(sum(timed([sys.executable, "-c", ONE_FIGURE, kind, json.dumps(attrs), text, str(work / f"one-{n}")], cwd=ROOT)
+        fresh.append(sum(timed([sys.executable, "-c", ONE_FIGURE, kind, json.dumps(attrs), text, str(work / f"one-{n}")],
+                               cwd=ROOT)
                          for n, (kind, attrs, text) in enumerate(blocks)))
     c = statistics.median(cold) / statistics.median(fresh)
 
@@ -131,7 +127,8 @@ def main(argv=None) -> int:
     print("results:")
     row(f"(a) warm edit→PDF {statistics.median(ours):.2f} s ÷ pandoc -t beamer→PDF {statistics.median(theirs):.2f} s", a, 0.6)
     row("(b) warm filter pass (pandoc → JSON → filter), seconds", b, 0.4, " s")
-    row(f"(c) cold figure phase {statistics.median(cold):.2f} s ÷ fresh process per figure {statistics.median(fresh):.2f} s", c, 0.25)
+    row(f"(c) cold figure phase {statistics.median(cold):.2f} s ÷ fresh process per figure "
+        f"{statistics.median(fresh):.2f} s", c, 0.25)
     row(f"(d) peak memory of a cold build ({cold_build_s:.1f} s), MB PSS", peak_mb, 700, " MB")
     shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -1,6 +1,6 @@
 """How much the figures' attention weights cost: the manual path against PyTorch's fused SDPA.
 
-Run ``python -m engine.bench`` (``make bench``). For each length ``L`` it times, side by side in
+Run ``python -m tools.bench_attention`` (``make bench``). For each length ``L`` it times, side by side in
 one run (the three calls interleaved in every repeat, then the median):
 
 * ``SDPA``   — :func:`torch.nn.functional.scaled_dot_product_attention`, the reference;
@@ -43,6 +43,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.attention import scaled_dot_product_attention
+from tools import ROOT
 
 B, H, D_K = 1, 8, 64
 LENGTHS = (128, 512, 1024, 2048)
@@ -121,9 +122,8 @@ def cpu_peaks(lengths) -> dict[str, int] | str:
         return "no /proc/self/clear_refs on this system"
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072", MALLOC_TRIM_THRESHOLD_="131072",
                BENCH_THREADS=str(torch.get_num_threads()))
-    code = f"import json, engine.bench as b; print(json.dumps(b._measure_cpu_peaks({list(lengths)!r})))"
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    code = f"import json, tools.bench_attention as b; print(json.dumps(b._measure_cpu_peaks({list(lengths)!r})))"
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT)
     if proc.returncode:
         return f"measurement process failed: {proc.stderr.strip().splitlines()[-1:]}"
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -172,7 +172,8 @@ def run(device: torch.device, lengths, repeats: int) -> list[str]:
         ratios[L] = (t["manual"] / t["sdpa"], t["fast"] / t["sdpa"])
         mem = [f"{peaks[f'{p}:{L}'] / MiB:.1f}" if isinstance(peaks, dict) else "-" for p in PATHS]
         lines.append(f"{L:>6} {t['sdpa'] * 1e3:>9.2f} {t['manual'] * 1e3:>10.2f} {t['fast'] * 1e3:>9.2f}"
-                     f" {ratios[L][0]:>11.2f}x {ratios[L][1]:>9.3f}x {(t['manual'] - t['touch']) / t['sdpa']:>19.2f}x {mem[0]:>14} {mem[1]:>7} {mem[2]:>6}"
+                     f" {ratios[L][0]:>11.2f}x {ratios[L][1]:>9.3f}x {(t['manual'] - t['touch']) / t['sdpa']:>19.2f}x"
+                     f" {mem[0]:>14} {mem[1]:>7} {mem[2]:>6}"
                      f" {analytic_manual_bytes(L) / MiB:>16.1f}")
     if 1024 in ratios:
         manual, fast = ratios[1024]
@@ -187,7 +188,7 @@ def run(device: torch.device, lengths, repeats: int) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.bench_attention", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=1,

@@ -1,0 +1,144 @@
+"""``.attention-steps``: a worked example, ``S = QKᵀ/√d_k``, ``A = softmax(S)``, ``O = AV``, typeset
+as matrices and revealed one step per Beamer overlay (fragments in HTML). A text kind: no picture.
+
+````markdown
+```{.attention-steps #ej precision=2}
+#| q: [[1, 0], [0, 1], [1, 1]]
+#| k: [[1, 0], [0, 1], [1, 1]]
+#| v: [[1, 2], [3, 4], [5, 6]]
+```
+````
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TypedDict
+
+from filters.errors import BlockError
+from filters.kind import Kind, Matrix, as_list
+from filters.latex import bmatrix
+from filters.options import Options, as_bool, as_int, as_matrix, option, optional
+
+
+@dataclass(frozen=True)
+class StepsOptions(Options):
+    """``.attention-steps``: a worked example, S = QKᵀ/√d_k, A = softmax(S), O = AV, as LaTeX
+    matrices revealed one step per overlay. Q, K, V are given, or drawn as small integers from a seed."""
+
+    q: tuple | None = option(None, optional(as_matrix), help="queries, an L × d_k matrix such as [[1, 0], [0, 1]]")
+    k: tuple | None = option(None, optional(as_matrix), help="keys, an S × d_k matrix")
+    v: tuple | None = option(None, optional(as_matrix), help="values, an S × d_v matrix")
+    seed: int = option(0, as_int(0), help="seed drawing Q, K, V (integers -2..2) when they are not given")
+    length: int = option(3, as_int(1, 6), help="number of tokens L = S when Q, K, V are drawn")
+    d_k: int = option(2, as_int(1, 6), help="width of drawn queries and keys")
+    d_v: int = option(2, as_int(1, 6), help="width of drawn values")
+    precision: int = option(2, as_int(0, 4), help="decimals shown in the matrices")
+    overlays: bool = option(True, as_bool, help="reveal one step per Beamer overlay")
+
+    def validate(self) -> None:
+        super().validate()
+        given = {name: getattr(self, name) for name in ("q", "k", "v")}
+        if any(m is not None for m in given.values()) and None in given.values():
+            missing = [name for name, m in given.items() if m is None]
+            raise BlockError("give all of q, k and v, or none of them (then they are drawn from the seed)", key=missing[0])
+        if self.q is None:
+            return
+        q, k, v = self.q, self.k, self.v
+        if len(q[0]) != len(k[0]):
+            raise BlockError(f"q has {len(q[0])} columns but k has {len(k[0])}: queries and keys share d_k", key="k")
+        if len(k) != len(v):
+            raise BlockError(f"k has {len(k)} rows but v has {len(v)}: one value per key", key="v")
+        if max(len(q), len(k), len(q[0]), len(v[0])) > 6:
+            raise BlockError("at most 6 × 6 matrices fit on a slide", key="q")
+
+
+class StepsData(TypedDict):
+    """What ``.attention-steps`` computes (``<id>.json``): every intermediate of eq. (1)."""
+
+    kind: str
+    device: str
+    d_k: int
+    precision: int
+    q: Matrix  # (L, d_k)
+    k: Matrix  # (S, d_k)
+    v: Matrix  # (S, d_v)
+    scale: float  # 1/√d_k
+    scores: Matrix  # (L, S) = QKᵀ·scale
+    weights: Matrix  # (L, S) = softmax(scores), rows sum to 1
+    output: Matrix  # (L, d_v) = weights · V
+
+
+def compute(options: StepsOptions, device: str = "cpu") -> StepsData:
+    """Every intermediate of ``softmax(QKᵀ/√d_k) V`` for a small worked example (Vaswani et al.
+    2017, §3.2.1, eq. (1)). Q, K, V are the block's, or integers in [-2, 2] drawn from
+    ``options.seed`` (easy to redo by hand)."""
+    import torch
+
+    from engine.attention import scaled_dot_product_attention
+    from engine.device import pick
+
+    dev = pick(device)
+    if options.q is None:
+        generator = torch.Generator().manual_seed(options.seed)
+        draw = lambda rows, cols: torch.randint(-2, 3, (rows, cols), generator=generator).double()  # noqa: E731
+        q, k, v = draw(options.length, options.d_k), draw(options.length, options.d_k), draw(options.length, options.d_v)
+    else:
+        q, k, v = (torch.tensor(m, dtype=torch.float64) for m in (options.q, options.k, options.v))
+    q, k, v = q.to(dev), k.to(dev), v.to(dev)
+    d_k = q.shape[-1]
+    scale = 1.0 / math.sqrt(d_k)
+    with torch.no_grad():
+        scores = (q @ k.T) * scale  # (L, S): the slide's first step, S = QKᵀ/√d_k
+        output, weights = scaled_dot_product_attention(q, k, v, scale=scale)  # (L, d_v), (L, S)
+    return {
+        "kind": "attention-steps", "device": dev.type, "d_k": d_k, "precision": options.precision,
+        "q": as_list(q), "k": as_list(k), "v": as_list(v),
+        "scale": scale,
+        "scores": as_list(scores),
+        "weights": as_list(weights),
+        "output": as_list(output),
+    }
+
+
+def _is_integral(rows) -> bool:
+    return all(float(x).is_integer() for row in rows for x in row)
+
+
+def equations(data: StepsData, precision: int) -> list[str]:
+    """The four steps as math (no ``$``): inputs, scores, weights, output."""
+    inputs = precision if not all(_is_integral(data[m]) for m in "qkv") else 0
+    d_k = data["d_k"]
+    root = str(int(math.sqrt(d_k))) if math.isqrt(d_k) ** 2 == d_k else rf"\sqrt{{{d_k}}}"
+    return [
+        rf"Q = {bmatrix(data['q'], inputs)} \quad K = {bmatrix(data['k'], inputs)} \quad V = {bmatrix(data['v'], inputs)}",
+        rf"S = \frac{{QK^T}}{{{root}}} = {bmatrix(data['scores'], precision)}",
+        rf"A = \mathrm{{softmax}}(S) = {bmatrix(data['weights'], precision)}",
+        rf"O = AV = {bmatrix(data['output'], precision)}",
+    ]
+
+
+def beamer(data: StepsData, *, precision: int, overlays: bool = True) -> str:
+    """The worked example as a Beamer snippet: step ``n`` appears on overlay ``n`` (``\\uncover``
+    keeps the space, so nothing moves as the steps appear)."""
+    lines = [r"\begin{center}\small"]
+    for n, equation in enumerate(equations(data, precision), start=1):
+        math_ = rf"$\displaystyle {equation}$"
+        lines.append(rf"\uncover<{n}->{{{math_}}}\\[3pt]" if overlays else rf"{math_}\\[3pt]")
+    lines.append(r"\end{center}")
+    return "\n".join(lines)
+
+
+def write(data: StepsData, options: StepsOptions, *, fmt: str, identifier: str = ""):
+    """Raw LaTeX for Beamer and LaTeX; elsewhere display math, one fragment per step."""
+    import panflute as pf
+
+    if fmt in ("beamer", "latex"):
+        return pf.RawBlock(beamer(data, precision=options.precision, overlays=options.overlays), format="latex")
+    steps = [pf.Para(pf.Math(eq, format="DisplayMath")) for eq in equations(data, options.precision)]
+    return pf.Div(*[pf.Div(s, classes=["fragment"]) if options.overlays else s for s in steps],
+                  identifier=identifier, classes=["attention-steps"])
+
+
+KIND = Kind("attention-steps", StepsOptions, compute, output="text", write=write, cost=0)

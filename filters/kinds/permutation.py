@@ -1,0 +1,120 @@
+"""``.permutation``: a sentence and the same tokens permuted, side by side — without positional
+encoding the weights only permute: attention does not see order.
+
+````markdown
+```{.permutation #fig-permutacion positional=false}
+el gato se sentó en la alfombra
+```
+````
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, TypedDict
+
+from filters.errors import BlockError
+from filters.kind import Kind, Matrix, as_list
+from filters.options import FigureOptions, HeatmapOptions, SentenceOptions, as_bool, int_list, option, optional
+
+
+@dataclass(frozen=True)
+class PermutationOptions(FigureOptions, HeatmapOptions, SentenceOptions):
+    """``.permutation``: the same sentence with its tokens permuted, side by side. Without positional
+    encoding the weights just permute with the tokens (attention is permutation-equivariant)."""
+
+    max_words: ClassVar[int] = 12  # two heatmaps share the slide
+    order: tuple[int, ...] | None = option(None, optional(int_list(0)),
+                                           help="the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)")
+    positional: bool = option(False, as_bool, help="add the sinusoidal positional encoding (then order matters)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.order is not None and sorted(self.order) != list(range(len(self.order))):
+            raise BlockError(f"{list(self.order)} is not a permutation of 0..{len(self.order) - 1}", key="order")
+
+
+class PermutationData(TypedDict):
+    """What ``.permutation`` computes (``<id>.json``)."""
+
+    kind: str
+    sentence: str
+    seed: int
+    d_model: int
+    positional: bool
+    device: str
+    tokens: list[str]  # L tokens
+    permuted_tokens: list[str]  # permuted[i] = tokens[order[i]]
+    order: list[int]
+    weights: Matrix  # (L, L) of the sentence
+    permuted_weights: Matrix  # (L, L) of the permuted tokens
+    max_difference: float  # max |A' − A[order][:, order]|: 0 up to rounding when positional is false
+
+
+def compute(options: PermutationOptions, device: str = "cpu") -> PermutationData:
+    """Self-attention of a sentence and of the same tokens in another order, with the same weights.
+
+    With ``π`` the new order (``permuted[i] = tokens[order[i]]``), permutation equivariance says
+    ``A'[i, j] = A[order[i], order[j]]`` when no positional encoding is added (slide "Problema clave:
+    el orden"). ``max_difference`` measures how far the two are from that.
+    """
+    import torch
+
+    from engine.device import pick
+    from engine.tokens import Vocabulary, tokenize
+    from filters.kinds._sentence import make_head, self_attention
+
+    dev = pick(device)
+    tokens = tokenize(options.sentence)
+    order = list(options.order) if options.order is not None else list(range(len(tokens)))[::-1]
+    if len(order) != len(tokens):
+        raise BlockError(f"the order has {len(order)} positions but the sentence has {len(tokens)} tokens", key="order")
+    permuted = [tokens[i] for i in order]
+    vocab = Vocabulary(tokens)
+    head = make_head(vocab, seed=options.seed, d_model=options.d_model, d_k=options.d_model, device=dev)
+    weights = self_attention(tokens, vocab, head, positional=options.positional, causal=False).weights
+    permuted_weights = self_attention(permuted, vocab, head, positional=options.positional, causal=False).weights
+    index = torch.tensor(order, device=dev)
+    expected = weights[index][:, index]  # (L, L): A[order[i], order[j]]
+    return {
+        "kind": "permutation", "sentence": options.sentence, "seed": options.seed, "d_model": options.d_model,
+        "positional": options.positional, "device": dev.type,
+        "tokens": tokens, "permuted_tokens": permuted, "order": order,
+        "weights": as_list(weights), "permuted_weights": as_list(permuted_weights),
+        "max_difference": float((permuted_weights - expected).abs().max()),
+    }
+
+
+# The words of this figure besides the shared ones (filters.labels), in every language.
+LABELS = {
+    "es": {"original": "orden original", "permuted": "tokens permutados",
+           "max_difference": "máx. |A′ − A permutada| = {:.0e}"},
+    "en": {"original": "original order", "permuted": "permuted tokens",
+           "max_difference": "max |A′ − permuted A| = {:.0e}"},
+}
+
+
+def draw(data: PermutationData, options: PermutationOptions, labels: dict):
+    """The sentence's heatmap beside the permuted sentence's, one colour scale, one colorbar."""
+    from matplotlib.figure import Figure
+
+    from filters.render import attention_heatmap
+
+    fig = Figure(figsize=(5.0, 2.75), layout="constrained")
+    axes = fig.subplots(1, 2)
+    for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
+                                       (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):
+        image, _ = attention_heatmap(ax, weights, tokens, tokens, precision=options.precision,
+                                     annotate=options.annotate, cmap=options.cmap, labels=labels,
+                                     text_kws={"fontsize": 6})
+        ax.set_title(title)
+    axes[1].set_ylabel("")
+    fig.colorbar(image, ax=axes, label=labels["weight"], fraction=0.04, pad=0.02)
+    fig.suptitle(labels["max_difference"].format(data["max_difference"]), fontsize=8)
+    return fig
+
+
+KIND = Kind("permutation", PermutationOptions, compute, output="figure", draw=draw, cost=3, labels=LABELS, captions={
+    "es": "Pesos de atención de «{sentence}» y de sus tokens permutados.",
+    "en": "Attention weights of “{sentence}” and of its permuted tokens.",
+})

@@ -1,0 +1,122 @@
+"""``.posenc``: the sinusoidal positional encoding as a heatmap beside curves of a few dimensions.
+
+````markdown
+```{.posenc #fig-pe num_positions=100 d_model=64 dims="4,5,16,17"}
+```
+````
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+from filters.errors import BlockError
+from filters.kind import Kind, Matrix, as_list
+from filters.options import COLORMAPS, FigureOptions, as_choice, as_int, as_positive_float, int_list, option
+
+
+@dataclass(frozen=True)
+class PosencOptions(FigureOptions):
+    """``.posenc``: the sinusoidal positional encoding (Vaswani et al. 2017, §3.5) as a heatmap
+    (positions × dimensions) beside curves of a few dimensions against position."""
+
+    num_positions: int = option(50, as_int(1, 10000), help="number of positions (rows of the heatmap)")
+    d_model: int = option(64, as_int(1, 4096), help="width of the encoding (columns of the heatmap)")
+    base: float = option(10000.0, as_positive_float, help="wavelength base (10000 in the paper)")
+    dims: tuple[int, ...] = option((0, 1, 8, 9), int_list(0), help="dimensions drawn as curves, e.g. [0, 1, 8, 9]")
+    cmap: str = option("magma", as_choice(*COLORMAPS), help="colormap of the heatmap")
+
+    def validate(self) -> None:
+        super().validate()
+        bad = [d for d in self.dims if d >= self.d_model]
+        if bad:
+            raise BlockError(f"dimension(s) {bad} do not exist when d_model = {self.d_model}", key="dims")
+        if len(self.dims) > 6:
+            raise BlockError("at most 6 curves stay readable", key="dims")
+
+
+class PosencData(TypedDict):
+    """What ``.posenc`` computes (``<id>.json``)."""
+
+    kind: str
+    num_positions: int
+    d_model: int
+    base: float
+    dims: list[int]
+    device: str
+    encoding: Matrix  # (num_positions, d_model), values in [-1, 1]
+
+
+def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
+    """The sinusoidal encoding ``P`` (Vaswani et al. 2017, §3.5), shape ``(num_positions, d_model)``."""
+    from engine.device import pick
+    from engine.positional import sinusoidal_encoding
+
+    dev = pick(device)
+    encoding = sinusoidal_encoding(options.num_positions, options.d_model, options.base, device=dev)
+    return {
+        "kind": "posenc",
+        "num_positions": options.num_positions, "d_model": options.d_model, "base": options.base,
+        "dims": list(options.dims), "device": dev.type,
+        "encoding": as_list(encoding),
+    }
+
+
+# The words of this figure besides the shared ones (filters.labels), in every language.
+LABELS = {
+    "es": {"posenc_heat": "$P$: posiciones × dimensiones", "posenc_curves": "algunas dimensiones",
+           "sin": "sen", "cos": "cos", "dim": "dim. {d} ({fn})"},
+    "en": {"posenc_heat": "$P$: positions × dimensions", "posenc_curves": "a few dimensions",
+           "sin": "sin", "cos": "cos", "dim": "dim. {d} ({fn})"},
+}
+
+
+def heatmap(ax, encoding, *, cmap: str = "magma", labels: dict):
+    """Draw the encoding, array of shape (num_positions, d_model), values in [-1, 1]: positions on
+    rows, dimensions on columns. Returns the image."""
+    import numpy as np
+
+    image = ax.imshow(np.asarray(encoding), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest", aspect="auto")
+    ax.set_xlabel(labels["dimension"])
+    ax.set_ylabel(labels["position"])
+    ax.set_title(labels["posenc_heat"])
+    return image
+
+
+def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
+    """Draw the columns ``dims`` of ``encoding`` (num_positions, d_model) against position.
+    Even dimensions are sines, odd ones cosines (§3.5). Returns the lines."""
+    import numpy as np
+
+    encoding = np.asarray(encoding)
+    positions = np.arange(encoding.shape[0])
+    lines = []
+    for d in dims:
+        name = labels["sin"] if d % 2 == 0 else labels["cos"]
+        lines += ax.plot(positions, encoding[:, d], label=labels["dim"].format(d=d, fn=name), **(line_kws or {}))
+    ax.set_xlabel(labels["position"])
+    ax.set_ylabel(labels["value"])
+    ax.set_ylim(-1.1, 1.95)  # room above the curves for the legend
+    ax.set_yticks([-1, -0.5, 0, 0.5, 1])
+    ax.set_title(labels["posenc_curves"])
+    ax.legend(ncol=2, loc="upper center", frameon=False, handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
+    return lines
+
+
+def draw(data: PosencData, options: PosencOptions, labels: dict):
+    """The heatmap (with its colorbar) beside the curves."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(5.4, 2.6), layout="constrained")
+    heat_ax, curve_ax = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    image = heatmap(heat_ax, data["encoding"], cmap=options.cmap, labels=labels)
+    fig.colorbar(image, ax=heat_ax, fraction=0.08, pad=0.02)
+    curves(curve_ax, data["encoding"], data["dims"], labels=labels)
+    return fig
+
+
+KIND = Kind("posenc", PosencOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS, captions={
+    "es": "Codificación posicional sinusoidal ($d_{{model}} = {d_model}$, base {base:g}).",
+    "en": "Sinusoidal positional encoding ($d_{{model}} = {d_model}$, base {base:g}).",
+})
