@@ -2,12 +2,13 @@
 
 Read the modules in this order, as the slides go:
 
-1. :mod:`engine.tokens`      tokenization, vocabulary and embeddings
-2. :mod:`engine.positional`  positional encodings: sinusoidal, learned, RoPE, ALiBi
-3. :mod:`engine.masks`       causal and padding masks (and torch's opposite polarity)
-4. :mod:`engine.attention`   scaled dot-product attention → self-attention → multi-head attention
-5. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
-6. :mod:`engine.toy`         a task learned live: one attention layer learns to reverse sequences
+1. :mod:`engine.tokens`      tokenization and the vocabulary (no torch needed)
+2. :mod:`engine.embedding`   token embeddings: id → vector
+3. :mod:`engine.positional`  positional encodings: sinusoidal, learned, RoPE, ALiBi
+4. :mod:`engine.masks`       causal and padding masks (and torch's opposite polarity)
+5. :mod:`engine.attention`   scaled dot-product attention → self-attention → multi-head attention
+6. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
+7. :mod:`engine.toy`         a task learned live: one attention layer learns to reverse sequences
 
 :mod:`engine.device` says where it runs (``DEVICE=cpu|cuda|mps|auto``). The benchmarks and the GPU
 check are developers' tools, in ``tools/`` beside this package.

@@ -1,18 +1,16 @@
-"""From symbols to vectors: tokenization, vocabulary and token embeddings (slide "Tokens y embeddings").
+"""From text to symbols: tokenization and the vocabulary (slide "Tokens y embeddings").
 
 Word-level tokenization is enough for the lecture's sentences; a real model would use sub-words
-(BPE), but the steps are the same: text → tokens → ids → vectors in ``R^d_model``.
+(BPE), but the steps are the same: text → tokens → ids → vectors in ``R^d_model`` (the last step
+is :mod:`engine.embedding`). Tokenizing imports no torch, so a slide's options can be checked
+against its number of tokens without paying for it.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-
-import torch
-from torch import nn
 
 # A word is a run of letters/digits (any script, accents included); every other visible character
 # is a token by itself.
@@ -48,8 +46,14 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.itos)
 
-    def encode(self, tokens: Iterable[str]) -> torch.Tensor:
-        """Token strings → ``torch.long`` tensor of ids, shape ``(L,)``."""
+    def encode(self, tokens: Iterable[str]):
+        """Token strings → ``torch.long`` tensor of ids, shape ``(L,)``.
+
+        Raises:
+            KeyError: for an unknown token when the vocabulary has no ``<unk>``.
+        """
+        import torch
+
         unk = self.stoi.get(UNK)
         ids = [self.stoi.get(t, unk) for t in tokens]
         if None in ids:
@@ -59,30 +63,3 @@ class Vocabulary:
     def decode(self, ids: Iterable[int]) -> list[str]:
         """Ids → token strings."""
         return [self.itos[int(i)] for i in ids]
-
-
-class TokenEmbedding(nn.Module):
-    """A learned lookup table ``id → R^d_model``, scaled by ``√d_model`` (Vaswani et al. 2017, §3.4).
-
-    The table is initialised ``N(0, 1/d_model)`` so that, after the ``√d_model`` scale, each
-    coordinate has unit variance — the same scale as the sinusoidal positional encoding it is
-    added to.
-
-    Args:
-        vocab_size: number of ids.
-        d_model: embedding width.
-        seed: if given, the table is drawn from ``torch.Generator().manual_seed(seed)``.
-
-    Shapes:
-        ``forward(ids)``: ``(..., L)`` ``torch.long`` → ``(..., L, d_model)`` float32.
-    """
-
-    def __init__(self, vocab_size: int, d_model: int, *, seed: int | None = None):
-        super().__init__()
-        self.d_model = d_model
-        self.table = nn.Embedding(vocab_size, d_model)
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
-        nn.init.normal_(self.table.weight, std=d_model**-0.5, generator=generator)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.table(ids) * math.sqrt(self.d_model)  # (..., L, d_model)

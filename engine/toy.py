@@ -25,8 +25,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.attention import MultiHeadAttention
+from engine.embedding import TokenEmbedding
 from engine.positional import LearnedPositionalEmbedding
-from engine.tokens import TokenEmbedding, Vocabulary
+from engine.tokens import Vocabulary
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ def _pandoc(args: list[str], *, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None) -> bool:
+def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True) -> bool:
     """Read ``deck`` with pandoc, run the filter, write ``tex`` with pandoc (only if it changed).
 
     The three stages run one after another, as ``pandoc --filter`` would run them, but without a
@@ -71,6 +71,8 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
                PANDOC_VERSION=pandoc_version())
     if device:
         env["ATTNSLIDES_DEVICE"] = device
+    if not execute:
+        env["ATTNSLIDES_EXECUTE"] = "0"
     ast = _pandoc([str(deck), "--to", "json"])
     done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
@@ -111,16 +113,17 @@ def to_pdf(tex: Path) -> Path:
     return pdf
 
 
-def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None) -> Path:
+def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
+          execute: bool = True) -> Path:
     """Build one deck: ``slides/x.md`` → ``build/x.pdf`` (Beamer) or ``build/x.html`` (reveal.js)."""
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     if to in ("beamer", "latex"):
         tex = out_dir / (deck.stem + ".tex")
-        to_tex(deck, tex, to=to, device=device)
+        to_tex(deck, tex, to=to, device=device, execute=execute)
         result = to_pdf(tex)
     else:
         result = out_dir / (deck.stem + ".html")
-        to_tex(deck, result, to=to, device=device)
+        to_tex(deck, result, to=to, device=device, execute=execute)
     print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return result

@@ -2,27 +2,24 @@
 
 An entry's name is a hash of exactly what changes its picture or data:
 
-* the block's kind and its options that change the figure (caption, alt text, size on the slide
-  and id excluded);
-* the source of the code the kind really uses: its own file and, followed through their imports,
-  the shared modules and engine modules it imports — found by reading the imports, so nobody keeps
-  a list by hand. Sources are compared as their syntax tree with the text written for people left
-  out: comments, docstrings, ``help=`` of options and a kind's default ``captions=``. Editing one
-  kind's file re-renders only that kind's figures; editing a help string, a caption, a comment or a
-  docstring re-renders nothing;
+* the block's kind and its options that change the figure (caption, alt text and id excluded);
+* the source of the code the kind really uses: its own file, :mod:`filters.entry` (which runs it and
+  saves its pictures) and, followed through their imports, the shared and engine modules they
+  import with the packages that hold them — found by reading the imports, so nobody keeps a list by
+  hand — and the data files the kind names (``Kind.files``). Sources are compared as their syntax
+  tree with the text written for people left out: comments, docstrings, ``help=`` of options, a
+  kind's default ``captions=`` and its starter-deck ``EXAMPLES``. Editing one kind's file re-renders
+  only that kind's figures; editing a help string, a caption, a comment or a docstring re-renders
+  nothing;
 * for figures: the deck's style file and the matplotlibrc in force (a user's ``matplotlibrc`` or
   ``$MATPLOTLIBRC`` changes the pictures);
 * the versions of Python, torch, numpy, matplotlib and pandoc, the output format, the language of
-  the labels and the device class.
+  the labels (figures) and the device class.
 
-An entry is a folder::
-
-    build/cache/<key>/data.json            the numbers the figure shows, and their inputs
-    build/cache/<key>/figure.pdf|svg|png   the picture (figure kinds)
-
-It is written in a temporary folder and renamed into place: a build killed half-way leaves at most
-a ``.tmp-*`` folder, which no build trusts, and two builds that render the same entry at once both
-end with one complete entry. Computing a key imports neither torch nor matplotlib.
+An entry is a folder, ``build/cache/<key>/`` (see :mod:`filters.entry`). It is written in a
+temporary folder and renamed into place: a build killed half-way leaves at most a ``.tmp-*``
+folder, which no build trusts, and two builds that render the same entry at once both end with one
+complete entry. Computing a key imports neither torch nor matplotlib.
 """
 
 from __future__ import annotations
@@ -50,12 +47,19 @@ os.umask(_UMASK)
 
 # The packages whose source is part of a key; imports of anything else are covered by versions().
 _OURS = ("engine", "filters")
-# Keyword arguments that hold text for people, never drawn: left out of a source's digest.
-_FOR_PEOPLE = ("help", "captions")
+# Text for people, never drawn, left out of a source's digest: keyword arguments with these names,
+# and module-level constants with these names.
+_FOR_PEOPLE = ("help", "captions", "examples")
+_FOR_PEOPLE_CONSTANTS = ("EXAMPLES",)
 
 
 class _WithoutTextForPeople(ast.NodeTransformer):
-    """Drops docstrings and the keyword arguments of :data:`_FOR_PEOPLE` from a syntax tree."""
+    """Drops docstrings, the keyword arguments of :data:`_FOR_PEOPLE` and the module-level
+    constants of :data:`_FOR_PEOPLE_CONSTANTS` from a syntax tree."""
+
+    def visit_Module(self, node: ast.Module):
+        node.body = [statement for statement in node.body if not _assigns(statement, _FOR_PEOPLE_CONSTANTS)]
+        return self._drop_docstring(node)
 
     def _drop_docstring(self, node):
         body = node.body
@@ -64,57 +68,80 @@ class _WithoutTextForPeople(ast.NodeTransformer):
             node.body = body[1:] or [ast.Pass()]
         return self.generic_visit(node)
 
-    visit_Module = visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _drop_docstring
+    visit_ClassDef = visit_FunctionDef = visit_AsyncFunctionDef = _drop_docstring
 
     def visit_Call(self, node: ast.Call):
         node.keywords = [k for k in node.keywords if k.arg not in _FOR_PEOPLE]
         return self.generic_visit(node)
 
 
+def _assigns(statement: ast.stmt, names: tuple[str, ...]) -> bool:
+    """Whether ``statement`` is ``NAME = …`` (or ``NAME: T = …``) for one of ``names``."""
+    targets = statement.targets if isinstance(statement, ast.Assign) else \
+        [statement.target] if isinstance(statement, ast.AnnAssign) else []
+    return any(isinstance(t, ast.Name) and t.id in names for t in targets)
+
+
 @functools.cache
-def _module_file(name: str) -> Path | None:
-    """The source file of module ``name`` (``None`` if there is no such module); imports only its
-    parent packages, never the module itself (so no torch)."""
+def _spec(name: str):
+    """``importlib``'s spec of module ``name`` (``None`` if there is none). Finding it imports its
+    parent packages only, never the module itself (so no torch)."""
     try:
-        spec = importlib.util.find_spec(name)
+        return importlib.util.find_spec(name)
     except (ImportError, ValueError):
         return None
+
+
+def _module_file(name: str) -> Path | None:
+    """The source file of module ``name``; ``None`` for no module, or a package without ``__init__.py``."""
+    spec = _spec(name)
     return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
 
 
 def _is_package(name: str) -> bool:
-    file = _module_file(name)
-    return file is not None and file.name == "__init__.py"
+    spec = _spec(name)
+    return spec is not None and spec.submodule_search_locations is not None
 
 
-def _imports(tree: ast.Module, name: str) -> set[str]:
-    """The modules of :data:`_OURS` that module ``name`` (parsed as ``tree``) imports, anywhere in
-    its file (inside a function too: that is how kinds import the engine)."""
-    found = set()
-    package = name if _is_package(name) else name.rpartition(".")[0]
+def _imports(tree: ast.Module, name: str, package: str) -> list[list]:
+    """Every import of ours in module ``name`` (parsed as ``tree``; ``package``: the package it is
+    in), anywhere in its file (inside a function too: that is how kinds import the engine), as
+    ``[base, name or None]``: ``import a.b`` → ``["a.b", None]``, ``from a import b`` → ``["a", "b"]``.
+    Whether ``b`` is a module or an object in ``a`` is decided when the closure is taken, since it
+    depends on other files."""
+    found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
+            found += [[alias.name, None] for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: from .x import y
                 parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{parent}.{base}" if base else parent
-            if base.split(".")[0] not in _OURS:
-                continue  # never look into other packages: finding their modules would import them
-            for alias in node.names:  # `from package import module` names a module; else an object
-                found.add(f"{base}.{alias.name}" if _is_package(base) and _module_file(f"{base}.{alias.name}") else base)
-    return {m for m in found if m.split(".")[0] in _OURS and _module_file(m)}
+            found += [[base, alias.name] for alias in node.names]
+    return [pair for pair in found if pair[0].split(".")[0] in _OURS]
+
+
+def _resolve(base: str, alias: str | None) -> str:
+    """The module an import names: ``from package import module`` names the submodule, else the base."""
+    return f"{base}.{alias}" if alias and _is_package(base) and _spec(f"{base}.{alias}") else base
+
+
+def _valid(entry) -> bool:
+    return (isinstance(entry, dict) and isinstance(entry.get("sha256"), str) and isinstance(entry.get("digest"), str)
+            and isinstance(entry.get("imports"), list)
+            and all(isinstance(i, list) and len(i) == 2 for i in entry["imports"]))
 
 
 class Sources:
     """What the code of each of our modules brings to a key: the digest of its source with the text
-    for people left out, and the modules of ours it imports.
+    for people left out, and the imports of ours it makes.
 
     Parsing a module and dumping its syntax tree costs about 10 ms, and a deck's kinds use some 20
     modules: too slow to pay on every warm build. So the results are remembered in ``memo`` (the
     cache's ``.sources.json``) under the sha256 of each file's bytes: a warm build reads the files
-    and the record, and parses only the modules whose bytes changed.
+    and the record, and parses only the modules whose bytes changed. Which module an import names
+    is resolved anew at every build (it depends on which files exist).
     """
 
     def __init__(self, memo: Path | None = None):
@@ -122,9 +149,10 @@ class Sources:
         self._known: dict[str, dict] = {}
         if memo is not None and memo.is_file():
             try:
-                self._known = json.loads(memo.read_text())
+                known = json.loads(memo.read_text())
             except (OSError, ValueError):
-                self._known = {}  # a damaged record is only a slower build
+                known = {}  # a damaged record is only a slower build
+            self._known = {k: v for k, v in known.items() if _valid(v)} if isinstance(known, dict) else {}
         self._now: dict[str, dict] = {}  # checked in this process
         self._changed = False
 
@@ -133,9 +161,10 @@ class Sources:
             raw = _module_file(name).read_bytes()
             sha = hashlib.sha256(raw).hexdigest()
             entry = self._known.get(name)
-            if not isinstance(entry, dict) or entry.get("sha256") != sha:
+            if entry is None or entry["sha256"] != sha:
                 tree = ast.parse(raw)
-                imports = sorted(_imports(tree, name))
+                package = name if _is_package(name) else name.rpartition(".")[0]
+                imports = _imports(tree, name, package)
                 digest = hashlib.sha256(ast.dump(_WithoutTextForPeople().visit(tree)).encode()).hexdigest()
                 entry = {"sha256": sha, "digest": digest, "imports": imports}
                 self._known[name], self._changed = entry, True
@@ -147,15 +176,22 @@ class Sources:
         default captions: an edit of those leaves it unchanged."""
         return self._entry(name)["digest"]
 
-    def closure(self, name: str) -> tuple[str, ...]:
-        """``name`` and every module of ours it imports, directly or not, sorted."""
-        seen, todo = set(), [name]
+    def closure(self, *roots: str) -> tuple[str, ...]:
+        """``roots`` and every module of ours they import, directly or not, with the packages that
+        hold them (Python runs a package's ``__init__.py`` before any module in it), sorted. Only
+        imports written as ``import``/``from … import`` are followed; a module loaded by name
+        (``importlib.import_module``) or a data file a module reads is not seen."""
+        seen, todo = set(), list(roots)
         while todo:
             module = todo.pop()
-            if module not in seen:
-                seen.add(module)
-                todo.extend(self._entry(module)["imports"])
-        return tuple(sorted(seen))
+            if module in seen or module.split(".")[0] not in _OURS:
+                continue
+            seen.add(module)
+            parts = module.split(".")
+            todo += [".".join(parts[:n]) for n in range(1, len(parts))]  # its packages
+            if _module_file(module) is not None:
+                todo += [_resolve(base, alias) for base, alias in self._entry(module)["imports"]]
+        return tuple(sorted(m for m in seen if _module_file(m) is not None))
 
     def save(self) -> None:
         """Write the record, if anything in it changed (and there is a cache folder to hold it)."""
@@ -238,14 +274,15 @@ def key_for(kind, options, *, fmt: str, device: str, lang: str = "en", sources: 
     sources = sources or _IN_MEMORY
     payload = {
         "kind": kind.name,
-        "lang": lang,
+        "lang": lang if kind.output != "text" else "",  # a text kind's entry is data, the same in every language
         "options": figure_options(options),
-        "sources": {name: sources.digest(name) for name in sources.closure(kind.module)},
+        "sources": {name: sources.digest(name) for name in sources.closure(kind.module, "filters.entry")},
+        "files": {name: _file_digest(Path(_module_file(kind.module)).parent / name) for name in kind.files},
         "versions": versions(),
         "format": fmt,
         "device": resolve(device),
     }
-    if kind.output == "figure":
+    if kind.output != "text":
         payload["style"] = _file_digest(STYLE)
         payload["matplotlibrc"] = matplotlibrc()
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)

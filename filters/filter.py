@@ -16,8 +16,10 @@ folder of the output document, which figure paths are written relative to (defau
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import re
+import subprocess
 import sys
 import unicodedata
 from dataclasses import dataclass, field
@@ -30,13 +32,16 @@ from filters.cache import Cache, copy_atomic, key_for
 from filters.errors import PREFIX, BlockError, Where
 from filters.kind import Kind
 from filters.kinds import KINDS
-from filters.labels import language
+from filters.labels import LABELS, language
 from filters.options import parse_options, read_metadata
+from filters.scan import live_blocks
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
 _LATEX_FORMATS = ("latex", "beamer")
 _HTML_FORMATS = ("html", "html4", "html5", "revealjs", "slidy", "slideous", "dzslides", "s5", "epub", "epub2", "epub3")
+# Classes a code block may carry that are no language: pandoc's own, and plain-text listings.
+_CODE_CLASSES = frozenset({"numberlines", "number-lines", "text", "plain", "output", "sourcecode", "example", "txt"})
 # What pandoc makes of a live block whose attributes it could not read: text starting "{.kind".
 _UNREAD = re.compile(r"^\s*\{\s*\.(" + "|".join(map(re.escape, KINDS)) + r")\b")
 
@@ -50,13 +55,27 @@ class LiveBlock:
     options: object  # an instance of kind.options
     where: Where
     name: str  # file name (no extension) in the deck's figures folder
-    ext: str  # figure file type (pdf, svg, png); "" for a text kind
+    ext: str  # picture file type (pdf, svg, png); "" for a text kind
     key: str = ""
+    pictures: int = 0  # how many pictures its entry holds (known once it is computed)
+    skipped: bool = False  # code not run (--no-exec) and no cached result: its code is shown instead
+
+    def picture_file(self, n: int) -> str:
+        """The file name of picture ``n`` in the deck's figures folder: ``<id>.pdf`` for a kind of one
+        picture, ``<id>-1.pdf``, ``<id>-2.pdf`` … for one of several."""
+        return f"{self.name}.{self.ext}" if self.kind.output == "figure" else f"{self.name}-{n}.{self.ext}"
 
     @property
-    def files(self) -> tuple[str, ...]:
-        """The suffixes of the files it puts in the deck's figures folder."""
-        return ("json", self.ext) if self.ext else ("json",)
+    def files(self) -> list[str]:
+        """The files it puts in the deck's figures folder."""
+        return [] if self.skipped else [f"{self.name}.json", *(self.picture_file(n) for n in range(1, self.pictures + 1))]
+
+    def captions(self, lang: str) -> list[str]:
+        """The captions of its pictures, in order: the block's own, else its kind's default."""
+        given = self.options.figure_captions()
+        if given or self.kind.output != "figure":
+            return given
+        return [self.kind.default_caption(self.options, lang)]
 
 
 @dataclass
@@ -69,7 +88,36 @@ class DocState:
     relative_to: Path  # image paths are written relative to the output document's folder
     fmt: str  # pandoc's output format
     lang: str
-    captions: dict[str, list[pf.Inline]] = field(default_factory=dict)  # caption text → inlines
+    markdown: dict[str, list[pf.Inline]] = field(default_factory=dict)  # Markdown text → inlines, read once
+
+
+class BlockOutput:
+    """What a kind's ``write`` gets (:class:`filters.kind.Out`): its pictures as Figures, Markdown."""
+
+    def __init__(self, block: LiveBlock, state: DocState, folder: Path):
+        self._block, self._state, self._folder = block, state, folder
+        self.fmt, self.identifier, self.lang = state.fmt, block.elem.identifier, state.lang
+        self.figures = block.pictures
+
+    def figure(self, n: int = 1) -> pf.Figure:
+        block, state = self._block, self._state
+        if not 1 <= n <= block.pictures:
+            raise BlockError(f"there is no picture {n}: the block made {block.pictures}", where=block.where)
+        image_path = state.figures_dir / block.picture_file(n)
+        copy_atomic(self._folder / f"figure-{n}.{block.ext}", image_path)
+        captions = block.captions(state.lang)
+        caption = self.markdown(captions[n - 1]) if n <= len(captions) else []
+        url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
+        image = pf.Image(*_words(block.options.alt), url=url, attributes={"height": block.options.height})
+        extra = [c for c in block.elem.classes if c != block.kind.name]
+        identifier = self.identifier if block.kind.output == "figure" or not self.identifier else f"{self.identifier}-{n}"
+        return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)) if caption else pf.Caption(),
+                         identifier=identifier, classes=extra)
+
+    def markdown(self, text: str) -> list[pf.Inline]:
+        if text not in self._state.markdown:
+            self._state.markdown.update(_markdown([text]))
+        return self._state.markdown[text]
 
 
 def slugify(text: str) -> str:
@@ -96,8 +144,9 @@ def _deck_name(doc: pf.Doc) -> str:
     return os.environ.get("ATTNSLIDES_DECK") or doc.get_metadata("title", "(untitled deck)")
 
 
-def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, str]]:
-    """Every live block with its kind and its slide's title, in document order.
+def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> list[tuple[pf.CodeBlock, str, str]]:
+    """Every live block with its kind and its slide's title, in document order. ``others``, when
+    given, receives ``(class, slide)`` for every other code block that has a class.
 
     Raises:
         BlockError: for a block with two kinds, or one whose attributes pandoc could not read
@@ -118,6 +167,8 @@ def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, s
                                  where=Where(deck, title, " ".join("." + c for c in elem.classes)))
             if kinds:
                 found.append((elem, kinds[0], title))
+            elif elem.classes and others is not None:
+                others.append((elem.classes[0], title))
         if isinstance(elem, (pf.Code, pf.CodeBlock)) and not elem.classes and _UNREAD.match(elem.text):
             head = elem.text.strip().splitlines()[0][:60]
             raise BlockError("pandoc could not read this block's attributes, so it would show as code: write "
@@ -131,14 +182,26 @@ def find_blocks(doc: pf.Doc, deck: str = "?") -> list[tuple[pf.CodeBlock, str, s
     return found
 
 
-def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str) -> list[LiveBlock]:
+def _deck_lines(deck: str, found) -> list[int | None]:
+    """The line of the deck where each found block's fence opens, read from the deck's text when it
+    is at hand (``attnslides build``) and agrees with what pandoc found; else ``None`` for each."""
+    try:
+        scanned = live_blocks(Path(deck).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return [None] * len(found)
+    agree = len(scanned) == len(found) and all(
+        s.kind == kind and s.body == elem.text for s, (elem, kind, _) in zip(scanned, found, strict=False))
+    return [s.line for s in scanned] if agree else [None] * len(found)
+
+
+def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -> list[LiveBlock]:
     """Parse every live block (all of them before anything is drawn)."""
-    found = find_blocks(doc, deck)
+    found = find_blocks(doc, deck, others)
     blocks, names = [], {}
-    for n, (elem, name, title) in enumerate(found, start=1):
+    for n, ((elem, name, title), line) in enumerate(zip(found, _deck_lines(deck, found), strict=True), start=1):
         kind = KINDS[name]
         label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
-        where = Where(deck, title, label)
+        where = Where(deck, title, label, line)
         try:
             options = parse_options(kind.options, dict(elem.attributes), elem.text, defaults[name])
         except BlockError as exc:
@@ -151,7 +214,7 @@ def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str) -> list[LiveBlo
         while file in names:
             file, i = f"{base}-{i}", i + 1
         names[file] = where
-        blocks.append(LiveBlock(elem, kind, options, where, file, ext if kind.output == "figure" else ""))
+        blocks.append(LiveBlock(elem, kind, options, where, file, "" if kind.output == "text" else ext))
     return blocks
 
 
@@ -162,38 +225,77 @@ def prepare(doc: pf.Doc) -> None:
     except BlockError as exc:
         raise exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")) from None
     device = os.environ.get("ATTNSLIDES_DEVICE") or settings.device
+    execute = settings.execute and os.environ.get("ATTNSLIDES_EXECUTE", "1") != "0"
     family = "latex" if doc.format in _LATEX_FORMATS else doc.format
     ext = "pdf" if family == "latex" else "svg" if doc.format in _HTML_FORMATS else "png"
     lang = language(settings.lang or doc.get_metadata("lang", "en"))
-    blocks = _parse_all(doc, deck, defaults, ext)
+    others: list[tuple[str, str]] = []
+    blocks = _parse_all(doc, deck, defaults, ext, others)
 
     cache = Cache(settings.cache_dir)
+    _warn_unknown_classes(others, deck, cache)
     misses = {}
     for block in blocks:
         fmt = f"{family}/{block.ext}" if block.ext else "text"  # a text kind's entry is data only
         block.key = key_for(block.kind, block.options, fmt=fmt, device=device, lang=lang, sources=cache.sources)
-        if cache.entry(block.key) is None and block.key not in misses:
-            misses[block.key] = jobs_.Job(block.kind.name, block.options, block.key, str(cache.root), block.ext,
-                                          device, lang, block.where, block.kind.cost)
+        if cache.entry(block.key) is not None or block.key in misses:
+            continue
+        if block.kind.executes and not execute:
+            block.skipped = True  # its code is shown instead: never run the deck's code when told not to
+            continue
+        misses[block.key] = jobs_.Job(block.kind.name, block.options, block.key, str(cache.root), block.ext,
+                                      device, lang, block.where, block.kind.cost)
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
     if blocks:
         cache.sources.save()
+    for block in blocks:
+        if block.ext and not block.skipped:
+            block.pictures = len(list(cache.entry(block.key).glob(f"figure-*.{block.ext}")))
 
     # One folder per deck, so two decks' "#fig-x" never overwrite each other's files.
     deck_stem = Path(deck).stem if deck.endswith(".md") else slugify(deck)
     state = DocState(blocks={id(b.elem): b for b in blocks}, cache=cache,
                      figures_dir=Path(settings.figures_dir) / deck_stem,
                      relative_to=Path(os.environ.get("ATTNSLIDES_OUTPUT_DIR", ".")), fmt=doc.format, lang=lang)
-    state.captions = _captions([caption_text(b, lang) for b in blocks if b.kind.output == "figure"])
+    state.markdown = _markdown([text for b in blocks if not b.skipped for text in b.captions(lang)])
     doc.attnslides = state
-    figures = [state.figures_dir / f"{b.name}.{suffix}" for b in blocks for suffix in b.files]
-    cache.record(deck, family, [b.key for b in blocks], figures)
+    cache.record(deck, family, [b.key for b in blocks], [state.figures_dir / f for b in blocks for f in b.files])
 
 
-def caption_text(block: LiveBlock, lang: str) -> str:
-    """The block's caption, or its kind's default caption in ``lang``."""
-    return block.options.caption or block.kind.default_caption(block.options, lang)
+def _warn_unknown_classes(others: list[tuple[str, str]], deck: str, cache: Cache) -> None:
+    """Warn about a code block whose class is neither a kind nor a language pandoc highlights
+    (``.multihed``, ``.heatmap``): it would show as a plain code listing, which is seldom meant."""
+    known = None
+    for name, slide in dict.fromkeys(others):
+        if name.lower() in _CODE_CLASSES:
+            continue
+        known = known if known is not None else highlight_languages(cache)
+        if name.lower() in known:
+            continue
+        close = difflib.get_close_matches(name, KINDS, n=1, cutoff=0.5)
+        hint = f"did you mean '.{close[0]}'?" if close else f"live kinds: {', '.join('.' + k for k in KINDS)}"
+        print(f"{PREFIX} warning: {deck}, slide «{slide}»: a code block of class '.{name}' is neither a live block "
+              f"nor a language pandoc highlights, so it shows as plain code; {hint}", file=sys.stderr)
+
+
+def highlight_languages(cache: Cache) -> frozenset[str]:
+    """The languages pandoc highlights (``pandoc --list-highlight-languages``), asked once per pandoc
+    version and kept in the cache folder when there is one."""
+    from filters.cache import pandoc_version, write_atomic
+
+    record = cache.root / f".highlight-languages-{pandoc_version()}.json"
+    try:
+        return frozenset(json.loads(record.read_text()))
+    except (OSError, ValueError):
+        pass
+    import pypandoc
+
+    done = subprocess.run([pypandoc.get_pandoc_path(), "--list-highlight-languages"], capture_output=True, text=True)
+    names = frozenset(done.stdout.split())
+    if names and cache.root.is_dir():
+        write_atomic(record, json.dumps(sorted(names)).encode())
+    return names
 
 
 def _progress(done: int, total: int, job, seconds: float) -> None:
@@ -201,8 +303,9 @@ def _progress(done: int, total: int, job, seconds: float) -> None:
           file=sys.stderr, flush=True)
 
 
-def _captions(texts: list[str]) -> dict[str, list[pf.Inline]]:
-    """Inlines of each caption: Markdown ones parsed by one pandoc call for all, plain ones directly."""
+def _markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
+    """Inlines of each text (captions …): Markdown ones parsed by one pandoc call for all, plain ones
+    directly."""
     rich = sorted({t for t in texts if _MARKDOWN.search(t)})
     parsed = {t: _words(t) for t in texts if t not in rich}
     if rich:
@@ -230,18 +333,20 @@ def action(elem, doc):
     if state is None or not isinstance(elem, pf.CodeBlock) or id(elem) not in state.blocks:
         return None
     block = state.blocks[id(elem)]
+    if block.skipped:
+        return _not_run(block, state.lang)
     folder, data = jobs_.load(state.cache, block.key)
     copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
-    options = block.options
-    if block.kind.output == "text":
-        return block.kind.write(data, options, fmt=state.fmt, identifier=elem.identifier)
-    image_path = state.figures_dir / f"{block.name}.{block.ext}"
-    copy_atomic(folder / f"figure.{block.ext}", image_path)
-    caption = state.captions[caption_text(block, state.lang)]
-    url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
-    image = pf.Image(*_words(options.alt), url=url, attributes={"height": options.height})
-    extra = [c for c in elem.classes if c != block.kind.name]
-    return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)), identifier=elem.identifier, classes=extra)
+    out = BlockOutput(block, state, folder)
+    return block.kind.write(data, block.options, out) if block.kind.write else out.figure(1)
+
+
+def _not_run(block: LiveBlock, lang: str) -> list[pf.Block]:
+    """A block whose code was not run (``--no-exec``, nothing cached): its code and a visible note."""
+    code = "\n".join(line for line in block.elem.text.splitlines() if not line.lstrip().startswith("#|"))
+    language_ = [c for c in block.elem.classes if c != block.kind.name][:1]
+    return [pf.CodeBlock(code.strip("\n"), classes=language_),
+            pf.Para(pf.Emph(*_words(LABELS[lang]["not_run"])))]
 
 
 def finalize(doc: pf.Doc) -> None:

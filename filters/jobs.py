@@ -8,17 +8,21 @@ independent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from filters.cache import Cache
-from filters.errors import BlockError, Where
+from filters.entry import produce
+from filters.errors import BlockError, JobTimeout, Where
 
 
 @dataclass(frozen=True)
@@ -36,16 +40,27 @@ class Job:
     cost: float = 1.0  # the kind's relative cost: the longest jobs start first
 
 
-def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str) -> dict:
-    """Compute one block with the engine and write its entry into ``folder``: ``data.json``, and
-    ``figure.<ext>`` for a figure kind. Returns the data."""
-    data = kind.compute(options, device)
-    if kind.output == "figure":
-        from filters.render import render
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`JobTimeout` in this thread after ``seconds`` (``None``: no limit).
 
-        render(kind, data, options, folder / f"figure.{ext}", lang=lang)
-    (folder / "data.json").write_text(json.dumps(data, ensure_ascii=False, indent=1))
-    return data
+    A timer signal interrupts Python code, and the engine's torch calls return to Python between
+    operations. Works in the main thread, which is where workers and the filter run jobs.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise JobTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def run_job(job: Job) -> float:
@@ -59,11 +74,16 @@ def run_job(job: Job) -> float:
     start = time.perf_counter()
     cache = Cache(job.cache_dir)
     staging = cache.staging(job.key)
+    limit = job.options.time_limit()
     try:
-        produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
+        with time_limit(limit):
+            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
         cache.publish(staging, job.key)
     except BlockError as exc:
         raise exc.at(job.where) from None
+    except JobTimeout as exc:
+        raise BlockError(f"stopped after {limit:g} s: it ran past its time limit (raise it with timeout=…, "
+                         "or make the block lighter)", key="timeout", where=job.where, line=exc.line) from None
     except Exception as exc:  # the engine or matplotlib failed: say which block, and why
         raise BlockError(f"{type(exc).__name__}: {exc}", where=job.where) from exc
     finally:

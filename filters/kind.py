@@ -16,16 +16,32 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from filters.labels import LABELS, LANGUAGES
 
-Output = Literal["figure", "text"]
+Output = Literal["figure", "figures", "text"]
 Matrix = list[list[float]]  # rows of numbers, as JSON holds a 2-D array
 
 
 class KindError(Exception):
     """A kind's file is incomplete or inconsistent (a programming error, found at import time)."""
+
+
+class Out(Protocol):
+    """What a kind's ``write`` gets from the filter to put its block on the slide."""
+
+    fmt: str  # pandoc's output format: beamer, latex, revealjs, docx, …
+    identifier: str  # the block's #id ("" when it has none)
+    lang: str  # the deck's language
+    figures: int  # how many pictures the block's entry holds
+
+    def figure(self, n: int = 1) -> Any:
+        """Picture ``n`` (from 1) as a ``panflute.Figure``: the file copied beside the deck's other
+        figures, the block's height and alt text, its caption ``n``."""
+
+    def markdown(self, text: str) -> list:
+        """``text`` read as Markdown, as inlines (``$math$``, ``*emphasis*``)."""
 
 
 @dataclass(frozen=True)
@@ -39,38 +55,59 @@ class Kind:
             paragraph is the kind's summary in `attnslides options`.
         compute: ``compute(options, device) -> data``: runs the engine on ``device`` (``"cpu"``,
             ``"cuda"``, ``"mps"``, ``"auto"``) and returns JSON-ready data. Imports torch inside, so
-            that a build whose figures are all cached never imports it.
-        output: ``"figure"`` (a picture drawn by ``draw``) or ``"text"`` (Pandoc elements from ``write``).
+            that a build whose figures are all cached never imports it. ``None`` for a kind with ``make``.
+        output: ``"figure"``: one picture, drawn by ``draw``; ``"figures"``: any number of
+            pictures, made with the data by ``make``; ``"text"``: no picture, only what ``write``
+            gives (raw LaTeX, math, text).
         cost: rough compute time relative to the others (1 ≈ a small heatmap); the longest jobs
             start first, so that a long one does not start last and keep the build waiting.
         draw: figure kinds: ``draw(data, options, labels) -> matplotlib.figure.Figure``, where
             ``labels`` maps every word the figure shows (shared ones and this kind's) to the
             deck's language. Imports matplotlib inside.
-        write: text kinds: ``write(data, options, *, fmt, identifier) -> panflute.Block`` for
-            pandoc's output format ``fmt``. Imports panflute inside.
+        make: ``make(options, folder, *, ext, device, lang) -> data``, for a kind whose pictures
+            come out of the computation itself (``.run``): it saves ``figure-1.<ext>``,
+            ``figure-2.<ext>`` … in ``folder`` (in the deck's style) and returns the data.
+        write: ``write(data, options, out) -> panflute.Block | list[panflute.Block]``: the
+            block's elements on the slide; ``out`` is an :class:`Out`. Needed by text kinds and
+            ``"figures"`` kinds; a figure kind without one shows ``out.figure(1)``. Imports
+            panflute inside.
         captions: figure kinds: the default caption of a block that gives none, per language: a
             :meth:`str.format` template filled with the block's options (``{sentence}``).
             Captions never reach a picture, so the cache key leaves them out.
         labels: words this kind's figure shows besides the shared ones of :mod:`filters.labels`,
             per language, with the same keys in every language.
+        examples: per language, the Markdown of a frame (``# Title`` and a block of this kind):
+            the kind's frame in the starter deck of ``attnslides new``, which the tests build.
         across_devices: what must agree when the same block is computed on the CPU and on a GPU
             (``make gpu-check``): ``across_devices(data) -> {name: number or array}``. ``None``:
             every number and array of the data. A kind whose training differs in the last bits
             between devices names what the slide shows instead.
-        module: the module that defines the kind (set by the registry; the cache key starts there).
+        executes: it runs code written in the deck (``.run``); ``--no-exec`` skips it.
+        files: data files the kind reads, relative to its own file (a corpus it trains on): part of
+            its cache key.
+        module: the module that defines the kind (by default its options' module; the cache key
+            starts there).
     """
 
     name: str
     options: type
-    compute: Callable[[Any, str], Mapping[str, Any]]
+    compute: Callable[[Any, str], Mapping[str, Any]] | None
     output: Output
     cost: float
     draw: Callable[..., Any] | None = None
+    make: Callable[..., Mapping[str, Any]] | None = None
     write: Callable[..., Any] | None = None
     captions: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    examples: Mapping[str, str] = field(default_factory=dict)
     across_devices: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
+    executes: bool = False
+    files: tuple[str, ...] = ()
     module: str = ""
+
+    def __post_init__(self):
+        if not self.module and isinstance(self.options, type):
+            object.__setattr__(self, "module", self.options.__module__)
 
     @property
     def summary(self) -> str:
@@ -81,17 +118,31 @@ class Kind:
 
     def problems(self) -> list[str]:
         """Every piece this kind lacks or gets wrong, one sentence each (empty when complete)."""
+        from filters.options import Options, Settings
+
         found = []
-        if not dataclasses.is_dataclass(self.options) or not self.options.__dataclass_params__.frozen:
-            found.append("options must be a frozen dataclass")
-        elif not self.summary:
-            found.append(f"options need a docstring starting ``.{self.name}``: and saying what the block shows")
-        if not callable(self.compute):
-            found.append("compute must be a function compute(options, device) -> data")
-        if self.output not in ("figure", "text"):
-            found.append(f"output must be 'figure' or 'text', not {self.output!r}")
+        if not isinstance(self.options, type) or not issubclass(self.options, Options) \
+                or not self.options.__dataclass_params__.frozen:
+            found.append("options must be a frozen dataclass that inherits filters.options.Options")
+        else:
+            if not self.summary:
+                found.append(f"options need a docstring starting ``.{self.name}``: and saying what the block shows")
+            bare = [f.name for f in dataclasses.fields(self.options) if not {"parse", "help"} <= set(f.metadata)]
+            if bare:
+                found.append(f"options {', '.join(bare)} must be declared with filters.options.option(...)")
+            clash = {f.name for f in dataclasses.fields(self.options)} | {f.name for f in dataclasses.fields(Settings)}
+            if self.name.replace("-", "_") in clash:
+                found.append(f"the name '{self.name}' is also an option or setting: 'attnslides: {self.name}:' "
+                             "metadata could not tell them apart")
+        if self.output not in ("figure", "figures", "text"):
+            found.append(f"output must be 'figure', 'figures' or 'text', not {self.output!r}")
         if not isinstance(self.cost, (int, float)) or self.cost < 0:
             found.append(f"cost must be a number >= 0, not {self.cost!r}")
+        if self.output == "figures":
+            if not callable(self.make):
+                found.append("a 'figures' kind needs make(options, folder, *, ext, device, lang) -> data")
+        elif not callable(self.compute):
+            found.append("compute must be a function compute(options, device) -> data")
         if self.output == "figure":
             if not callable(self.draw):
                 found.append("a figure kind needs draw(data, options, labels) -> Figure")
@@ -99,11 +150,13 @@ class Kind:
             if missing:
                 found.append(f"a figure kind needs a default caption in every language; missing: {', '.join(missing)}")
             found += self._caption_problems()
-        if self.output == "text":
-            if not callable(self.write):
-                found.append("a text kind needs write(data, options, *, fmt, identifier) -> panflute.Block")
-            if self.captions:
-                found.append("a text kind shows no caption, so it must not declare captions")
+        elif not callable(self.write):
+            found.append(f"a '{self.output}' kind needs write(data, options, out) -> panflute.Block")
+        if self.output != "figure" and self.captions:
+            found.append(f"a '{self.output}' kind has no default caption, so it must not declare captions")
+        missing = [lang for lang in LANGUAGES if lang not in self.examples]
+        if missing:
+            found.append(f"an example block for the starter deck is missing in: {', '.join(missing)}")
         if self.labels:
             keys = {lang: set(self.labels.get(lang, ())) for lang in LANGUAGES}
             reference = set().union(*keys.values())
@@ -118,7 +171,7 @@ class Kind:
     def _caption_problems(self) -> list[str]:
         """A caption template that names something its options do not have fails every block."""
         try:
-            defaults = vars(self.options())
+            defaults = self.options().caption_fields()
         except TypeError:
             return ["every option needs a default"]
         found = []
@@ -135,7 +188,7 @@ class Kind:
 
     def default_caption(self, options, lang: str) -> str:
         """The caption of a block that gives none, in ``lang``, filled from its options."""
-        return self.captions[lang].format(**vars(options))
+        return self.captions[lang].format(**options.caption_fields())
 
 
 def as_list(tensor) -> list:

@@ -17,6 +17,9 @@ LABELS = {
         "position": "posición",
         "dimension": "dimensión",
         "value": "valor",
+        "numbers_omitted": "sin cifras: no caben",
+        "not_run": "(Código no ejecutado: compilado con --no-exec y sin resultado guardado.)",
+        "head": "cabeza {h}",
     },
     "en": {
         "query": "query",
@@ -25,6 +28,9 @@ LABELS = {
         "position": "position",
         "dimension": "dimension",
         "value": "value",
+        "numbers_omitted": "no numbers: too small",
+        "not_run": "(Code not run: built with --no-exec and no saved result.)",
+        "head": "head {h}",
     },
 }
 

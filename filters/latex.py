@@ -6,8 +6,11 @@ Plain string building, no heavy imports: text kinds run it on every build, cache
 from __future__ import annotations
 
 
-def number(x: float, precision: int) -> str:
-    """``x`` rounded to ``precision`` decimals, without a negative zero; a minus sign is math's."""
+def number(x: float | None, precision: int) -> str:
+    """``x`` rounded to ``precision`` decimals, without a negative zero; a minus sign is math's.
+    ``None`` is a masked score, ``-\\infty``."""
+    if x is None:
+        return r"-\infty"
     text = f"{x:.{precision}f}"
     if float(text) == 0:
         text = text.lstrip("-")

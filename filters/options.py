@@ -17,9 +17,9 @@ Options come, first match wins, from
 A kind's options are one frozen dataclass (in its file under ``filters/kinds/``); each field is
 declared with :func:`option`, which keeps its help text and its parser beside its default, so the
 list of keys, their types and their help cannot drift apart. Options that several kinds take are
-declared once here (:class:`FigureOptions`, :class:`SentenceOptions`, :class:`HeatmapOptions`) and
-inherited. Anything not declared is an error that suggests the closest valid key. Nothing
-downstream of :func:`parse_options` reads raw strings.
+declared once and inherited: :class:`FigureOptions` and :class:`HeatmapOptions` here, the sentence
+kinds' ``SentenceOptions`` in :mod:`filters.kinds._sentence`. Anything not declared is an error that
+suggests the closest valid key. Nothing downstream of :func:`parse_options` reads raw strings.
 """
 
 from __future__ import annotations
@@ -131,6 +131,17 @@ def int_list(lo: int = 0, hi: int | None = None) -> Callable[[Any], tuple[int, .
     return parse
 
 
+def str_list(value: Any) -> tuple[str, ...]:
+    """``"one caption"`` or ``["first", "second"]`` (YAML) → a tuple of texts."""
+    if isinstance(value, str) and value.strip().startswith("["):
+        value = _yaml_if_text(value)
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
+            raise ValueError(f"expected a list of texts, got {value!r}")
+        return tuple(str(v).strip() for v in value)
+    return (as_str(value),)
+
+
 def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
     """``[[1, 0], [0, 1]]`` (YAML or JSON text, or a YAML list) → rectangular tuple of float rows."""
     value = _yaml_if_text(value)
@@ -197,39 +208,38 @@ class Options:
     """Base of every kind's options. ``body_key``: the option a plain-text body sets, if any."""
 
     body_key: ClassVar[str | None] = None
+    body_is_code: ClassVar[bool] = False  # the whole body is the body key's text, never options
 
     def validate(self) -> None:
         """Checks across several options; raises :class:`BlockError` naming the key.
         Subclasses call ``super().validate()`` first."""
 
+    def time_limit(self) -> float | None:
+        """Seconds the block may compute before it is stopped (``None``: no limit)."""
+        return None
+
+    def figure_captions(self) -> list[str]:
+        """The captions the block gives for its pictures, in order (none: the kind's default)."""
+        return []
+
+    def caption_fields(self) -> dict[str, Any]:
+        """What a default caption template may name (``{sentence}``): the options, lists written
+        out as text ("1, 2, 8"), shortened where a caption needs it."""
+        return {name: ", ".join(map(str, value)) if isinstance(value, tuple) else value
+                for name, value in vars(self).items()}
+
 
 @dataclass(frozen=True)
 class FigureOptions(Options):
-    """Options of every figure kind; none of them changes the picture itself."""
+    """Options of every figure kind: how its picture sits on the slide."""
 
     caption: str = option("", as_str, figure=False, help="caption under the figure (Markdown, $math$ allowed)")
     alt: str = option("", as_str, figure=False, help="alternative text for screen readers")
-    height: str = option("72%", as_size, figure=False, help="height on the slide: 70% of the text height, or 5cm")
+    # The height changes the picture too: its fonts are sized for what the slide will show.
+    height: str = option("72%", as_size, help="height on the slide: 70% of the text height, or 5cm")
 
-
-@dataclass(frozen=True)
-class SentenceOptions(Options):
-    """A sentence run through one seeded self-attention head (see :mod:`filters.kinds._sentence`)."""
-
-    body_key: ClassVar[str | None] = "sentence"
-    max_words: ClassVar[int] = 16  # how many fit the kind's figure on a slide
-    sentence: str = option("el gato se sentó en la alfombra", as_str,
-                           help="the sentence to tokenize (words and punctuation); also the block's body")
-    seed: int = option(0, as_int(0), help="seed of the embedding and of W_Q, W_K, W_V")
-    d_model: int = option(16, as_int(1, 4096), help="width of the token vectors")
-
-    def validate(self) -> None:
-        super().validate()
-        if not self.sentence:
-            raise BlockError("the sentence is empty", key="sentence")
-        words = len(self.sentence.split())
-        if words > self.max_words:
-            raise BlockError(f"at most {self.max_words} words fit this figure on a slide, got {words}", key="sentence")
+    def figure_captions(self) -> list[str]:
+        return [self.caption] if self.caption else []
 
 
 @dataclass(frozen=True)
@@ -237,7 +247,9 @@ class HeatmapOptions(Options):
     """How an attention heatmap is drawn (:func:`filters.render.attention_heatmap`)."""
 
     precision: int = option(2, as_int(0, 4), help="decimals of the weight printed in each cell")
-    annotate: bool = option(True, as_bool, help="print the weight in each cell")
+    annotate: bool | None = option(None, optional(as_bool),
+                                   help="print the weight in each cell: true, false, or auto (only where it is "
+                                        "readable on the slide, 6 pt or more)")
     cmap: str = option("viridis", as_choice(*COLORMAPS), help="colormap of the weights")
 
 
@@ -251,6 +263,8 @@ class Settings:
     lang: str | None = option(None, optional(as_choice(*LANGUAGES)),
                               help=f"language of figure labels: {' or '.join(LANGUAGES)} (auto: the deck's lang)")
     jobs: int = option(0, as_int(0, 64), help="worker processes for figures that miss the cache (0: one per core)")
+    execute: bool = option(True, as_bool, help="run the deck's own code (.run blocks); false: show the code of "
+                                               "those without a cached result, as `attnslides build --no-exec` does")
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,11 +301,16 @@ def _convert(cls: type, raw: Mapping[str, Any], source: str) -> dict[str, Any]:
     return values
 
 
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")  # what an option's name looks like
+
+
 def read_body(text: str, cls: type) -> dict[str, Any]:
     """The options written in a block's body.
 
     ``#| key: value`` lines (Quarto's style) are options wherever they stand. The rest of the body
-    is a YAML mapping of options or, for a kind with a body key (``.attention``'s sentence), text.
+    is a YAML mapping of options or, for a kind with a body key (``.attention``'s sentence), text:
+    a body that reads as a mapping whose keys are not names (``¿Qué tal? Esto es: …``) is text.
+    For a kind whose body is code (``.run``), the whole body, ``#|`` lines included, is the code.
 
     Raises:
         BlockError: if the body is neither of these; a YAML error says where it is.
@@ -300,6 +319,8 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
     marked = [re.sub(r"^\s*#\|\s?", "", line) for line in lines if re.match(r"^\s*#\|", line)]
     rest = "\n".join(line for line in lines if not re.match(r"^\s*#\|", line)).strip()
     options = _yaml_mapping("\n".join(marked), "the block's #| lines") if marked else {}
+    if cls.body_is_code:  # code keeps every line, #| ones too, so that its line numbers are the deck's
+        return {**options, cls.body_key: text} if rest else options
     if not rest:
         return options
     try:
@@ -309,6 +330,8 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
             body = rest
         else:
             raise BlockError(f"the block's body must be YAML options (key: value): {_yaml_problem(exc)}") from None
+    if isinstance(body, dict) and cls.body_key and not all(_KEY.fullmatch(str(k)) for k in body):
+        body = rest  # "¿Qué tal? Esto es: una frase" reads as YAML, but it is the text, not options
     if isinstance(body, dict):
         twice = sorted(set(map(normalise_key, body)) & set(map(normalise_key, options)))
         if twice:

@@ -1,70 +1,38 @@
-"""Drawing, shared by the figure kinds: the deck's one style, attention heatmaps, saving.
+"""Drawing, shared by the figure kinds: the deck's one style, a figure's scale on the slide, saving.
 
 Plot helpers take an ``ax``, return the artists they drew, and take keyword-only options (the
 matplotlib gallery's and seaborn's habit). No pyplot: each figure is a plain
 :class:`matplotlib.figure.Figure`, so nothing global leaks between figures or processes. A kind's
-own drawing (its ``draw``) lives in its file; :func:`render` draws any kind in the deck's style.
+own drawing (its ``draw``) lives in its file; :func:`render` draws any kind in the deck's style;
+attention heatmaps are in :mod:`filters.heatmap`.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.style
 import numpy as np
-from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
 from filters import STYLE
-from filters.labels import LABELS
 
-# Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
-# that two slides can be compared by eye.
-WEIGHT_RANGE = (0.0, 1.0)
-
-
-def _text_colour(rgba) -> str:
-    """Black on light cells, white on dark ones (relative luminance, ITU-R BT.709)."""
-    r, g, b = rgba[:3]
-    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.45 else "white"
+# What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) is
+# 260.48 pt; a figure of height "72%" is drawn 0.72 × that high, whatever its own size.
+SLIDE_TEXT_HEIGHT_PT = 260.48
+_CM = 72.27 / 2.54  # TeX points per centimetre
 
 
-def attention_heatmap(ax, weights, query_tokens, key_tokens, *, precision: int = 2, annotate: bool = True,
-                      cmap: str = "viridis", labels: dict | None = None, text_kws: dict | None = None):
-    """Draw attention weights as a heatmap: queries on rows, keys on columns.
-
-    Args:
-        ax: the axes to draw in.
-        weights: array of shape (L, S), rows sum to 1 (a fully masked row is all zero).
-        query_tokens: L row labels; key_tokens: S column labels.
-        precision: decimals printed in each cell.
-        annotate: print the weight in each cell.
-        cmap: colormap name; the colour scale is fixed to [0, 1].
-        labels: axis names (see :data:`filters.labels.LABELS`).
-        text_kws: extra keyword arguments for the cell texts (copied, never changed).
-
-    Returns:
-        ``(image, texts)``: the :class:`~matplotlib.image.AxesImage` and the list of cell texts.
-    """
-    labels = labels or LABELS["es"]
-    weights = np.asarray(weights, dtype=float)
-    norm = Normalize(*WEIGHT_RANGE)
-    image = ax.imshow(weights, cmap=cmap, norm=norm, interpolation="nearest", aspect="auto")
-    ax.set_xticks(range(len(key_tokens)), labels=key_tokens, rotation=40, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(len(query_tokens)), labels=query_tokens)
-    ax.set_xlabel(labels["key"])
-    ax.set_ylabel(labels["query"])
-    ax.tick_params(length=0)
-    for spine in ax.spines.values():
-        spine.set_visible(False)
-    texts = []
-    if annotate:
-        kws = {"ha": "center", "va": "center", "fontsize": 7 if weights.shape[1] <= 8 else 6, **(text_kws or {})}
-        colours = image.cmap(norm(weights))
-        for i in range(weights.shape[0]):
-            for j in range(weights.shape[1]):
-                texts.append(ax.text(j, i, f"{weights[i, j]:.{precision}f}", color=_text_colour(colours[i, j]), **kws))
-    return image, texts
+def projected_scale(fig: Figure, height: str) -> float:
+    """Slide points per figure point when ``fig`` is placed on a Beamer slide at ``height`` (``"72%"``
+    of the text height, or a length such as ``"5cm"``): fonts of ``s`` points in the figure are
+    ``s × projected_scale`` points on the slide."""
+    value, unit = float(height.rstrip("%cmin pte")), height.lstrip("0123456789.")
+    on_slide = {"%": value / 100 * SLIDE_TEXT_HEIGHT_PT, "cm": value * _CM, "mm": value * _CM / 10,
+                "in": value * 72.27, "pt": value, "em": value * 11}[unit]
+    return on_slide / (fig.get_figheight() * 72)
 
 
 def render(kind, data, options, path: Path, *, lang: str = "es") -> Figure:
@@ -77,8 +45,23 @@ def render(kind, data, options, path: Path, *, lang: str = "es") -> Figure:
     return fig
 
 
+# What must happen to a figure once it is drawn, before it is saved (a heatmap sizes its labels
+# for the room the whole figure leaves it). A figure holds no place for our own records.
+_BEFORE_SAVE: weakref.WeakKeyDictionary[Figure, list[Callable[[Figure], None]]] = weakref.WeakKeyDictionary()
+
+
+def before_save(fig: Figure, step: Callable[[Figure], None]) -> None:
+    """Run ``step(fig)`` once, when ``fig`` is saved by :func:`save` (a helper's last touch)."""
+    steps = _BEFORE_SAVE.setdefault(fig, [])
+    if step not in steps:
+        steps.append(step)
+
+
 def save(fig: Figure, path: Path) -> None:
-    """Save ``fig``; PDF and SVG without a creation date, so the same numbers give the same bytes."""
+    """Save ``fig`` (after its :func:`before_save` steps); PDF and SVG without a creation date, so
+    the same numbers give the same bytes."""
+    for step in _BEFORE_SAVE.pop(fig, []):
+        step(fig)
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     fig.savefig(path, format=fmt, metadata=metadata)

@@ -1,14 +1,16 @@
-"""Shared fixtures: documents built in Python, isolated build folders, and the devices to test on."""
+"""Shared fixtures: documents built in Python (or read from the small decks in tests/decks/),
+isolated build folders. panflute is imported where it is used: the engine's tests, which
+``make gpu-check`` runs on GPU machines, need only torch, numpy and pytest."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-import panflute as pf
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
+DECKS = Path(__file__).resolve().parent / "decks"  # one small deck per behaviour
 
 
 @pytest.fixture
@@ -31,6 +33,8 @@ def _pandoc_version(monkeypatch):
 
 def make_doc(*blocks, meta=None, fmt="beamer", lang="es", title="Deck de prueba"):
     """A Pandoc document as the Markdown reader would give it, built without pandoc."""
+    import panflute as pf
+
     metadata = {"title": title, "lang": lang}
     if meta is not None:
         metadata["attnslides"] = meta
@@ -39,9 +43,38 @@ def make_doc(*blocks, meta=None, fmt="beamer", lang="es", title="Deck de prueba"
 
 def slide(title, *content):
     """A level-1 header (a Beamer frame title) followed by ``content``."""
+    import panflute as pf
+
     return [pf.Header(pf.Str(title), level=1), *content]
 
 
 def live(kind, text="", ident="", **attributes):
     """A live code block ``{.kind #ident key=value}``."""
+    import panflute as pf
+
     return pf.CodeBlock(text, identifier=ident, classes=[kind], attributes={k: str(v) for k, v in attributes.items()})
+
+
+def filter_deck(deck: Path, build_dirs: dict, monkeypatch, *, fmt: str = "beamer", **metadata):
+    """Read ``deck`` with pandoc and run the filter on it in this process, as ``attnslides build``
+    would (the deck's path known, for line numbers); ``metadata`` is added under ``attnslides:``.
+
+    Returns:
+        The filtered document.
+    """
+    import panflute as pf
+    import pypandoc
+
+    from filters.filter import main
+
+    monkeypatch.setenv("ATTNSLIDES_DECK", str(deck))
+    doc = pf.convert_text(deck.read_text(), standalone=True, pandoc_path=pypandoc.get_pandoc_path())
+    doc.format = fmt
+    given = doc.get_metadata("attnslides", {}) or {}
+    doc.metadata["attnslides"] = {**given, **build_dirs, **metadata}
+    return main(doc)
+
+
+def figures_of(deck: Path, build_dirs: dict) -> Path:
+    """Where the filter puts the figures of ``deck``."""
+    return Path(build_dirs["figures-dir"]) / deck.stem

@@ -35,20 +35,21 @@ def key(options=None, kind=ATTENTION, **where):
 def test_key_changes_with_options_format_and_device_but_not_caption():
     base = key()
     assert key(lang="es") != base, "labels change the picture"
-    assert key(AttentionOptions(caption="otra", alt="x", height="50%")) == base
+    assert key(AttentionOptions(caption="otra", alt="x")) == base
+    assert key(AttentionOptions(height="50%")) != base, "fonts are sized for the height on the slide"
     assert key(AttentionOptions(seed=1)) != base
     assert key(fmt="revealjs/svg") != base
     assert key(device="cuda") != base
 
 
-# A deck with one block of every kind, with its defaults; the filter prints one progress line per figure drawn.
+# The starter deck, one block of every kind; the filter prints one progress line per figure drawn.
 ALL_KINDS_SCRIPT = """
-import panflute as pf
+import panflute as pf, pypandoc
 from filters.filter import main
-from filters.kinds import KINDS
-doc = pf.Doc(pf.Header(pf.Str("S"), level=1), *[pf.CodeBlock("", identifier=k, classes=[k]) for k in KINDS],
-             metadata={"lang": "es", "attnslides": {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}},
-             format="beamer")
+from filters.starter import starter_deck
+doc = pf.convert_text(starter_deck("es"), standalone=True, pandoc_path=pypandoc.get_pandoc_path())
+doc.format = "beamer"
+doc.metadata["attnslides"] = {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}
 main(doc)
 """
 
@@ -97,12 +98,86 @@ def test_text_for_people_redraws_nothing(code_copy):
 def test_editing_shared_code_redraws_the_kinds_that_use_it(code_copy):
     drawn, edit = code_copy
     drawn()
-    edit("filters/render.py", 'return "black" if', 'return "black"  if')  # white space only: the same tree
+    edit("filters/heatmap.py", 'return "black" if', 'return "black"  if')  # white space only: the same tree
     assert drawn() == []
-    edit("filters/render.py", "> 0.45 else", "> 0.5 else")  # the heatmaps' text colour
-    assert drawn() == ["attention", "permutation", "trained-attention"]
+    edit("filters/heatmap.py", "> 0.45 else", "> 0.5 else")  # the heatmaps' text colour
+    assert drawn() == ["attention", "block", "multihead", "permutation", "run", "trained-attention"]
     edit("engine/positional.py", "base: float = 10000.0,\n    *,", "base: float = 10000.0 + 0,\n    *,")
-    assert drawn() == ["attention", "permutation", "posenc", "trained-attention"]
+    assert drawn() == ["attention", "block", "multihead", "permutation", "posenc", "posenc-compare", "run",
+                       "trained-attention"]
+
+
+KEYS_SCRIPT = """
+import json, sys
+from pathlib import Path
+from filters.cache import Sources, key_for
+from filters.kinds import KINDS
+sources = Sources(Path(sys.argv[1]))
+print(json.dumps({name: key_for(kind, kind.options(), fmt="latex/pdf", device="cpu", sources=sources)
+                  for name, kind in KINDS.items()}))
+sources.save()
+"""
+
+
+@pytest.fixture
+def keys_of_copy(tmp_path):
+    """A copy of engine/ and filters/ to edit, and the key of every kind (default options) computed
+    from it in a fresh process, with the module record of a cache (.sources.json) kept between calls."""
+    for package in ("engine", "filters"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+
+    def keys() -> dict[str, str]:
+        env = dict(os.environ, PYTHONPATH=str(tmp_path), PANDOC_VERSION="3.9", MPLCONFIGDIR=str(tmp_path / "mpl"))
+        done = subprocess.run([sys.executable, "-c", KEYS_SCRIPT, str(tmp_path / "sources.json")], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, check=True)
+        return json.loads(done.stdout)
+
+    return tmp_path, keys
+
+
+def changed(before: dict, after: dict) -> list[str]:
+    return sorted(name for name in before if before[name] != after[name])
+
+
+def test_saving_and_package_code_is_in_every_key(keys_of_copy):
+    """Regression: an edit of render.save (every picture goes through it) or of a package's
+    __init__.py (run before any module in it) changed no key, and old figures were reused."""
+    root, keys = keys_of_copy
+    base = keys()
+    with open(root / "filters" / "render.py", "a") as f:
+        f.write("\nBACKGROUND = 'red'\n")
+    after_render = keys()
+    assert changed(base, after_render) == sorted(KINDS)
+    with open(root / "engine" / "__init__.py", "a") as f:
+        f.write("\nimport os as _os\n")
+    assert changed(after_render, keys()) == sorted(KINDS)
+
+
+def test_a_module_that_appears_later_is_followed(keys_of_copy):
+    """Regression: the record of a module's imports (.sources.json) kept an import resolved against
+    files that later changed: `from filters import tweak` first named a value in filters/__init__.py,
+    then a new filters/tweak.py, whose edits no key saw."""
+    root, keys = keys_of_copy
+    scaling = root / "filters" / "kinds" / "scaling.py"
+    scaling.write_text(scaling.read_text().replace('    from matplotlib.figure import Figure\n',
+                                                   '    from matplotlib.figure import Figure\n\n'
+                                                   '    from filters import tweak  # noqa: F401\n', 1))
+    with open(root / "filters" / "__init__.py", "a") as f:
+        f.write("\ntweak = 'white'\n")
+    first = keys()
+    (root / "filters" / "tweak.py").write_text("FACE = 'white'\n")
+    second = keys()
+    assert "scaling" in changed(first, second)
+    (root / "filters" / "tweak.py").write_text("FACE = 'yellow'\n")
+    assert changed(second, keys()) == ["scaling"]
+
+
+def test_a_damaged_module_record_is_only_a_slower_build(keys_of_copy):
+    root, keys = keys_of_copy
+    base = keys()
+    for damage in ("[]", '{"filters.options": {"sha256": 1}}', "not json"):
+        (root / "sources.json").write_text(damage)
+        assert keys() == base
 
 
 def test_a_users_matplotlibrc_changes_figure_keys(tmp_path, monkeypatch):

@@ -109,4 +109,39 @@ def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds():
     text = DECK.read_text()
     doc = pf.convert_text(text, standalone=True, pandoc_path=pandoc_path())
     by_pandoc = [(kind, elem.identifier, dict(elem.attributes), elem.text) for elem, kind, _ in find_blocks(doc)]
-    assert live_blocks(text) == by_pandoc and len(by_pandoc) == 6
+    assert [block[:4] for block in live_blocks(text)] == by_pandoc and len(by_pandoc) == 6
+
+
+def pdf_text(pdf: Path) -> str:
+    return " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_the_second_lecture_builds_with_every_new_kind_and_two_run_blocks(tmp_path, monkeypatch):
+    from filters.scan import live_blocks
+
+    deck = ROOT / "slides" / "transformers-2.md"
+    kinds = [block.kind for block in live_blocks(deck.read_text())]
+    assert {"multihead", "block", "posenc-compare", "attention-steps", "trained-attention"} <= set(kinds)
+    assert kinds.count("run") >= 2
+    monkeypatch.chdir(tmp_path)
+    text = pdf_text(tmp_path / build(deck, Path("build")))
+    for title in frame_titles(deck.read_text()):
+        assert title.split("$")[0].strip() in text, title
+    assert "-∞" in text or "−∞" in text, "the causal worked example shows masked scores"
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_starter_deck_builds_in_each_language(tmp_path, monkeypatch, lang):
+    """`attnslides new` writes a deck that uses every kind once, and it builds as written."""
+    from filters.cli import main as cli
+    from filters.kinds import KINDS
+
+    monkeypatch.chdir(tmp_path)
+    assert cli(["new", "deck.md", "--lang", lang]) == 0
+    assert cli(["new", "deck.md", "--lang", lang]) == 1, "never overwrites"
+    text = pdf_text(tmp_path / build(Path("deck.md"), Path("build")))
+    words = {"en": ("Self-attention weights of", "query", "attention weight"),
+             "es": ("Pesos de auto-atención de", "consulta", "peso de atención")}[lang]
+    for word in words:
+        assert word in text, word
+    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(KINDS)

@@ -6,18 +6,21 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import typing
 
+import panflute as pf
 import pytest
 from conftest import ROOT
 
+from filters.entry import produce
 from filters.kind import Kind
 from filters.kinds import KINDS
 from filters.labels import LANGUAGES
-from filters.render import render
+from filters.options import parse_options
 
 
 @pytest.mark.parametrize("name", sorted(KINDS))
@@ -30,21 +33,44 @@ def test_every_kind_is_complete(name):
             assert kind.default_caption(kind.options(), lang)
 
 
+class StubOut:
+    """What the filter gives a kind's ``write`` (filters.kind.Out), without a document."""
+
+    def __init__(self, fmt, figures):
+        self.fmt, self.identifier, self.lang, self.figures = fmt, "x", "es", figures
+
+    def figure(self, n=1):
+        assert 1 <= n <= self.figures
+        return pf.Para(pf.Str(f"figure {n}"))
+
+    def markdown(self, text):
+        return [pf.Str(text)]
+
+
 @pytest.mark.parametrize("name", sorted(KINDS))
 def test_data_is_what_the_kinds_typeddict_declares(name, tmp_path):
-    """compute's return annotation is the kind's TypedDict, which the README's Data lines describe;
-    the data must have exactly its keys, survive JSON, and draw (or write) in every language."""
+    """compute's (or make's) return annotation is the kind's TypedDict, which the README's Data lines
+    describe; the data must have exactly its keys, survive JSON, and draw (or write) in every language."""
     kind = KINDS[name]
-    declared = typing.get_type_hints(kind.compute)["return"]
-    data = kind.compute(kind.options(), "cpu")
-    assert set(data) == set(typing.get_type_hints(declared)), f"{declared.__name__} and the data disagree"
-    assert json.loads(json.dumps(data)) == data
+    options = parse_options(kind.options, {}, _example_body(kind))
+    declared = typing.get_type_hints(kind.make or kind.compute)["return"]
     for lang in LANGUAGES:
-        if kind.output == "figure":
-            render(kind, data, kind.options(), tmp_path / f"{lang}.png", lang=lang)
-        else:
+        folder = tmp_path / lang
+        folder.mkdir()
+        data = produce(kind, options, folder, ext="png", device="cpu", lang=lang)
+        assert set(data) == set(typing.get_type_hints(declared)), f"{declared.__name__} and the data disagree"
+        assert json.loads(json.dumps(data)) == data
+        pictures = sorted(folder.glob("figure-*.png"))
+        assert (len(pictures) == 1) if kind.output == "figure" else (not pictures) if kind.output == "text" else True
+        if kind.write:
             for fmt in ("beamer", "revealjs"):
-                assert kind.write(data, kind.options(), fmt=fmt, identifier="x") is not None
+                assert kind.write(data, options, StubOut(fmt, len(pictures))) is not None
+
+
+def _example_body(kind) -> str:
+    """The body of the kind's block in the starter deck (a .run block needs its code)."""
+    block = kind.examples["es"].split("```", 2)[1]
+    return block.split("\n", 1)[1] if "\n" in block else ""
 
 
 def test_an_incomplete_kind_is_named_when_the_registry_loads(tmp_path):
@@ -58,7 +84,7 @@ def test_an_incomplete_kind_is_named_when_the_registry_loads(tmp_path):
         "class IncompleteOptions(FigureOptions):\n"
         "    '''``.incomplete``: a kind that forgot its English caption.'''\n\n"
         "KIND = Kind(name='incomplete', options=IncompleteOptions, compute=lambda o, d: {}, output='figure',\n"
-        "            draw=lambda d, o, l: None, cost=1, captions={'es': 'Una figura.'})\n")
+        "            draw=lambda d, o, l: None, cost=1, captions={'es': 'Una figura.'}, examples={'es': '', 'en': ''})\n")
     done = subprocess.run([sys.executable, "-c", "import filters.kinds"], cwd=tmp_path, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(tmp_path)))
     assert done.returncode != 0
@@ -72,18 +98,24 @@ def test_kind_problems_name_each_missing_piece():
         "options need a docstring starting ``.x``: and saying what the block shows",
         "a figure kind needs draw(data, options, labels) -> Figure",
         "a figure kind needs a default caption in every language; missing: es, en",
+        "an example block for the starter deck is missing in: es, en",
     ]
     text = Kind("attention", attention.options, attention.compute, "text", -1, captions=attention.captions,
-                labels={"es": {"a": "a", "query": "q"}, "en": {"query": "q"}})
+                examples=attention.examples, labels={"es": {"a": "a", "query": "q"}, "en": {"query": "q"}})
     assert text.problems() == [
         "cost must be a number >= 0, not -1",
-        "a text kind needs write(data, options, *, fmt, identifier) -> panflute.Block",
-        "a text kind shows no caption, so it must not declare captions",
+        "a 'text' kind needs write(data, options, out) -> panflute.Block",
+        "a 'text' kind has no default caption, so it must not declare captions",
         "labels in 'en' lack a",
         "labels query are shared ones (filters.labels); use those",
     ]
+    pictures = Kind("attention", attention.options, attention.compute, "figures", 1, examples=attention.examples)
+    assert pictures.problems() == [
+        "a 'figures' kind needs make(options, folder, *, ext, device, lang) -> data",
+        "a 'figures' kind needs write(data, options, out) -> panflute.Block",
+    ]
     bad_caption = Kind("attention", attention.options, attention.compute, "figure", 1, draw=attention.draw,
-                       captions={"es": "Pesos de «{frase}»", "en": "Weights of {sentence}"})
+                       examples=attention.examples, captions={"es": "Pesos de «{frase}»", "en": "Weights of {sentence}"})
     assert bad_caption.problems() == ["the caption in 'es' cannot be filled from the options: KeyError: 'frase'"]
 
 
@@ -94,3 +126,21 @@ def test_nothing_outside_a_kinds_file_names_it():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Constant) and node.value in names:
                 pytest.fail(f"{path.name}:{node.lineno} names the kind {node.value!r}")
+
+
+def test_the_readme_walkthrough_kind_and_its_test_work_as_printed(tmp_path):
+    """The README's "Adding a figure kind" shows a whole kind file and its test: they must work
+    exactly as printed (examples that are never run rot)."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Adding a figure kind", 1)[1]
+    kind_file, test_file = re.findall(r"^```python\n(.*?)^```$", section, re.M | re.S)[:2]
+    for package in ("engine", "filters"):
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "tests").mkdir()
+    shutil.copy(ROOT / "tests" / "conftest.py", tmp_path / "tests" / "conftest.py")
+    (tmp_path / "filters" / "kinds" / "temperature.py").write_text(kind_file)
+    (tmp_path / "tests" / "test_kind_temperature.py").write_text(test_file)
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_kind_temperature.py"],
+                          cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 passed" in done.stdout

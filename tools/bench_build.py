@@ -40,7 +40,7 @@ ONE_FIGURE = """
 import sys, json, pathlib
 from filters.kinds import KINDS
 from filters.options import parse_options
-from filters.jobs import produce
+from filters.entry import produce
 name, attributes, text, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], pathlib.Path(sys.argv[4])
 out.mkdir(exist_ok=True)
 kind = KINDS[name]
@@ -88,7 +88,7 @@ def main(argv=None) -> int:
                .stdout.split()[1])
     attnslides = [str(BIN / "attnslides"), "build", "deck.md"]
     pandoc, filt = pandoc_path(), filter_command()
-    blocks = [(kind, attrs, body) for kind, _, attrs, body in live_blocks(deck_text)]
+    blocks = [(block.kind, block.attributes, block.body) for block in live_blocks(deck_text)]
     print(f"deck: {args.deck} ({len(blocks)} live blocks); {os.cpu_count()} cores; medians of {args.repeat}")
 
     # (d) and the cache for (a): one cold build, its memory sampled

@@ -82,21 +82,30 @@ ENGINE_CHECKS: list[Check] = [check_positional, check_attention, check_block, ch
 # ---- every deck's live blocks: what each kind says must agree across devices ----
 
 def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
-    """Recompute every live block of ``deck`` on ``device``, through its kind's ``compute``.
+    """Recompute every live block of ``deck`` on ``device``, through its kind's ``compute`` (or, for
+    a ``.run`` block, by running it).
 
     Returns:
         ``{"<block>.<name>": value}``: the kind's ``across_devices(data)`` when it has one (what
         the slide shows, for results that differ in the last bits between devices), else every
         number and array of the data (token strings and flags left out).
     """
+    import tempfile
+
+    from filters.entry import produce
     from filters.kinds import KINDS
     from filters.options import parse_options
     from filters.scan import live_blocks
 
     arrays: dict[str, object] = {}
-    for n, (name, ident, attributes, body) in enumerate(live_blocks(deck.read_text()), start=1):
+    for n, (name, ident, attributes, body, _line) in enumerate(live_blocks(deck.read_text()), start=1):
         kind = KINDS[name]
-        data = kind.compute(parse_options(kind.options, attributes, body), device.type)
+        options = parse_options(kind.options, attributes, body)
+        if kind.compute is not None:
+            data = kind.compute(options, device.type)
+        else:  # a kind that makes its pictures as it computes (.run): needs matplotlib too
+            with tempfile.TemporaryDirectory() as folder:
+                data = produce(kind, options, Path(folder), ext="png", device=device.type, lang="es")
         values = kind.across_devices(data) if kind.across_devices else {
             key: value for key, value in data.items()
             if isinstance(value, (int, float, list)) and not isinstance(value, bool) and _numeric(value)}

@@ -12,7 +12,6 @@ Importing the registry imports every kind's file, and those import neither torch
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import pkgutil
 
@@ -29,11 +28,14 @@ def _discover() -> dict[str, Kind]:
         if not isinstance(kind, Kind):
             raise KindError(f"{module.__name__} is in filters/kinds/ but defines no KIND = Kind(...)")
         problems = kind.problems()
+        if info.name != kind.name.replace("-", "_"):
+            problems.append(f"its file is {info.name}.py, but a kind named '{kind.name}' lives in "
+                            f"{kind.name.replace('-', '_')}.py")
         if problems:
             raise KindError(f"kind .{kind.name} ({module.__name__}) is incomplete: " + "; ".join(problems))
         if kind.name in kinds:
             raise KindError(f"two modules define the kind .{kind.name}: {kinds[kind.name].module}, {module.__name__}")
-        kinds[kind.name] = dataclasses.replace(kind, module=module.__name__)
+        kinds[kind.name] = kind
     return kinds
 
 

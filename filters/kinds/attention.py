@@ -13,8 +13,14 @@ from dataclasses import dataclass
 from typing import TypedDict
 
 from filters.kind import Kind, Matrix, as_list
-from filters.options import FigureOptions, HeatmapOptions, SentenceOptions, as_bool, as_int, option, optional
+from filters.kinds._sentence import SentenceOptions
+from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, option, optional
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Auto-atención\n\n```{.attention #atencion}\nel gato se sentó en la alfombra\n```",
+    "en": "# Self-attention\n\n```{.attention #attention}\nthe cat sat on the mat\n```",
+}
 
 @dataclass(frozen=True)
 class AttentionOptions(FigureOptions, HeatmapOptions, SentenceOptions):
@@ -82,17 +88,20 @@ def draw(data: AttentionData, options: AttentionOptions, labels: dict):
     """The heatmap (queries on rows, keys on columns) and its colorbar."""
     from matplotlib.figure import Figure
 
-    from filters.render import attention_heatmap
+    from filters.heatmap import attention_heatmap, weights_colorbar
+    from filters.render import projected_scale
 
-    fig = Figure(figsize=(4.2, 3.2), layout="constrained")
+    L = len(data["tokens"])
+    fig = Figure(figsize=(4.2, 3.2) if L <= 12 else (5.6, 3.8), layout="constrained")
     ax = fig.add_subplot()
-    image, _ = attention_heatmap(ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
-                                 annotate=options.annotate, cmap=options.cmap, labels=labels)
-    fig.colorbar(image, ax=ax, label=labels["weight"], fraction=0.06, pad=0.03)
+    heatmap = attention_heatmap(ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
+                                annotate=options.annotate, cmap=options.cmap, labels=labels,
+                                scale=projected_scale(fig, options.height))
+    weights_colorbar(fig, heatmap, ax=ax, labels=labels, fraction=0.06, pad=0.03)
     return fig
 
 
-KIND = Kind("attention", AttentionOptions, compute, output="figure", draw=draw, cost=1, captions={
+KIND = Kind("attention", AttentionOptions, compute, output="figure", draw=draw, cost=1, examples=EXAMPLES, captions={
     "es": "Pesos de auto-atención de «{sentence}»: cada fila es un token que pregunta (query) y suma 1.",
     "en": "Self-attention weights of “{sentence}”: each row is a query token and sums to 1.",
 })

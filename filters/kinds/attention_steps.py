@@ -21,6 +21,11 @@ from filters.kind import Kind, Matrix, as_list
 from filters.latex import bmatrix
 from filters.options import Options, as_bool, as_int, as_matrix, option, optional
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Paso a paso, con máscara causal\n\n```{.attention-steps #pasos seed=1 causal=true}\n```",
+    "en": "# Step by step, with a causal mask\n\n```{.attention-steps #steps seed=1 causal=true}\n```",
+}
 
 @dataclass(frozen=True)
 class StepsOptions(Options):
@@ -34,6 +39,8 @@ class StepsOptions(Options):
     length: int = option(3, as_int(1, 6), help="number of tokens L = S when Q, K, V are drawn")
     d_k: int = option(2, as_int(1, 6), help="width of drawn queries and keys")
     d_v: int = option(2, as_int(1, 6), help="width of drawn values")
+    causal: bool = option(False, as_bool, help="causal mask: query i sees keys up to i; masked scores show as -inf "
+                                               "and their weights as 0")
     precision: int = option(2, as_int(0, 4), help="decimals shown in the matrices")
     overlays: bool = option(True, as_bool, help="reveal one step per Beamer overlay")
 
@@ -65,8 +72,10 @@ class StepsData(TypedDict):
     k: Matrix  # (S, d_k)
     v: Matrix  # (S, d_v)
     scale: float  # 1/√d_k
-    scores: Matrix  # (L, S) = QKᵀ·scale
-    weights: Matrix  # (L, S) = softmax(scores), rows sum to 1
+    causal: bool
+    mask: list[list[bool]] | None  # (L, S), True = may attend; None without the causal mask
+    scores: list[list[float | None]]  # (L, S) = QKᵀ·scale; null where masked (−∞)
+    weights: Matrix  # (L, S) = softmax(scores), rows sum to 1 (masked entries 0)
     output: Matrix  # (L, d_v) = weights · V
 
 
@@ -78,6 +87,7 @@ def compute(options: StepsOptions, device: str = "cpu") -> StepsData:
 
     from engine.attention import scaled_dot_product_attention
     from engine.device import pick
+    from engine.masks import causal_mask
 
     dev = pick(device)
     if options.q is None:
@@ -89,14 +99,21 @@ def compute(options: StepsOptions, device: str = "cpu") -> StepsData:
     q, k, v = q.to(dev), k.to(dev), v.to(dev)
     d_k = q.shape[-1]
     scale = 1.0 / math.sqrt(d_k)
+    mask = causal_mask(q.shape[0], k.shape[0], device=dev) if options.causal else None  # (L, S)
     with torch.no_grad():
         scores = (q @ k.T) * scale  # (L, S): the slide's first step, S = QKᵀ/√d_k
-        output, weights = scaled_dot_product_attention(q, k, v, scale=scale)  # (L, d_v), (L, S)
+        output, weights = scaled_dot_product_attention(q, k, v, mask, scale=scale)  # (L, d_v), (L, S)
+    shown = as_list(scores)
+    if mask is not None:  # JSON has no −∞: a masked score is null
+        shown = [[s if keep else None for s, keep in zip(row, keeps, strict=True)]
+                 for row, keeps in zip(shown, mask.tolist(), strict=True)]
     return {
         "kind": "attention-steps", "device": dev.type, "d_k": d_k, "precision": options.precision,
         "q": as_list(q), "k": as_list(k), "v": as_list(v),
         "scale": scale,
-        "scores": as_list(scores),
+        "causal": options.causal,
+        "mask": None if mask is None else mask.tolist(),
+        "scores": shown,
         "weights": as_list(weights),
         "output": as_list(output),
     }
@@ -130,15 +147,15 @@ def beamer(data: StepsData, *, precision: int, overlays: bool = True) -> str:
     return "\n".join(lines)
 
 
-def write(data: StepsData, options: StepsOptions, *, fmt: str, identifier: str = ""):
+def write(data: StepsData, options: StepsOptions, out):
     """Raw LaTeX for Beamer and LaTeX; elsewhere display math, one fragment per step."""
     import panflute as pf
 
-    if fmt in ("beamer", "latex"):
+    if out.fmt in ("beamer", "latex"):
         return pf.RawBlock(beamer(data, precision=options.precision, overlays=options.overlays), format="latex")
     steps = [pf.Para(pf.Math(eq, format="DisplayMath")) for eq in equations(data, options.precision)]
     return pf.Div(*[pf.Div(s, classes=["fragment"]) if options.overlays else s for s in steps],
-                  identifier=identifier, classes=["attention-steps"])
+                  identifier=out.identifier, classes=["attention-steps"])
 
 
-KIND = Kind("attention-steps", StepsOptions, compute, output="text", write=write, cost=0)
+KIND = Kind("attention-steps", StepsOptions, compute, output="text", write=write, cost=0, examples=EXAMPLES)

@@ -15,15 +15,21 @@ from typing import ClassVar, TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix, as_list
-from filters.options import FigureOptions, HeatmapOptions, SentenceOptions, as_bool, int_list, option, optional
+from filters.kinds._sentence import SentenceOptions
+from filters.options import FigureOptions, HeatmapOptions, as_bool, int_list, option, optional
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# ¿Ve el orden la atención?\n\n```{.permutation #permutacion}\nel gato se sentó en la alfombra\n```",
+    "en": "# Does attention see order?\n\n```{.permutation #permutation}\nthe cat sat on the mat\n```",
+}
 
 @dataclass(frozen=True)
 class PermutationOptions(FigureOptions, HeatmapOptions, SentenceOptions):
     """``.permutation``: the same sentence with its tokens permuted, side by side. Without positional
     encoding the weights just permute with the tokens (attention is permutation-equivariant)."""
 
-    max_words: ClassVar[int] = 12  # two heatmaps share the slide
+    max_tokens: ClassVar[int] = 16  # two heatmaps share the slide
     order: tuple[int, ...] | None = option(None, optional(int_list(0)),
                                            help="the new order of the tokens, e.g. [6, 5, 4, 3, 2, 1, 0] (auto: reversed)")
     positional: bool = option(False, as_bool, help="add the sinusoidal positional encoding (then order matters)")
@@ -98,23 +104,25 @@ def draw(data: PermutationData, options: PermutationOptions, labels: dict):
     """The sentence's heatmap beside the permuted sentence's, one colour scale, one colorbar."""
     from matplotlib.figure import Figure
 
-    from filters.render import attention_heatmap
+    from filters.heatmap import attention_heatmap, weights_colorbar
+    from filters.render import projected_scale
 
     fig = Figure(figsize=(5.0, 2.75), layout="constrained")
     axes = fig.subplots(1, 2)
     for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
                                        (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):
-        image, _ = attention_heatmap(ax, weights, tokens, tokens, precision=options.precision,
-                                     annotate=options.annotate, cmap=options.cmap, labels=labels,
-                                     text_kws={"fontsize": 6})
+        heatmap = attention_heatmap(ax, weights, tokens, tokens, precision=options.precision, annotate=options.annotate,
+                                    cmap=options.cmap, labels=labels, scale=projected_scale(fig, options.height),
+                                    alternate=False)
         ax.set_title(title)
     axes[1].set_ylabel("")
-    fig.colorbar(image, ax=axes, label=labels["weight"], fraction=0.04, pad=0.02)
+    weights_colorbar(fig, heatmap, ax=axes, labels=labels, fraction=0.04, pad=0.02)
     fig.suptitle(labels["max_difference"].format(data["max_difference"]), fontsize=8)
     return fig
 
 
-KIND = Kind("permutation", PermutationOptions, compute, output="figure", draw=draw, cost=3, labels=LABELS, captions={
+KIND = Kind("permutation", PermutationOptions, compute, output="figure", draw=draw, cost=3, labels=LABELS,
+            examples=EXAMPLES, captions={
     "es": "Pesos de atención de «{sentence}» y de sus tokens permutados.",
     "en": "Attention weights of “{sentence}” and of its permuted tokens.",
 })

@@ -15,6 +15,11 @@ from filters.errors import BlockError
 from filters.kind import Kind, Matrix, as_list
 from filters.options import COLORMAPS, FigureOptions, as_choice, as_int, as_positive_float, int_list, option
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Codificación posicional\n\n```{.posenc #posiciones num_positions=60 d_model=32 dims=\"2,3,10,11\"}\n```",
+    "en": "# Positional encoding\n\n```{.posenc #positions num_positions=60 d_model=32 dims=\"2,3,10,11\"}\n```",
+}
 
 @dataclass(frozen=True)
 class PosencOptions(FigureOptions):
@@ -116,7 +121,7 @@ def draw(data: PosencData, options: PosencOptions, labels: dict):
     return fig
 
 
-KIND = Kind("posenc", PosencOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS, captions={
+KIND = Kind("posenc", PosencOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS, examples=EXAMPLES, captions={
     "es": "Codificación posicional sinusoidal ($d_{{model}} = {d_model}$, base {base:g}).",
     "en": "Sinusoidal positional encoding ($d_{{model}} = {d_model}$, base {base:g}).",
 })

@@ -16,6 +16,11 @@ from filters.errors import BlockError
 from filters.kind import Kind
 from filters.options import FigureOptions, as_int, int_list, option
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# ¿Por qué dividir por $\\sqrt{d_k}$?\n\n```{.scaling #escala}\n```",
+    "en": "# Why divide by $\\sqrt{d_k}$?\n\n```{.scaling #scale}\n```",
+}
 
 @dataclass(frozen=True)
 class ScalingOptions(FigureOptions):
@@ -122,7 +127,7 @@ def draw(data: ScalingData, options: ScalingOptions, labels: dict):
     return fig
 
 
-KIND = Kind("scaling", ScalingOptions, compute, output="figure", draw=draw, cost=1, labels=LABELS, captions={
+KIND = Kind("scaling", ScalingOptions, compute, output="figure", draw=draw, cost=1, labels=LABELS, examples=EXAMPLES, captions={
     "es": "Peso máximo del softmax según $d_k$, con y sin dividir por $\\sqrt{{d_k}}$.",
     "en": "Largest softmax weight against $d_k$, with and without dividing by $\\sqrt{{d_k}}$.",
 })

@@ -14,8 +14,13 @@ from typing import Any, TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix
-from filters.options import FigureOptions, HeatmapOptions, as_int, as_str, option
+from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, as_str, option
 
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Atención aprendida\n\n```{.trained-attention #aprendida}\n```",
+    "en": "# Learned attention\n\n```{.trained-attention #learned}\n```",
+}
 
 @dataclass(frozen=True)
 class TrainedOptions(FigureOptions, HeatmapOptions):
@@ -28,7 +33,8 @@ class TrainedOptions(FigureOptions, HeatmapOptions):
     vocab: str = option("ABCDEFGHIJ", as_str, help="the symbols, one character each")
     steps: int = option(300, as_int(1, 20000), help="training steps (Adam)")
     d_model: int = option(32, as_int(2, 512), help="width of the model")
-    heads: int = option(1, as_int(1, 8), help="attention heads (the figure shows their average)")
+    heads: int = option(1, as_int(1, 8), help="attention heads")
+    per_head: bool = option(False, as_bool, help="one heatmap per head instead of their average")
 
     def validate(self) -> None:
         super().validate()
@@ -39,6 +45,8 @@ class TrainedOptions(FigureOptions, HeatmapOptions):
                              "use more symbols or a longer seq_len", key="seq_len")
         if self.d_model % self.heads:
             raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
+        if self.per_head and self.heads == 1:
+            raise BlockError("per_head shows each head apart: give heads=2 or more", key="per_head")
 
 
 class TrainedData(TypedDict):
@@ -82,17 +90,24 @@ def draw(data: TrainedData, options: TrainedOptions, labels: dict):
     with the held-out exact-match rate."""
     from matplotlib.figure import Figure
 
-    from filters.render import attention_heatmap
+    from filters.heatmap import attention_heatmap, heads_figure, weights_colorbar
+    from filters.render import projected_scale
 
+    title = labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"])
+    if options.per_head:
+        axes_labels = {**labels, "query": labels["output"], "key": labels["input"]}
+        return heads_figure(data["head_weights"], data["prediction"], data["tokens"], labels=axes_labels,
+                            height=options.height, precision=options.precision, annotate=options.annotate,
+                            cmap=options.cmap, title=title)
     fig = Figure(figsize=(4.2, 3.2), layout="constrained")
     ax = fig.add_subplot()
-    image, _ = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=options.precision,
-                                 annotate=options.annotate, cmap=options.cmap, labels=labels)
-    ax.set_xticks(range(len(data["tokens"])), labels=data["tokens"], rotation=0, ha="center")
+    ax.set_title(title)
+    heatmap = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=options.precision,
+                                annotate=options.annotate, cmap=options.cmap, labels=labels,
+                                scale=projected_scale(fig, options.height))
     ax.set_xlabel(labels["input"])
     ax.set_ylabel(labels["output"])
-    ax.set_title(labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"]))
-    fig.colorbar(image, ax=ax, label=labels["weight"], fraction=0.06, pad=0.03)
+    weights_colorbar(fig, heatmap, ax=ax, labels=labels, fraction=0.06, pad=0.03)
     return fig
 
 
@@ -104,7 +119,7 @@ def across_devices(data: TrainedData) -> dict[str, Any]:
 
 
 KIND = Kind("trained-attention", TrainedOptions, compute, output="figure", draw=draw, cost=10, labels=LABELS,
-            across_devices=across_devices, captions={
+            across_devices=across_devices, examples=EXAMPLES, captions={
     "es": "Atención aprendida al invertir secuencias de {seq_len} símbolos.",
     "en": "Attention learned by reversing sequences of {seq_len} symbols.",
 })

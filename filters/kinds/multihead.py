@@ -1,0 +1,108 @@
+"""``.multihead``: the weights of every head of a multi-head attention layer on one sentence, side by
+side on one colour scale (Vaswani et al. 2017, §3.2.2).
+
+````markdown
+```{.multihead #fig-cabezas heads=4}
+el gato se sentó en la alfombra
+```
+````
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, TypedDict
+
+from filters.errors import BlockError
+from filters.kind import Kind, Matrix, as_list
+from filters.kinds._sentence import SentenceOptions
+from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, option
+
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Varias cabezas\n\n```{.multihead #cabezas heads=4}\nel gato se sentó en la alfombra\n```",
+    "en": "# Several heads\n\n```{.multihead #heads heads=4}\nthe cat sat on the mat\n```",
+}
+
+
+@dataclass(frozen=True)
+class MultiheadOptions(FigureOptions, HeatmapOptions, SentenceOptions):
+    """``.multihead``: the attention weights of each head of one multi-head attention layer
+    (seeded W_Q, W_K, W_V, W_O) on a sentence, side by side, on one colour scale.
+
+    tokens → embedding (+ sinusoidal positions) → ``engine.attention.MultiHeadAttention``."""
+
+    max_tokens: ClassVar[int] = 12  # up to eight heatmaps share the slide
+    heads: int = option(4, as_int(1, 8), help="number of heads H; must divide d_model")
+    positional: bool = option(True, as_bool, help="add the sinusoidal positional encoding to the embeddings")
+    causal: bool = option(False, as_bool, help="causal mask: each token sees only itself and earlier tokens")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.d_model % self.heads:
+            raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
+
+
+class MultiheadData(TypedDict):
+    """What ``.multihead`` computes (``<id>.json``)."""
+
+    kind: str
+    sentence: str
+    seed: int
+    d_model: int
+    heads: int
+    d_k: int  # d_model / heads
+    positional: bool
+    causal: bool
+    device: str
+    tokens: list[str]  # L tokens
+    x: Matrix  # (L, d_model): the layer's input, embeddings (+ positions)
+    head_weights: list[Matrix]  # (H, L, L), each row sums to 1
+    average_weights: Matrix  # (L, L): their mean over heads
+    output: Matrix  # (L, d_model) = Concat(head_1, …, head_H) W_O
+
+
+def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
+    """``MultiHead(X, X, X)`` with ``H`` heads of width ``d_k = d_model / H`` (§3.2.2): the embedding
+    from ``seed``, the layer's weights from ``seed + 1``."""
+    import torch
+
+    from engine.attention import MultiHeadAttention
+    from engine.device import pick
+    from engine.embedding import TokenEmbedding
+    from engine.tokens import Vocabulary
+    from filters.kinds._sentence import embed
+
+    dev = pick(device)
+    tokens = options.tokens
+    vocab = Vocabulary(tokens)
+    embedding = TokenEmbedding(len(vocab), options.d_model, seed=options.seed).to(dev)
+    attention = MultiHeadAttention(options.d_model, options.heads, seed=options.seed + 1).to(dev).eval()
+    x = embed(tokens, vocab, embedding, positional=options.positional)  # (L, d_model)
+    with torch.no_grad():
+        output, weights = attention(x[None], is_causal=options.causal)  # (1, L, d_model), (1, H, L, L)
+    return {
+        "kind": "multihead", "sentence": options.sentence, "seed": options.seed, "d_model": options.d_model,
+        "heads": options.heads, "d_k": options.d_model // options.heads, "positional": options.positional,
+        "causal": options.causal, "device": dev.type,
+        "tokens": tokens,
+        "x": as_list(x),
+        "head_weights": as_list(weights[0]),
+        "average_weights": as_list(weights[0].mean(0)),
+        "output": as_list(output[0]),
+    }
+
+
+def draw(data: MultiheadData, options: MultiheadOptions, labels: dict):
+    """One heatmap per head."""
+    from filters.heatmap import heads_figure
+
+    return heads_figure(data["head_weights"], data["tokens"], data["tokens"], labels=labels, height=options.height,
+                        precision=options.precision, annotate=options.annotate, cmap=options.cmap)
+
+
+KIND = Kind("multihead", MultiheadOptions, compute, output="figure", draw=draw, cost=1.5, examples=EXAMPLES,
+            captions={
+    "es": "Pesos de atención de cada una de las {heads} cabezas sobre «{sentence}»: cada cabeza mira a otra parte.",
+    "en": "Attention weights of each of the {heads} heads on “{sentence}”: each head looks elsewhere.",
+})

@@ -1,0 +1,117 @@
+"""``.run``: the lecturer's own Python, run with the engine while the deck builds (see :mod:`filters.run`).
+
+````markdown
+```{.python .run #fig-mi-experimento caption="Lo que mide mi experimento"}
+x = torch.randn(5, 8)
+attention = engine.attention.SelfAttention(8, seed=0)
+_, weights = attention(x)
+slide.heatmap(weights, list("abcde"))
+```
+````
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, TypedDict
+
+from filters.errors import BlockError
+from filters.kind import Kind
+from filters.options import FigureOptions, as_bool, as_int, as_positive_float, option, str_list
+
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Tu propio experimento\n\n```{.python .run #experimento echo=true caption=\"Pesos de una cabeza "
+          "de atención sobre cinco vectores al azar.\"}\nx = torch.randn(5, 8)\nhead = "
+          "engine.attention.SelfAttention(8, seed=0)\n_, weights = head(x)\nslide.heatmap(weights, list(\"abcde\"))\n```",
+    "en": "# Your own experiment\n\n```{.python .run #experiment echo=true caption=\"Weights of one attention head "
+          "over five random vectors.\"}\nx = torch.randn(5, 8)\nhead = engine.attention.SelfAttention(8, seed=0)\n"
+          "_, weights = head(x)\nslide.heatmap(weights, list(\"abcde\"))\n```",
+}
+
+
+@dataclass(frozen=True)
+class RunOptions(FigureOptions):
+    """``.run``: your own Python, run at build time with ``engine``, ``torch``, ``np``, ``plt`` and
+    ``slide`` ready; its figures, matrices, texts and printed output go on the slide.
+
+    Write it as ```` ```{.python .run} ````. Options are attributes or Quarto's ``#|`` lines."""
+
+    body_key: ClassVar[str | None] = "code"
+    body_is_code: ClassVar[bool] = True
+    code: str = option("", str, help="the Python code (the block's body)")
+    fig_cap: tuple[str, ...] = option((), str_list, figure=False,
+                                      help="captions of the figures, in order, e.g. [\"first\", \"second\"]")
+    echo: bool = option(False, as_bool, figure=False, help="show the code, highlighted, before what it makes")
+    seed: int = option(0, as_int(0, 2**63 - 1), help="seed of torch, numpy and random before the code runs")
+    timeout: float = option(120.0, as_positive_float, figure=False,
+                            help="seconds the code may run before it is stopped")
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.code.strip():
+            raise BlockError("the block has no code: write Python in its body", key="code")
+        if self.caption and self.fig_cap:
+            raise BlockError("give caption (one figure) or fig-cap (a list, one per figure), not both", key="fig_cap")
+        if self.timeout > 3600:
+            raise BlockError(f"at most 3600 seconds, got {self.timeout:g}", key="timeout")
+
+    def time_limit(self) -> float:
+        return self.timeout
+
+    def figure_captions(self) -> list[str]:
+        return list(self.fig_cap) or super().figure_captions()
+
+    @property
+    def listing(self) -> str:
+        """The code as shown with ``echo``: without its ``#|`` option lines."""
+        return "\n".join(line for line in self.code.splitlines() if not line.lstrip().startswith("#|")).strip("\n")
+
+
+class RunData(TypedDict):
+    """What a ``.run`` block leaves (``<id>.json``)."""
+
+    seed: int
+    device: str
+    figures: int  # how many figures it drew: <id>-1.pdf, <id>-2.pdf, …
+    outputs: list[dict[str, Any]]  # in order: {"figure": n}, {"math": latex}, {"text": markdown}, {"printed": text}
+    data: dict[str, Any]  # what the code gave slide.data(...)
+
+
+def make(options: RunOptions, folder, *, ext: str, device: str, lang: str) -> RunData:
+    """Run the block's code (:func:`filters.run.execute`); its figures go to ``folder``."""
+    from filters.run import execute
+
+    data = execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height,
+                   folder=folder, ext=ext)
+    if len(options.fig_cap) > data["figures"]:
+        raise BlockError(f"fig-cap gives {len(options.fig_cap)} captions, but the code drew {data['figures']} "
+                         "figure(s)", key="fig_cap")
+    return data
+
+
+def write(data: RunData, options: RunOptions, out) -> list:
+    """The code (with ``echo``), then what it made, in order."""
+    import panflute as pf
+
+    blocks = [pf.CodeBlock(options.listing, classes=["python"])] if options.echo else []
+    for piece in data["outputs"]:
+        if "figure" in piece:
+            blocks.append(out.figure(piece["figure"]))
+        elif "math" in piece:
+            blocks.append(pf.Para(pf.Math(piece["math"], format="DisplayMath")))
+        elif "text" in piece:
+            blocks.append(pf.Para(*out.markdown(piece["text"])))
+        else:
+            blocks.append(pf.CodeBlock(piece["printed"], classes=["output"]))
+    return blocks
+
+
+def across_devices(data: RunData) -> dict[str, Any]:
+    """What must agree on the CPU and a GPU: the numbers the block gave ``slide.data``."""
+    return {f"data.{name}": value for name, value in data["data"].items()
+            if isinstance(value, (int, float, list)) and not isinstance(value, bool)}
+
+
+KIND = Kind("run", RunOptions, None, output="figures", make=make, write=write, cost=5, executes=True,
+            across_devices=across_devices, examples=EXAMPLES)

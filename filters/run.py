@@ -1,0 +1,239 @@
+"""The sandbox of ``.run`` blocks: a lecturer's own Python, run with the engine while the deck builds.
+
+A ``.run`` block's code runs in a worker like any figure, with these names already there:
+
+* ``engine`` — the attention engine, every module imported (``engine.attention.MultiHeadAttention``);
+* ``torch``, ``np`` (numpy), ``plt`` (matplotlib.pyplot, in the deck's style);
+* ``slide`` — a :class:`Slide`: what the block puts on its slide besides its figures.
+
+torch, numpy and Python's ``random`` are seeded first (the block's ``seed``, default 0), so a block
+gives the same slide on every build. Every matplotlib figure still open when the code ends becomes
+a figure on the slide, in the order they were created; what the code prints appears as text. An
+exception stops the build with the line of the deck that raised it and the block's own frames of
+the traceback (:class:`filters.errors.BlockError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import linecache
+import random
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from filters.errors import BlockError, JobTimeout
+
+# The file name the block's code is compiled under: its frames are the block's own.
+CODE_FILE = "<.run block>"
+
+
+def _array(values):
+    """A tensor, array or nested list as a float numpy array (on the CPU)."""
+    import numpy as np
+
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def _jsonable(value):
+    """``value`` with tensors and arrays turned into (nested) lists, numpy scalars into numbers."""
+    if hasattr(value, "detach") or type(value).__module__ == "numpy":
+        value = _array(value)
+        return value.tolist() if value.ndim else float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class Slide:
+    """The ``slide`` object of a ``.run`` block: what the block puts on its slide besides its figures.
+
+    Outputs appear in the order the code makes them, figures included (a figure is placed where it
+    was created). Attributes: ``device`` (the ``torch.device`` the build computes on; move your
+    tensors there to use a GPU) and ``lang`` (the deck's language, ``"es"`` or ``"en"``).
+    """
+
+    def __init__(self, *, device, lang: str, height: str):
+        self.device, self.lang, self._height = device, lang, height
+        self.outputs: list[dict[str, Any]] = []
+        self.values: dict[str, Any] = {}
+
+    def _figures_so_far(self) -> int:
+        import matplotlib.pyplot as plt
+
+        return max(plt.get_fignums(), default=0)
+
+    def _put(self, **piece) -> None:
+        self.outputs.append({**piece, "after_figure": self._figures_so_far()})
+
+    def matrix(self, values, *, precision: int = 2, name: str | None = None) -> None:
+        """Show a vector or a matrix (tensor, array or nested list) as LaTeX, e.g. ``A = [...]``.
+
+        Args:
+            values: shape ``(n,)`` (shown as a row) or ``(rows, cols)``.
+            precision: decimals of each entry.
+            name: what it is called on the slide, as LaTeX (``"A"``, ``"W_Q"``); none: just the matrix.
+
+        Raises:
+            ValueError: for an array of another rank, or of more than 12 × 12 entries.
+        """
+        from filters.latex import bmatrix
+
+        array = _array(values)
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or max(array.shape) > 12:
+            raise ValueError(f"slide.matrix shows a vector or a matrix of at most 12 × 12, got shape {array.shape}")
+        latex = bmatrix(array.tolist(), precision)
+        self._put(math=f"{name} = {latex}" if name else latex)
+
+    def math(self, latex: str) -> None:
+        """Show a line of display math (LaTeX, without ``$``)."""
+        self._put(math=str(latex))
+
+    def text(self, markdown: str) -> None:
+        """Show a short text (Markdown: ``*emphasis*``, ``$x$``)."""
+        self._put(text=str(markdown))
+
+    def heatmap(self, weights, queries, keys=None, *, title: str | None = None, precision: int = 2,
+                annotate: bool | None = None, cmap: str = "viridis"):
+        """A heatmap of attention weights in the deck's style (queries on rows, keys on columns),
+        as the ``.attention`` kind draws it; it appears where it is made.
+
+        Args:
+            weights: shape ``(L, S)``, values in [0, 1].
+            queries: L row labels; keys: S column labels (default: the queries).
+            title: above the heatmap. precision, annotate, cmap: as in ``.attention``.
+
+        Returns:
+            The matplotlib figure.
+        """
+        import matplotlib.pyplot as plt
+
+        from filters.heatmap import attention_heatmap, weights_colorbar
+        from filters.labels import LABELS
+        from filters.render import projected_scale
+
+        array = _array(weights)
+        keys = queries if keys is None else keys
+        if array.ndim != 2 or array.shape != (len(queries), len(keys)):
+            raise ValueError(f"slide.heatmap needs weights of shape ({len(queries)}, {len(keys)}) for its labels, "
+                             f"got {array.shape}")
+        fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8), layout="constrained")
+        ax = fig.add_subplot()
+        if title:
+            ax.set_title(title)
+        labels = LABELS[self.lang]
+        heatmap = attention_heatmap(ax, array, list(map(str, queries)), list(map(str, keys)), precision=precision,
+                                    annotate=annotate, cmap=cmap, labels=labels,
+                                    scale=projected_scale(fig, self._height))
+        weights_colorbar(fig, heatmap, ax=ax, labels=labels, fraction=0.06, pad=0.03)
+        return fig
+
+    def data(self, **values) -> None:
+        """Add ``values`` (numbers, lists, tensors, arrays) to the block's JSON file, ``<id>.json``."""
+        self.values.update(_jsonable(values))
+
+
+def _engine():
+    """The ``engine`` package with every lecture module imported (named here one by one, so that a
+    ``.run`` block's cache key covers the whole engine)."""
+    import engine
+    import engine.attention
+    import engine.block
+    import engine.embedding
+    import engine.masks
+    import engine.positional
+    import engine.tokens
+    import engine.toy  # noqa: F401
+
+    return engine
+
+
+def _own_frames(tb) -> tuple[tuple[int, str, str], ...]:
+    """The frames of traceback ``tb`` that are the block's code: ``(line, function, source)``."""
+    frames = traceback.extract_tb(tb)
+    return tuple((f.lineno, "the block" if f.name == "<module>" else f.name, (f.line or "").strip())
+                 for f in frames if f.filename == CODE_FILE)
+
+
+def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str) -> dict[str, Any]:
+    """Run ``code`` as described above; save its figures as ``folder/figure-<n>.<ext>``.
+
+    Returns:
+        The block's data: ``outputs`` (in order: ``{"figure": n}``, ``{"math": latex}``,
+        ``{"text": markdown}``, ``{"printed": text}``), ``figures`` (how many), ``data`` (what the
+        code gave ``slide.data``), ``seed`` and ``device``.
+
+    Raises:
+        BlockError: when the code does not compile or raises, with the line (of the block's body)
+            at fault and the block's own frames of the traceback.
+        JobTimeout: when the block's time limit strikes (with the line it was on).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.style
+    import numpy as np
+    import torch
+
+    from engine.device import pick
+    from filters import STYLE
+    from filters.render import save
+
+    dev = pick(device)
+    slide = Slide(device=dev, lang=lang, height=height)
+    namespace = {"__name__": "__attnslides_run__", "engine": _engine(), "torch": torch, "np": np, "plt": plt,
+                 "slide": slide}
+    try:
+        compiled = compile(code, CODE_FILE, "exec")
+    except SyntaxError as exc:
+        raise BlockError(f"the code does not compile: {exc.msg}", line=exc.lineno) from None
+    linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)  # source lines in tracebacks
+    printed = io.StringIO()
+    plt.close("all")
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    try:
+        with matplotlib.style.context(STYLE), contextlib.redirect_stdout(printed):
+            try:
+                exec(compiled, namespace)
+            except JobTimeout as exc:
+                frames = _own_frames(sys.exc_info()[2])
+                raise JobTimeout(frames[-1][0] if frames else None) from exc
+            except Exception as exc:
+                frames = _own_frames(exc.__traceback__)
+                raise BlockError(f"{type(exc).__name__}: {exc}", line=frames[-1][0] if frames else None,
+                                 trace=frames) from None
+            numbers = sorted(plt.get_fignums())
+            for n, number in enumerate(numbers, start=1):
+                save(plt.figure(number), folder / f"figure-{n}.{ext}")
+    finally:
+        plt.close("all")
+    outputs = _in_order(slide.outputs, numbers)
+    if printed.getvalue().strip():
+        outputs.append({"printed": printed.getvalue().rstrip()})
+    return {"seed": seed, "device": dev.type, "figures": len(numbers), "outputs": outputs, "data": slide.values}
+
+
+def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
+    """Pieces and figures in the order they were made: a piece made when figure number ``k`` was the
+    newest comes after it. Figures are numbered on the slide from 1, in creation order."""
+    outputs, pieces = [], list(pieces)
+    for n, number in enumerate(numbers, start=1):
+        while pieces and pieces[0]["after_figure"] < number:
+            outputs.append(_without_marker(pieces.pop(0)))
+        outputs.append({"figure": n})
+    return outputs + [_without_marker(p) for p in pieces]
+
+
+def _without_marker(piece: dict) -> dict:
+    return {k: v for k, v in piece.items() if k != "after_figure"}
