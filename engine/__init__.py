@@ -8,7 +8,10 @@ Read the modules in this order, as the slides go:
 4. :mod:`engine.masks`       causal and padding masks (and torch's opposite polarity)
 5. :mod:`engine.attention`   scaled dot-product attention → self-attention → multi-head attention
 6. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
-7. :mod:`engine.toy`         a task learned live: one attention layer learns to reverse sequences
+7. :mod:`engine.toy`         tasks learned live: reversing sequences, with one layer or a deep stack
+8. :mod:`engine.recurrent`   what attention replaced: an RNN, one step per token
+
+:mod:`engine.optim` is the written-out Adam of the live trainings.
 
 :mod:`engine.device` says where it runs (``DEVICE=cpu|cuda|mps|auto``). The benchmarks and the GPU
 check are developers' tools, in ``tools/`` beside this package.

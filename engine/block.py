@@ -101,25 +101,32 @@ class Residual(nn.Module):
     with dropout on the sublayer's output. Pre-norm (``norm_first=True``): ``x +
     Dropout(Sublayer(LayerNorm(x)))``.
 
+    ``skip=False`` drops the ``x +``: the sub-layer's output replaces ``x`` instead of being added to
+    it (``LayerNorm(Sublayer(x))``, or ``Sublayer(LayerNorm(x))`` pre-norm). No Transformer does
+    this; it is there to show what the skip connection is for (slide "Bloque Transformer").
+
     Args:
         d_model: width of ``x``. dropout: on the sublayer's output (training mode only).
         norm_first: pre-norm instead of post-norm. eps: the :class:`LayerNorm`'s epsilon.
+        skip: keep the residual connection (the default).
 
     Shapes:
         ``forward(x, sublayer)``: ``x`` ``(..., d_model)``, ``sublayer`` maps ``(..., d_model)`` to
         ``(..., d_model)``; returns ``(..., d_model)``.
     """
 
-    def __init__(self, d_model: int, *, dropout: float = 0.0, norm_first: bool = False, eps: float = 1e-5):
+    def __init__(self, d_model: int, *, dropout: float = 0.0, norm_first: bool = False, eps: float = 1e-5,
+                 skip: bool = True):
         super().__init__()
-        self.norm_first = norm_first
+        self.norm_first, self.skip = norm_first, skip
         self.norm = LayerNorm(d_model, eps)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, sublayer: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        kept = x if self.skip else 0  # the residual: x flows past the sub-layer unchanged
         if self.norm_first:
-            return x + self.dropout(sublayer(self.norm(x)))  # (..., d_model)
-        return self.norm(x + self.dropout(sublayer(x)))  # (..., d_model)
+            return kept + self.dropout(sublayer(self.norm(x)))  # (..., d_model)
+        return self.norm(kept + self.dropout(sublayer(x)))  # (..., d_model)
 
 
 class TransformerBlock(nn.Module):
@@ -134,6 +141,7 @@ class TransformerBlock(nn.Module):
         norm_first: pre-norm (``True``) or the paper's post-norm (``False``).
         activation: ``"relu"`` or ``"gelu"``. layer_norm_eps: the epsilon of both layer norms.
         batch_first: layout of ``x``, ``(B, L, d_model)`` or ``(L, B, d_model)``.
+        skip: keep the residual connections (``False`` only to show what they are for; see :class:`Residual`).
         seed, generator: where the weights are drawn from.
 
     Shapes:
@@ -144,7 +152,8 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0,
                  norm_first: bool = False, activation: str = "relu", layer_norm_eps: float = 1e-5,
-                 batch_first: bool = True, seed: int | None = None, generator: torch.Generator | None = None):
+                 batch_first: bool = True, skip: bool = True, seed: int | None = None,
+                 generator: torch.Generator | None = None):
         super().__init__()
         if seed is not None:
             generator = torch.Generator().manual_seed(seed)
@@ -152,8 +161,8 @@ class TransformerBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, num_heads, dropout=dropout, batch_first=batch_first,
                                        generator=generator)
         self.ff = FeedForward(d_model, d_ff, activation=activation, dropout=dropout, generator=generator)
-        self.residual1 = Residual(d_model, dropout=dropout, norm_first=norm_first, eps=layer_norm_eps)
-        self.residual2 = Residual(d_model, dropout=dropout, norm_first=norm_first, eps=layer_norm_eps)
+        self.residual1 = Residual(d_model, dropout=dropout, norm_first=norm_first, eps=layer_norm_eps, skip=skip)
+        self.residual2 = Residual(d_model, dropout=dropout, norm_first=norm_first, eps=layer_norm_eps, skip=skip)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None, *, is_causal: bool = False,
                 need_weights: bool = False):
@@ -210,6 +219,7 @@ class Encoder(nn.Module):
     Args:
         num_layers: number of blocks. The other arguments are those of :class:`TransformerBlock`.
         final_norm: whether a :class:`LayerNorm` follows the stack (default: ``norm_first``).
+        skip: keep the residual connections (see :class:`Residual`).
         seed: if given, all blocks draw their weights, in order, from one seeded generator.
 
     Shapes:
@@ -219,13 +229,14 @@ class Encoder(nn.Module):
 
     def __init__(self, num_layers: int, d_model: int, num_heads: int, d_ff: int, *, dropout: float = 0.0,
                  norm_first: bool = False, activation: str = "relu", layer_norm_eps: float = 1e-5,
-                 batch_first: bool = True, final_norm: bool | None = None, seed: int | None = None):
+                 batch_first: bool = True, final_norm: bool | None = None, skip: bool = True,
+                 seed: int | None = None):
         super().__init__()
         generator = None if seed is None else torch.Generator().manual_seed(seed)
         self.layers = nn.ModuleList(
             TransformerBlock(d_model, num_heads, d_ff, dropout=dropout, norm_first=norm_first,
                              activation=activation, layer_norm_eps=layer_norm_eps, batch_first=batch_first,
-                             generator=generator)
+                             skip=skip, generator=generator)
             for _ in range(num_layers))
         final_norm = norm_first if final_norm is None else final_norm
         self.norm = LayerNorm(d_model, layer_norm_eps) if final_norm else None

@@ -1,4 +1,5 @@
-"""A task learned live: reversing a sequence of symbols with one attention layer.
+"""Tasks learned live: reversing a sequence of symbols with one attention layer, and with a deep
+stack of Transformer blocks, with and without residual connections.
 
 The slide shows that attention *learns where to look*: trained to output ``x_{L-1}, …, x_0`` for
 an input ``x_0, …, x_{L-1}``, the layer's weights become an anti-diagonal — output position ``i``
@@ -16,6 +17,7 @@ which is what the heatmap shows. The values carry the token, which the readout c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -25,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine.attention import MultiHeadAttention
+from engine.block import Encoder
 from engine.embedding import TokenEmbedding
+from engine.optim import Adam
 from engine.positional import LearnedPositionalEmbedding
 from engine.tokens import Vocabulary
 
@@ -93,35 +97,6 @@ class ReversalModel(nn.Module):
         queries = self.query_position(S).expand(B, S, -1)  # (L, d_model) -> (B, L, d_model)
         out, weights = self.attn(queries, memory, memory, need_weights=need_weights)  # (B, L, d_model)
         return self.readout(out), weights  # (B, L, vocab), (B, H, L, S)
-
-
-class Adam:
-    """Adam (Kingma & Ba 2015, Algorithm 1), written out: the same update as ``torch.optim.Adam``
-    without weight decay. Written here because ``torch.optim``'s constructor imports
-    ``torch._dynamo``, about a second — longer than this whole training run.
-    """
-
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
-        self.params = [p for p in params if p.requires_grad]
-        self.lr, (self.beta1, self.beta2), self.eps, self.t = lr, betas, eps, 0
-        self.m = [torch.zeros_like(p) for p in self.params]  # first moment (mean of gradients)
-        self.v = [torch.zeros_like(p) for p in self.params]  # second moment (mean of squared gradients)
-
-    def zero_grad(self) -> None:
-        for p in self.params:
-            p.grad = None
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.t += 1
-        correction1, correction2 = 1 - self.beta1**self.t, 1 - self.beta2**self.t  # bias corrections
-        for p, m, v in zip(self.params, self.m, self.v, strict=True):
-            if p.grad is None:
-                continue
-            m.mul_(self.beta1).add_(p.grad, alpha=1 - self.beta1)
-            v.mul_(self.beta2).addcmul_(p.grad, p.grad, value=1 - self.beta2)
-            denominator = (v / correction2).sqrt_().add_(self.eps)
-            p.addcdiv_(m, denominator, value=-self.lr / correction1)
 
 
 def make_data(cfg: ReversalConfig, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -211,6 +186,80 @@ def train_reversal(*, seed: int = 0, seq_len: int = 8, vocab: str | Sequence[str
         final_loss=loss.item(),
         config=cfg,
     )
+
+
+# ---- the same task for a deep stack: what residual connections are for (slide "Bloque Transformer") ----
+
+
+class DeepReversalModel(nn.Module):
+    """``layers`` pre-norm Transformer blocks on token + learned position embeddings, then a readout.
+    With ``skip=False`` every block's sub-layers *replace* the residual stream instead of adding to it.
+
+    Shapes:
+        ``forward(ids (B, L) long)`` → ``logits (B, L, vocab)``.
+    """
+
+    def __init__(self, *, vocab: int, seq_len: int, d_model: int, heads: int, layers: int, skip: bool, seed: int):
+        super().__init__()
+        self.embed = TokenEmbedding(vocab, d_model, seed=seed)
+        self.position = LearnedPositionalEmbedding(seq_len, d_model, std=1.0, seed=seed + 1)
+        self.encoder = Encoder(layers, d_model, heads, 4 * d_model, norm_first=True, skip=skip, seed=seed + 2)
+        self.readout = nn.Linear(d_model, vocab)
+        nn.init.normal_(self.readout.weight, std=d_model**-0.5, generator=torch.Generator().manual_seed(seed + 3))
+        nn.init.zeros_(self.readout.bias)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        x = self.embed(ids) + self.position(ids.shape[1])  # (B, L, d_model)
+        return self.readout(self.encoder(x))  # (B, L, vocab)
+
+
+@dataclass
+class DeepResult:
+    """The training of one :class:`DeepReversalModel`."""
+
+    skip: bool
+    layers: int
+    losses: list[float]  # cross-entropy of each training batch, in order
+    accuracy: float  # exact match on held-out sequences, in [0, 1]
+    chance: float  # the loss of a model that guesses: ln(vocab)
+
+
+def train_deep_reversal(*, skip: bool, layers: int = 8, d_model: int = 32, heads: int = 4, steps: int = 80,
+                        seq_len: int = 8, vocab: int = 10, batch_size: int = 32, lr: float = 3e-3, seed: int = 0,
+                        device: str | torch.device = "cpu", num_threads: int | None = 1) -> DeepResult:
+    """Train a deep stack to reverse sequences of ``vocab`` symbols, with (``skip=True``) or without
+    residual connections. The same seed gives both the same data, batches and initial weights, so
+    the two runs differ only in the ``x +`` of each sub-layer (He et al. 2016; Vaswani et al. 2017, §5.4).
+
+    Returns:
+        A :class:`DeepResult`: the loss of every step and the held-out exact match.
+    """
+    cfg = ReversalConfig(seq_len=seq_len, vocab=tuple(map(str, range(vocab))), seed=seed, train_size=2048,
+                         held_out=256)
+    generator = torch.Generator().manual_seed(seed)
+    train, held_out = make_data(cfg, generator)
+    model = DeepReversalModel(vocab=vocab, seq_len=seq_len, d_model=d_model, heads=heads, layers=layers, skip=skip,
+                              seed=seed).to(device)
+    optimiser = Adam(model.parameters(), lr=lr)
+    train, held_out = train.to(device), held_out.to(device)
+    losses = []
+    threads = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(num_threads)
+    try:
+        for _ in range(steps):
+            batch = train[torch.randint(len(train), (batch_size,), generator=generator)]  # (B, L)
+            loss = F.cross_entropy(model(batch).flatten(0, 1), batch.flip(-1).flatten())  # target: reversed ids
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+            losses.append(loss.item())
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(held_out).argmax(-1) == held_out.flip(-1)).all(dim=-1).float().mean().item()
+    return DeepResult(skip=skip, layers=layers, losses=losses, accuracy=accuracy, chance=math.log(vocab))
 
 
 if __name__ == "__main__":

@@ -223,7 +223,8 @@ def _size_numbers(heatmap: Heatmap) -> None:
 
 
 def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height: str, precision: int = 2,
-                 annotate: bool | None = None, cmap: str = "viridis", title: str | None = None) -> Figure:
+                 annotate: bool | None = None, cmap: str = "viridis", title: str | None = None,
+                 titles: list[str] | None = None, fig: Figure | None = None) -> Figure:
     """One heatmap per attention head, side by side (up to four in a row), on one colour scale with
     one colorbar; the query labels on the first column only, the key labels on the bottom row.
 
@@ -232,12 +233,14 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
         query_tokens, key_tokens: L and S labels.
         labels: the figure's words (``labels["head"]`` is formatted with ``h``, from 1).
         height: the figure's height on the slide (sizes its fonts, see :func:`projected_scale`).
-        title: above the panels, if any.
+        title: above the panels, if any; titles: one per panel (default: "head 1", "head 2" …).
+        fig: the figure to draw in (a new one, sized for the panels, by default).
     """
     head_weights = np.asarray(head_weights, dtype=float)
     H = head_weights.shape[0]
     cols, rows = min(H, 4), -(-H // 4)
-    fig = Figure(figsize=(4.6, 2.6 if rows == 1 else 3.6), layout="constrained")
+    if fig is None:
+        fig = Figure(figsize=(4.6, 2.6 if rows == 1 else 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     scale = projected_scale(fig, height)
     for h, ax in enumerate(axes):
@@ -246,7 +249,7 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
             continue
         heatmap = attention_heatmap(ax, head_weights[h], query_tokens, key_tokens, precision=precision,
                                     annotate=annotate, cmap=cmap, labels=labels, scale=scale, alternate=False)
-        ax.set_title(labels["head"].format(h=h + 1))
+        ax.set_title(titles[h] if titles else labels["head"].format(h=h + 1))
         if h % cols:
             ax.set_ylabel("")
             ax.set_yticklabels([])

@@ -21,6 +21,7 @@ import linecache
 import random
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,38 +102,47 @@ class Slide:
         """Show a short text (Markdown: ``*emphasis*``, ``$x$``)."""
         self._put(text=str(markdown))
 
-    def heatmap(self, weights, queries, keys=None, *, title: str | None = None, precision: int = 2,
-                annotate: bool | None = None, cmap: str = "viridis"):
+    def heatmap(self, weights, queries, keys=None, *, title: str | None = None, titles: list[str] | None = None,
+                precision: int = 2, annotate: bool | None = None, cmap: str = "viridis"):
         """A heatmap of attention weights in the deck's style (queries on rows, keys on columns),
-        as the ``.attention`` kind draws it; it appears where it is made.
+        as the ``.attention`` kind draws it; it appears where it is made. Several matrices (a
+        stack of shape ``(P, L, S)``, e.g. one per head) are drawn side by side on one colour scale.
 
         Args:
-            weights: shape ``(L, S)``, values in [0, 1].
+            weights: shape ``(L, S)`` or ``(P, L, S)``, values in [0, 1].
             queries: L row labels; keys: S column labels (default: the queries).
-            title: above the heatmap. precision, annotate, cmap: as in ``.attention``.
+            title: above the heatmap(s); titles: one per panel of a stack.
+            precision, annotate, cmap: as in ``.attention``.
 
         Returns:
             The matplotlib figure.
+
+        Raises:
+            ValueError: when the shape does not match the labels.
         """
         import matplotlib.pyplot as plt
 
-        from filters.heatmap import attention_heatmap, weights_colorbar
+        from filters.heatmap import attention_heatmap, heads_figure, weights_colorbar
         from filters.labels import LABELS
         from filters.render import projected_scale
 
         array = _array(weights)
         keys = queries if keys is None else keys
-        if array.ndim != 2 or array.shape != (len(queries), len(keys)):
-            raise ValueError(f"slide.heatmap needs weights of shape ({len(queries)}, {len(keys)}) for its labels, "
-                             f"got {array.shape}")
-        fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8), layout="constrained")
+        if array.ndim not in (2, 3) or array.shape[-2:] != (len(queries), len(keys)):
+            raise ValueError(f"slide.heatmap needs weights of shape ({len(queries)}, {len(keys)}) for its labels "
+                             f"(or a stack of them), got {array.shape}")
+        labels = LABELS[self.lang]
+        queries, keys = list(map(str, queries)), list(map(str, keys))
+        if array.ndim == 3:
+            fig = plt.figure(figsize=(4.6, 2.6 if array.shape[0] <= 4 else 3.6))
+            return heads_figure(array, queries, keys, labels=labels, height=self._height, precision=precision,
+                                annotate=annotate, cmap=cmap, title=title, titles=titles, fig=fig)
+        fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8))
         ax = fig.add_subplot()
         if title:
             ax.set_title(title)
-        labels = LABELS[self.lang]
-        heatmap = attention_heatmap(ax, array, list(map(str, queries)), list(map(str, keys)), precision=precision,
-                                    annotate=annotate, cmap=cmap, labels=labels,
-                                    scale=projected_scale(fig, self._height))
+        heatmap = attention_heatmap(ax, array, queries, keys, precision=precision, annotate=annotate, cmap=cmap,
+                                    labels=labels, scale=projected_scale(fig, self._height))
         weights_colorbar(fig, heatmap, ax=ax, labels=labels, fraction=0.06, pad=0.03)
         return fig
 
@@ -147,9 +157,12 @@ def _engine():
     import engine
     import engine.attention
     import engine.block
+    import engine.device
     import engine.embedding
     import engine.masks
+    import engine.optim
     import engine.positional
+    import engine.recurrent
     import engine.tokens
     import engine.toy  # noqa: F401
 
@@ -203,7 +216,10 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     np.random.seed(seed)
     random.seed(seed)
     try:
-        with matplotlib.style.context(STYLE), contextlib.redirect_stdout(printed):
+        with matplotlib.style.context(STYLE), contextlib.redirect_stdout(printed), warnings.catch_warnings():
+            # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
+            # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
             try:
                 exec(compiled, namespace)
             except JobTimeout as exc:

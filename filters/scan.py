@@ -10,7 +10,6 @@ a Markdown library would not know Pandoc's attribute syntax.)
 from __future__ import annotations
 
 import re
-import shlex
 from typing import NamedTuple
 
 from filters.kinds import KINDS
@@ -32,8 +31,30 @@ class ScannedBlock(NamedTuple):
     line: int  # the line of its opening fence, from 1
 
 
+# One attribute as pandoc reads it: #id, .class, or key=value with the value bare or quoted.
+_ATTRIBUTE = re.compile(
+    r"(?P<id>\#[^\s}]+)|(?P<cls>\.[^\s}]+)"  # #id, .class
+    r"""|(?P<key>[^\s="'{}]+)=(?:"(?P<dq>(?:\\.|[^"\\])*)"|'(?P<sq>(?:\\.|[^'\\])*)'|(?P<bare>[^\s"'}]+))""")
+# In a quoted value pandoc drops the backslash before any ASCII punctuation: \" → ", \\ → \, \, → ,
+_ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def _attributes(text: str) -> tuple[str, list[str], dict[str, str]]:
+    """The identifier, classes and key-value pairs of ``{…}``, as pandoc reads them."""
+    ident, classes, pairs = "", [], {}
+    for match in _ATTRIBUTE.finditer(text):
+        if match["id"]:
+            ident = match["id"][1:]
+        elif match["cls"]:
+            classes.append(match["cls"][1:])
+        else:
+            quoted = match["dq"] if match["dq"] is not None else match["sq"]
+            pairs[match["key"]] = _ESCAPED.sub(r"\1", quoted) if quoted is not None else match["bare"]
+    return ident, classes, pairs
+
+
 def _classes(match: re.Match) -> list[str]:
-    return [w[1:] for w in shlex.split(match["attrs"].replace("\n", " ")) if w.startswith(".")]
+    return _attributes(match["attrs"])[1]
 
 
 def strip_live_blocks(markdown: str) -> str:
@@ -45,12 +66,10 @@ def live_blocks(markdown: str) -> list[ScannedBlock]:
     """Every live block of ``markdown``, in order."""
     found = []
     for match in _FENCE.finditer(markdown):
-        words = shlex.split(match["attrs"].replace("\n", " "))
-        kinds = [c for c in _classes(match) if c in KINDS]
+        ident, classes, attributes = _attributes(match["attrs"])
+        kinds = [c for c in classes if c in KINDS]
         if not kinds:
             continue
-        ident = next((w[1:] for w in words if w.startswith("#")), "")
-        attributes = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith((".", "#")))
         line = markdown.count("\n", 0, match.start()) + 1
         found.append(ScannedBlock(kinds[0], ident, attributes, match["body"].rstrip("\n"), line))
     return found

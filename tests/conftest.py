@@ -78,3 +78,18 @@ def filter_deck(deck: Path, build_dirs: dict, monkeypatch, *, fmt: str = "beamer
 def figures_of(deck: Path, build_dirs: dict) -> Path:
     """Where the filter puts the figures of ``deck``."""
     return Path(build_dirs["figures-dir"]) / deck.stem
+
+
+def frames(markdown: str) -> list[tuple[str, str]]:
+    """``(title, body)`` of each frame, code blocks kept whole (their '#' lines are comments)."""
+    found, title, body, fence = [], None, [], None
+    for line in markdown.split("\n---\n", 1)[1].splitlines():
+        if fence is None and line.startswith("# "):
+            if title is not None:
+                found.append((title, "\n".join(body)))
+            title, body = line[2:].strip(), []
+            continue
+        if line.startswith("```"):
+            fence = None if fence else line
+        body.append(line)
+    return found + [(title, "\n".join(body))]

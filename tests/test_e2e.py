@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, frames
 
 from filters.build import build
 
@@ -35,8 +35,7 @@ def built(tmp_path_factory):
 
 
 def frame_titles(markdown: str) -> list[str]:
-    body = markdown.split("\n---\n", 1)[1]  # after the YAML metadata
-    return [line[2:].strip() for line in body.splitlines() if line.startswith("# ")]
+    return [title for title, _ in frames(markdown)]
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="the seed deck is not beside this checkout")
@@ -98,18 +97,23 @@ def test_bad_option_stops_the_build_and_names_slide_and_key(tmp_path, monkeypatc
     assert not (tmp_path / "build" / "malo.tex").exists() and not (tmp_path / "build" / "malo.pdf").exists()
 
 
-def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds():
-    """make gpu-check reads the deck without pandoc; it must see the same blocks and options."""
+@pytest.mark.parametrize("deck", sorted((ROOT / "slides").glob("*.md")), ids=lambda p: p.name)
+def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds(deck):
+    """make gpu-check and the messages' line numbers read the deck without pandoc; the scanner must
+    see the same blocks and options, and each block's line must be its fence's."""
     import panflute as pf
 
     from filters.build import pandoc_path
     from filters.filter import find_blocks
     from filters.scan import live_blocks
 
-    text = DECK.read_text()
+    text = deck.read_text()
     doc = pf.convert_text(text, standalone=True, pandoc_path=pandoc_path())
     by_pandoc = [(kind, elem.identifier, dict(elem.attributes), elem.text) for elem, kind, _ in find_blocks(doc)]
-    assert [block[:4] for block in live_blocks(text)] == by_pandoc and len(by_pandoc) == 6
+    scanned = live_blocks(text)
+    assert [block[:4] for block in scanned] == by_pandoc and len(by_pandoc) >= 6
+    lines = text.splitlines()
+    assert all(lines[block.line - 1].startswith("```{.") for block in scanned)
 
 
 def pdf_text(pdf: Path) -> str:

@@ -42,7 +42,7 @@ def test_held_out_sequences_are_never_trained_on():
 
 def test_written_out_adam_matches_torch_adam():
     """engine.toy.Adam against torch.optim.Adam on the same parameters and gradients."""
-    from engine.toy import Adam
+    from engine.optim import Adam
 
     g = torch.Generator().manual_seed(0)
     ours = torch.nn.Parameter(torch.randn(5, 3, generator=g))

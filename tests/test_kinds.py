@@ -144,3 +144,11 @@ def test_the_readme_walkthrough_kind_and_its_test_work_as_printed(tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "1 passed" in done.stdout
+
+
+def test_a_run_blocks_key_covers_the_whole_engine():
+    """A .run block may use any engine module: its key must change with each of them."""
+    from filters.cache import _IN_MEMORY
+
+    engine_modules = {f"engine.{p.stem}" for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__"}
+    assert engine_modules <= set(_IN_MEMORY.closure(KINDS["run"].module)), "name it in filters/run.py's _engine()"

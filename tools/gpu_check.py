@@ -106,9 +106,9 @@ def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
         else:  # a kind that makes its pictures as it computes (.run): needs matplotlib too
             with tempfile.TemporaryDirectory() as folder:
                 data = produce(kind, options, Path(folder), ext="png", device=device.type, lang="es")
-        values = kind.across_devices(data) if kind.across_devices else {
-            key: value for key, value in data.items()
-            if isinstance(value, (int, float, list)) and not isinstance(value, bool) and _numeric(value)}
+        values = kind.across_devices(data) if kind.across_devices else data
+        values = {key: value for key, value in values.items()
+                  if isinstance(value, (int, float, list)) and not isinstance(value, bool) and _numeric(value)}
         arrays.update({f"{ident or f'{name}-{n}'}.{key}": value for key, value in values.items()})
     return arrays
 
