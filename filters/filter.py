@@ -34,7 +34,7 @@ from filters.kind import Kind
 from filters.kinds import KINDS
 from filters.labels import LABELS, language
 from filters.options import parse_options, read_metadata
-from filters.scan import live_blocks
+from filters.scan import live_blocks, same_body
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
@@ -109,10 +109,11 @@ class BlockOutput:
         caption = self.markdown(captions[n - 1]) if n <= len(captions) else []
         url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
         image = pf.Image(*_words(block.options.alt), url=url, attributes={"height": block.options.height})
+        if not caption:  # a Figure would get a bare number ("Figura 3:"): a centred picture instead
+            return _centred(image, url, block.options.height, state.fmt)
         extra = [c for c in block.elem.classes if c != block.kind.name]
         identifier = self.identifier if block.kind.output == "figure" or not self.identifier else f"{self.identifier}-{n}"
-        return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)) if caption else pf.Caption(),
-                         identifier=identifier, classes=extra)
+        return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)), identifier=identifier, classes=extra)
 
     def markdown(self, text: str) -> list[pf.Inline]:
         if text not in self._state.markdown:
@@ -184,14 +185,19 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
 
 def _deck_lines(deck: str, found) -> list[int | None]:
     """The line of the deck where each found block's fence opens, read from the deck's text when it
-    is at hand (``attnslides build``) and agrees with what pandoc found; else ``None`` for each."""
+    is at hand (``attnslides build``): each block pandoc found is matched, in order, with the next
+    block of the text of its kind and body; one that matches none gets ``None``."""
     try:
         scanned = live_blocks(Path(deck).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return [None] * len(found)
-    agree = len(scanned) == len(found) and all(
-        s.kind == kind and s.body == elem.text for s, (elem, kind, _) in zip(scanned, found, strict=False))
-    return [s.line for s in scanned] if agree else [None] * len(found)
+    lines, start = [], 0
+    for elem, kind, _ in found:
+        match = next((n for n in range(start, len(scanned))
+                      if scanned[n].kind == kind and same_body(scanned[n].body, elem.text)), None)
+        lines.append(None if match is None else scanned[match].line)
+        start = start if match is None else match + 1
+    return lines
 
 
 def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -> list[LiveBlock]:
@@ -244,7 +250,7 @@ def prepare(doc: pf.Doc) -> None:
             block.skipped = True  # its code is shown instead: never run the deck's code when told not to
             continue
         misses[block.key] = jobs_.Job(block.kind.name, block.options, block.key, str(cache.root), block.ext,
-                                      device, lang, block.where, block.kind.cost)
+                                      device, lang, block.where, block.kind.cost, block.kind.executes)
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
     if blocks:
@@ -273,8 +279,8 @@ def _warn_unknown_classes(others: list[tuple[str, str]], deck: str, cache: Cache
         known = known if known is not None else highlight_languages(cache)
         if name.lower() in known:
             continue
-        close = difflib.get_close_matches(name, KINDS, n=1, cutoff=0.5)
-        hint = f"did you mean '.{close[0]}'?" if close else f"live kinds: {', '.join('.' + k for k in KINDS)}"
+        close = difflib.get_close_matches(name, KINDS, n=1, cutoff=0.0)
+        hint = f"the closest kind is '.{close[0]}'" if close else ""
         print(f"{PREFIX} warning: {deck}, slide «{slide}»: a code block of class '.{name}' is neither a live block "
               f"nor a language pandoc highlights, so it shows as plain code; {hint}", file=sys.stderr)
 
@@ -339,6 +345,15 @@ def action(elem, doc):
     copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
     out = BlockOutput(block, state, folder)
     return block.kind.write(data, block.options, out) if block.kind.write else out.figure(1)
+
+
+def _centred(image: pf.Image, url: str, height: str, fmt: str) -> pf.Block:
+    """A picture without a caption, centred: as pandoc sizes a figure's image in LaTeX, else as is."""
+    if fmt not in _LATEX_FORMATS:
+        return pf.Para(image)
+    size = f"{float(height[:-1]) / 100:g}\\textheight" if height.endswith("%") else height
+    return pf.RawBlock(f"\\begin{{center}}\\includegraphics[width=\\linewidth,height={size},keepaspectratio]"
+                       f"{{{url}}}\\end{{center}}", format="latex")
 
 
 def _not_run(block: LiveBlock, lang: str) -> list[pf.Block]:

@@ -28,7 +28,13 @@ WEIGHT_RANGE = (0.0, 1.0)
 MIN_PROJECTED_PT = 6.0
 # Cell numbers and tick labels, as projected, when they have room; tick labels shrink down to
 # MIN_TICK_PT, then every other one moves to the opposite side.
-NUMBER_PT, TICK_PT, MIN_TICK_PT = 7.0, 7.5, 5.0
+NUMBER_PT, TICK_PT, MIN_TICK_PT = 8.0, 7.5, 5.0
+# Below this, even after moving every other label to the opposite side, a heatmap is refused.
+MIN_LABEL_PT = 4.0
+
+
+class TooDense(ValueError):
+    """A heatmap with more rows or columns than its room on the slide can label readably."""
 
 
 def _text_colour(rgba) -> str:
@@ -169,8 +175,11 @@ def weights_colorbar(fig: Figure, heatmap: Heatmap, *, ax, labels: dict, **kws):
 def settle(fig: Figure) -> None:
     """Size the tick labels and cell numbers of every heatmap of ``fig`` for the slide, now that all
     of it is drawn. Labels take room from the cells, and the cells decide how large labels may be:
-    lay out with small labels (the most room the cells can get), choose each axis' sides, size the
-    labels of both axes alike from the room left, and settle that once more; then the numbers."""
+    lay out with small labels (the most room the cells can get), choose each axis' sides, give both
+    axes the size the tighter one allows, and settle that; then the numbers.
+
+    Raises:
+        TooDense: when a heatmap's labels would be under :data:`MIN_LABEL_PT` on the slide."""
     heatmaps = _HEATMAPS.pop(fig, [])
     if not heatmaps:
         return
@@ -186,15 +195,28 @@ def settle(fig: Figure) -> None:
         y_size = _tick_size(y_pitch, scale, sides=1)
         layout[id(heatmap)] = (rotation, {axis: 2 if heatmap.alternate and size * scale < MIN_TICK_PT else 1
                                           for axis, size in (("x", x_size), ("y", y_size))})
-    for _ in range(2):
+    for _ in range(3):  # one size for every label of the figure: the tightest axis decides
+        fits = {}
         for heatmap in heatmaps:
-            (x_pitch, y_pitch), (rotation, sides) = _pitches(heatmap), layout[id(heatmap)]
-            _place_ticks(heatmap, axis="x", rotation=rotation, sides=sides["x"],
-                         size=_tick_size(x_pitch, heatmap.scale, sides=sides["x"], rotation=rotation,
-                                         tokens=heatmap.key_tokens))
-            _place_ticks(heatmap, axis="y", sides=sides["y"], size=_tick_size(y_pitch, heatmap.scale, sides=sides["y"]))
+            (x_pitch, y_pitch), (_, sides) = _pitches(heatmap), layout[id(heatmap)]
+            rotation = _x_rotation(heatmap.key_tokens, x_pitch, heatmap.scale)  # slanted only while there is room
+            fits[id(heatmap)] = rotation, min(
+                _tick_size(x_pitch, heatmap.scale, sides=sides["x"], rotation=rotation, tokens=heatmap.key_tokens),
+                _tick_size(y_pitch, heatmap.scale, sides=sides["y"]))
+        size = min(fit for _, fit in fits.values())
+        for heatmap in heatmaps:
+            sides = layout[id(heatmap)][1]
+            _place_ticks(heatmap, axis="x", rotation=fits[id(heatmap)][0], sides=sides["x"], size=size)
+            _place_ticks(heatmap, axis="y", sides=sides["y"], size=size)
         fig.draw_without_rendering()
     for heatmap in heatmaps:
+        labels = [t for a in (heatmap.ax, *heatmap.secondary) for t in (*a.get_xticklabels(), *a.get_yticklabels())
+                  if t.get_text()]
+        smallest = min((t.get_fontsize() for t in labels), default=TICK_PT / heatmap.scale) * heatmap.scale
+        if smallest < MIN_LABEL_PT:
+            raise TooDense(f"its {len(heatmap.query_tokens)} × {len(heatmap.key_tokens)} labels would be "
+                           f"{smallest:.1f} pt on the slide, too small to read (at least {MIN_LABEL_PT:g} pt): use "
+                           "fewer or shorter tokens, fewer panels, or a larger height")
         _size_numbers(heatmap)
 
 
@@ -225,8 +247,9 @@ def _size_numbers(heatmap: Heatmap) -> None:
 def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height: str, precision: int = 2,
                  annotate: bool | None = None, cmap: str = "viridis", title: str | None = None,
                  titles: list[str] | None = None, fig: Figure | None = None) -> Figure:
-    """One heatmap per attention head, side by side (up to four in a row), on one colour scale with
-    one colorbar; the query labels on the first column only, the key labels on the bottom row.
+    """One heatmap per attention head, side by side (up to four in a row, fewer for many keys), on one
+    colour scale with one colorbar; the query labels on the first column only, the key labels on the
+    bottom row.
 
     Args:
         head_weights: array of shape (H, L, S), each row of each head sums to 1.
@@ -237,10 +260,11 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
         fig: the figure to draw in (a new one, sized for the panels, by default).
     """
     head_weights = np.asarray(head_weights, dtype=float)
-    H = head_weights.shape[0]
-    cols, rows = min(H, 4), -(-H // 4)
+    H, _, S = head_weights.shape
+    cols = max(1, min(H, 4, int(270 / (5 * S))))  # at least 5 pt a column, in about 270 pt for the panels
+    rows = -(-H // cols)
     if fig is None:
-        fig = Figure(figsize=(4.6, 2.6 if rows == 1 else 3.6), layout="constrained")
+        fig = Figure(figsize=(4.6, 2.6 if rows <= 2 else 3.6), layout="constrained")  # as wide as the slide allows
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     scale = projected_scale(fig, height)
     for h, ax in enumerate(axes):
@@ -250,13 +274,14 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
         heatmap = attention_heatmap(ax, head_weights[h], query_tokens, key_tokens, precision=precision,
                                     annotate=annotate, cmap=cmap, labels=labels, scale=scale, alternate=False)
         ax.set_title(titles[h] if titles else labels["head"].format(h=h + 1))
+        ax.set_xlabel("")  # one axis name for the whole grid, below
+        ax.set_ylabel("")
         if h % cols:
-            ax.set_ylabel("")
-            ax.set_yticklabels([])
             heatmap.query_tokens = [""] * len(heatmap.query_tokens)
         if h < H - cols:
-            ax.set_xlabel("")
             heatmap.key_tokens = [""] * len(heatmap.key_tokens)
+    fig.supxlabel(labels["key"], fontsize=9)
+    fig.supylabel(labels["query"], fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
     weights_colorbar(fig, heatmap, ax=list(axes[:H]), labels=labels, fraction=0.04, pad=0.02)

@@ -1,21 +1,28 @@
-"""Computing and drawing the blocks that miss the cache: in this process, or in a pool sized to the cores.
+"""Computing and drawing the blocks that miss the cache: each in a warm process of its own.
 
-A :class:`Job` is everything one block needs (it pickles, so it can cross to a worker). Workers
-come from a ``forkserver`` that imports torch and matplotlib once, so each worker starts warm
-instead of paying those imports again; results equal a serial run's, since each job is seeded and
-independent.
+A :class:`Job` is everything one block needs (it pickles, so it can cross to a worker). Each job
+runs in a process forked from a ``forkserver`` that imported torch, matplotlib and the engine once,
+so it starts warm; up to one job per core runs at a time, the longest first. A process per job,
+watched by this one, is what lets a build stop a block that runs past its time limit even inside
+a C routine, name the block whose process crashed or exited, and keep what one block's code does
+(``.run``: replace ``torch.softmax``, change directory) away from every other block. Neither
+``multiprocessing.Pool`` nor ``ProcessPoolExecutor`` can stop one busy task or notice that its
+process died, hence this small scheduler.
+
+A build with ``jobs: 1`` computes declarative kinds in this process (no worker to start); code
+written in the deck (``.run``) always runs in a process of its own. Results equal a serial run's,
+since each job is seeded and independent.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,29 +45,7 @@ class Job:
     lang: str
     where: Where
     cost: float = 1.0  # the kind's relative cost: the longest jobs start first
-
-
-@contextlib.contextmanager
-def time_limit(seconds: float | None):
-    """Raise :class:`JobTimeout` in this thread after ``seconds`` (``None``: no limit).
-
-    A timer signal interrupts Python code, and the engine's torch calls return to Python between
-    operations. Works in the main thread, which is where workers and the filter run jobs.
-    """
-    if not seconds or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(signum, frame):
-        raise JobTimeout
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+    executes: bool = False  # runs code written in the deck: always in a process of its own
 
 
 def run_job(job: Job) -> float:
@@ -76,8 +61,7 @@ def run_job(job: Job) -> float:
     staging = cache.staging(job.key)
     limit = job.options.time_limit()
     try:
-        with time_limit(limit):
-            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
+        produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
         cache.publish(staging, job.key)
     except BlockError as exc:
         raise exc.at(job.where) from None
@@ -91,59 +75,108 @@ def run_job(job: Job) -> float:
     return time.perf_counter() - start
 
 
-def _run_numbered(numbered: tuple[int, Job]) -> tuple[int, float]:
-    n, job = numbered
-    return n, run_job(job)
+# Seconds a job may run past its own limit before its process is killed: the signal inside it
+# gets the first chance, so the message can say which line it was on.
+KILL_GRACE_S = 5.0
 
 
-def _warm_worker(threads: int) -> None:
-    import signal
-
+def _child(job: Job, threads: int, conn) -> None:
+    """The body of a job's process: compute, then send ``("ok", seconds)`` or ``("error", BlockError)``."""
     import torch
 
-    # Ctrl-C is the parent's to handle: it stops the pool. A worker that caught it too could be
-    # left behind, holding pandoc's stderr open, and the build would hang.
+    # Ctrl-C is the build's: it stops the jobs. File descriptor 1 is pandoc's JSON stream when the
+    # filter runs under pandoc: nothing a block does may write there, so it goes to stderr.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.dup2(2, 1)
     torch.set_num_threads(threads)
+    try:
+        conn.send(("ok", run_job(job)))
+    except BlockError as exc:
+        conn.send(("error", exc))
+    except BaseException as exc:  # noqa: BLE001 — anything else still names the block
+        conn.send(("error", BlockError(f"{type(exc).__name__}: {exc}", where=job.where)))
+    finally:
+        conn.close()
+
+
+def _context():
+    context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
+    if hasattr(context, "set_forkserver_preload"):
+        context.set_forkserver_preload(["filters.warm"])
+    return context
 
 
 def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
-    """Run ``jobs``, in parallel when there are several and ``workers != 1``.
+    """Run ``jobs``: in this process when ``workers == 1`` and none runs the deck's code, else each
+    in a warm process of its own, ``workers`` at a time (0: one per core), the longest first.
 
     Args:
         jobs: the cache misses.
-        workers: pool size; 0 means one per core.
+        workers: how many at once; 0 means one per core.
         progress: ``progress(done, total, job, seconds)`` after each job, or ``None``.
 
     Raises:
-        BlockError: the first failure (the other jobs are stopped).
+        BlockError: the first failure (the other jobs are stopped): the block's own error, its time
+            limit, or its process ending without a result.
     """
     cores = os.cpu_count() or 1
-    workers = min(len(jobs), workers or cores)
+    workers = max(1, min(len(jobs), workers or cores))
     jobs = sorted(jobs, key=lambda job: -job.cost)  # longest first: a short job ends the build
-    if workers <= 1:
+    if workers == 1 and not any(job.executes for job in jobs):
         for done, job in enumerate(jobs, start=1):
             seconds = run_job(job)
             if progress:
                 progress(done, len(jobs), job, seconds)
         return
-    context = multiprocessing.get_context("forkserver" if sys.platform != "win32" else "spawn")
-    if hasattr(context, "set_forkserver_preload"):
-        context.set_forkserver_preload(["filters.warm"])
-    pool = context.Pool(workers, initializer=_warm_worker, initargs=(max(1, cores // workers),))
+    context, pending, running, done = _context(), list(jobs), {}, 0
+    threads = max(1, cores // workers)
     try:
-        for done, (n, seconds) in enumerate(pool.imap_unordered(_run_numbered, enumerate(jobs)), start=1):
-            if progress:
-                progress(done, len(jobs), jobs[n], seconds)
-    except BaseException:
-        # A failure or Ctrl-C: stop every worker now. Unfinished entries stay in their .tmp-
-        # folders, which no build trusts.
-        pool.terminate()
-        raise
-    else:
-        pool.close()
+        while pending or running:
+            while pending and len(running) < workers:
+                job = pending.pop(0)
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_child, args=(job, threads, send), daemon=True)
+                process.start()
+                send.close()
+                running[receive] = (job, process, time.monotonic())
+            ready = multiprocessing.connection.wait(list(running), timeout=0.5)
+            for conn in ready:
+                job, process, _ = running.pop(conn)
+                outcome = _outcome(conn, process, job)
+                done += 1
+                if progress:
+                    progress(done, len(jobs), job, outcome)
+            for job, process, started in list(running.values()):
+                limit = job.options.time_limit()
+                if limit and time.monotonic() - started > limit + KILL_GRACE_S:
+                    process.kill()
+                    raise BlockError(f"stopped after {limit:g} s: it ran past its time limit (raise it with "
+                                     "timeout=…, or make the block lighter)", key="timeout", where=job.where)
     finally:
-        pool.join()
+        # A failure or Ctrl-C: stop every job still running. Unfinished entries stay in their
+        # .tmp- folders, which no build trusts.
+        for _, process, _ in running.values():
+            process.kill()
+        for _, process, _ in running.values():
+            process.join()
+
+
+def _outcome(conn, process, job: Job) -> float:
+    """What a finished job's process sent: its seconds; or the error it sent, or the one its exit is."""
+    try:
+        status, value = conn.recv()
+    except EOFError:  # the process ended without a word: os._exit, a crash, a kill
+        process.join()
+        code = process.exitcode
+        how = f"was killed by signal {-code}" if code and code < 0 else f"ended with exit code {code}"
+        raise BlockError(f"its process {how} before it finished (os._exit, a crash in a C library, or memory "
+                         "running out)", where=job.where) from None
+    finally:
+        conn.close()
+    process.join()
+    if status == "error":
+        raise value
+    return value
 
 
 def load(cache: Cache, key: str) -> tuple[Path, dict]:

@@ -18,7 +18,8 @@ LABELS = {
         "dimension": "dimensión",
         "value": "valor",
         "numbers_omitted": "sin cifras: no caben",
-        "not_run": "(Código no ejecutado: compilado con --no-exec y sin resultado guardado.)",
+        "not_run": "(Código no ejecutado: compilado sin ejecutar código —--no-exec o execute: false— y sin resultado "
+                   "guardado.)",
         "head": "cabeza {h}",
     },
     "en": {
@@ -29,7 +30,7 @@ LABELS = {
         "dimension": "dimension",
         "value": "value",
         "numbers_omitted": "no numbers: too small",
-        "not_run": "(Code not run: built with --no-exec and no saved result.)",
+        "not_run": "(Code not run: built without running code —--no-exec or execute: false— and no saved result.)",
         "head": "head {h}",
     },
 }

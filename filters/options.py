@@ -316,9 +316,10 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
         BlockError: if the body is neither of these; a YAML error says where it is.
     """
     lines = text.splitlines()
-    marked = [re.sub(r"^\s*#\|\s?", "", line) for line in lines if re.match(r"^\s*#\|", line)]
+    numbers = [n for n, line in enumerate(lines, start=1) if re.match(r"^\s*#\|", line)]  # of the body
+    marked = [re.sub(r"^\s*#\|\s?", "", lines[n - 1]) for n in numbers]
     rest = "\n".join(line for line in lines if not re.match(r"^\s*#\|", line)).strip()
-    options = _yaml_mapping("\n".join(marked), "the block's #| lines") if marked else {}
+    options = _yaml_mapping("\n".join(marked), "the block's #| lines", numbers) if marked else {}
     if cls.body_is_code:  # code keeps every line, #| ones too, so that its line numbers are the deck's
         return {**options, cls.body_key: text} if rest else options
     if not rest:
@@ -351,11 +352,15 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     return f"{getattr(exc, 'problem', None) or exc}{where}"
 
 
-def _yaml_mapping(text: str, source: str) -> dict[str, Any]:
+def _yaml_mapping(text: str, source: str, lines: list[int] | None = None) -> dict[str, Any]:
+    """``text`` read as a YAML mapping; ``lines``: the body line of each of its lines, for errors."""
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise BlockError(f"could not read {source} as YAML: {_yaml_problem(exc)}") from None
+        mark = getattr(exc, "problem_mark", None)
+        line = lines[min(mark.line, len(lines) - 1)] if mark and lines else None
+        problem = getattr(exc, "problem", None) or exc
+        raise BlockError(f"could not read {source} as YAML: {problem}", line=line) from None
     if not isinstance(value, dict):
         raise BlockError(f"{source} must be 'key: value' options")
     return value

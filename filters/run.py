@@ -18,8 +18,14 @@ from __future__ import annotations
 import contextlib
 import io
 import linecache
+import math
+import os
 import random
+import re
+import signal
 import sys
+import tempfile
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -134,7 +140,7 @@ class Slide:
         labels = LABELS[self.lang]
         queries, keys = list(map(str, queries)), list(map(str, keys))
         if array.ndim == 3:
-            fig = plt.figure(figsize=(4.6, 2.6 if array.shape[0] <= 4 else 3.6))
+            fig = plt.figure(figsize=(4.6, 2.6))
             return heads_figure(array, queries, keys, labels=labels, height=self._height, precision=precision,
                                 annotate=annotate, cmap=cmap, title=title, titles=titles, fig=fig)
         fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8))
@@ -176,8 +182,92 @@ def _own_frames(tb) -> tuple[tuple[int, str, str], ...]:
                  for f in frames if f.filename == CODE_FILE)
 
 
-def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str) -> dict[str, Any]:
-    """Run ``code`` as described above; save its figures as ``folder/figure-<n>.<ext>``.
+@contextlib.contextmanager
+def time_limit(seconds: float | None):
+    """Raise :class:`JobTimeout` in this thread after ``seconds`` (``None``: no limit).
+
+    A timer signal interrupts Python code, and torch's calls return to Python between operations;
+    a block stuck inside one C routine is stopped by the build instead, which kills its process a
+    little later (:mod:`filters.jobs`). Only in the main thread, where blocks run.
+    """
+    if not seconds or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise JobTimeout
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+class _Printed(io.TextIOBase):
+    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest."""
+
+    def __init__(self, slide: Slide):
+        self._slide = slide
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        outputs = self._slide.outputs
+        if outputs and "printed" in outputs[-1] and outputs[-1]["after_figure"] == self._slide._figures_so_far():
+            outputs[-1]["printed"] += text
+        elif text:
+            self._slide._put(printed=text)
+        return len(text)
+
+
+@contextlib.contextmanager
+def _descriptor_1_captured():
+    """Output written to file descriptor 1 itself (``os.system``, a C library, a subprocess) goes to a
+    file while the block runs, never to the filter's stdout (pandoc's JSON stream). Yields a
+    function that returns what was written."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
+    """The block's own frames of ``exc``'s traceback; a deep recursion keeps its first and last 4."""
+    frames = _own_frames(exc.__traceback__)
+    if len(frames) > 10:
+        frames = (*frames[:4], (frames[4][0], f"… {len(frames) - 8} more calls …", ""), *frames[-4:])
+    return frames
+
+
+def _figure_size(height: str) -> tuple[float, float]:
+    """The size of a block's figures by default: the style's, smaller for a smaller height on the
+    slide, so that their text keeps its size there (a "72%" figure keeps the style's size)."""
+    import matplotlib
+
+    width, tall = matplotlib.rcParams["figure.figsize"]
+    if height.endswith("%"):
+        factor = min(1.25, max(0.6, float(height[:-1]) / 72))
+        return width * factor, tall * factor
+    return width, tall
+
+
+def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
+            timeout: float | None = None) -> dict[str, Any]:
+    """Run ``code`` as described above, for at most ``timeout`` seconds; save its figures as
+    ``folder/figure-<n>.<ext>``.
+
+    Figures are the pyplot figures still open at the end, in the order of their numbers (the order
+    they were made, unless the code numbers them itself), then :class:`matplotlib.figure.Figure`
+    objects the code kept in a variable.
 
     Returns:
         The block's data: ``outputs`` (in order: ``{"figure": n}``, ``{"math": latex}``,
@@ -185,8 +275,8 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
         code gave ``slide.data``), ``seed`` and ``device``.
 
     Raises:
-        BlockError: when the code does not compile or raises, with the line (of the block's body)
-            at fault and the block's own frames of the traceback.
+        BlockError: when the code does not compile, raises or exits, with the line (of the block's
+            body) at fault and the block's own frames of the traceback.
         JobTimeout: when the block's time limit strikes (with the line it was on).
     """
     import matplotlib
@@ -196,6 +286,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     import matplotlib.style
     import numpy as np
     import torch
+    from matplotlib.figure import Figure
 
     from engine.device import pick
     from filters import STYLE
@@ -208,41 +299,47 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     try:
         compiled = compile(code, CODE_FILE, "exec")
     except SyntaxError as exc:
-        raise BlockError(f"the code does not compile: {exc.msg}", line=exc.lineno) from None
+        message = re.sub(r" \(detected at line \d+\)", "", exc.msg)  # a line of the block: the message says the deck's
+        raise BlockError(f"the code does not compile: {message}", line=exc.lineno) from None
     linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)  # source lines in tracebacks
-    printed = io.StringIO()
     plt.close("all")
     torch.manual_seed(seed)
     np.random.seed(seed)
     random.seed(seed)
     try:
-        with matplotlib.style.context(STYLE), contextlib.redirect_stdout(printed), warnings.catch_warnings():
+        with matplotlib.style.context(STYLE), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
+            matplotlib.rcParams["figure.figsize"] = _figure_size(height)
             try:
-                exec(compiled, namespace)
+                with contextlib.redirect_stdout(_Printed(slide)), time_limit(timeout):
+                    exec(compiled, namespace)
             except JobTimeout as exc:
-                frames = _own_frames(sys.exc_info()[2])
-                raise JobTimeout(frames[-1][0] if frames else None) from exc
-            except Exception as exc:
                 frames = _own_frames(exc.__traceback__)
-                raise BlockError(f"{type(exc).__name__}: {exc}", line=frames[-1][0] if frames else None,
-                                 trace=frames) from None
+                raise JobTimeout(frames[-1][0] if frames else None) from None
+            except BaseException as exc:  # noqa: BLE001 — SystemExit and KeyboardInterrupt are the block's too
+                frames = _trace_of(exc)
+                what = "called exit()" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+                raise BlockError(what, line=frames[-1][0] if frames else None, trace=frames) from None
             numbers = sorted(plt.get_fignums())
-            for n, number in enumerate(numbers, start=1):
-                save(plt.figure(number), folder / f"figure-{n}.{ext}")
+            figures = [plt.figure(number) for number in numbers]
+            kept = [value for value in namespace.values() if isinstance(value, Figure) and value not in figures]
+            figures, numbers = figures + kept, numbers + [math.inf] * len(kept)  # kept ones come last
+            for n, fig in enumerate(figures, start=1):
+                save(fig, folder / f"figure-{n}.{ext}")
+            low_level = written()
     finally:
         plt.close("all")
     outputs = _in_order(slide.outputs, numbers)
-    if printed.getvalue().strip():
-        outputs.append({"printed": printed.getvalue().rstrip()})
-    return {"seed": seed, "device": dev.type, "figures": len(numbers), "outputs": outputs, "data": slide.values}
+    if low_level.strip():
+        outputs.append({"printed": low_level.rstrip()})
+    return {"seed": seed, "device": dev.type, "figures": len(figures), "outputs": outputs, "data": slide.values}
 
 
 def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
     """Pieces and figures in the order they were made: a piece made when figure number ``k`` was the
-    newest comes after it. Figures are numbered on the slide from 1, in creation order."""
+    newest comes after it. Figures are numbered on the slide from 1, in the order given."""
     outputs, pieces = [], list(pieces)
     for n, number in enumerate(numbers, start=1):
         while pieces and pieces[0]["after_figure"] < number:
@@ -252,4 +349,7 @@ def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
 
 
 def _without_marker(piece: dict) -> dict:
-    return {k: v for k, v in piece.items() if k != "after_figure"}
+    piece = {k: v for k, v in piece.items() if k != "after_figure"}
+    if "printed" in piece:
+        piece["printed"] = piece["printed"].rstrip("\n")
+    return piece

@@ -15,8 +15,9 @@ from typing import NamedTuple
 from filters.kinds import KINDS
 
 _FENCE = re.compile(
-    r"^(?P<fence>`{3,}|~{3,})\s*\{(?P<attrs>(?:\"(?:\\.|[^\"\\])*\"|'[^']*'|[^}\"'])*)\}\s*\n"  # {attrs}, "}" in quotes too
-    r"(?P<body>.*?)^(?P=fence)\s*$",
+    r"^(?P<indent>[ \t>]*)(?P<fence>`{3,}|~{3,})[ \t]*"  # indented in a list item, or in a quote
+    r"\{(?P<attrs>(?:\"(?:\\.|[^\"\\])*\"|'[^']*'|[^}\"'])*)\}\s*\n"  # {attrs}, "}" in quotes too
+    r"(?P<body>.*?)^[ \t>]*(?P=fence)\s*$",
     re.M | re.S,
 )
 
@@ -71,5 +72,16 @@ def live_blocks(markdown: str) -> list[ScannedBlock]:
         if not kinds:
             continue
         line = markdown.count("\n", 0, match.start()) + 1
-        found.append(ScannedBlock(kinds[0], ident, attributes, match["body"].rstrip("\n"), line))
+        indent = match["indent"]
+        body = "\n".join(row[len(indent):] if row.startswith(indent) else row.lstrip(" \t>")
+                         for row in match["body"].rstrip("\n").split("\n"))
+        found.append(ScannedBlock(kinds[0], ident, attributes, body, line))
     return found
+
+
+def same_body(ours: str, pandocs: str) -> bool:
+    """Whether a body read here is the one pandoc read (pandoc expands tabs and strips the
+    indentation of a block in a list item or a quote)."""
+    def lines(text):
+        return [row.expandtabs(4).strip() for row in text.strip("\n").splitlines()]
+    return lines(ours) == lines(pandocs)

@@ -12,6 +12,10 @@ import signal
 # Ctrl-C is the build's to handle; this helper process ends with it.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")  # before pyplot: .run blocks draw with it, in no window
+import matplotlib.pyplot  # noqa: E402,F401
 import torch  # noqa: E402
 
 import engine  # noqa: E402

@@ -121,6 +121,73 @@ def test_the_unknown_class_warning_names_the_slide_and_the_closest_kind(build_di
     doc = filter_deck(DECKS / "unknown-class.md", build_dirs, monkeypatch)
     err = capfd.readouterr().err
     assert "warning" in err and "«Una clase que no es nada»" in err and "'.heatmap'" in err
-    assert "did you mean" in err or "live kinds:" in err
+    assert "the closest kind is '.multihead'" in err
     assert "python" not in err, "a language pandoc highlights is no warning"
     assert len(only(doc, pf.CodeBlock)) == 2, "both stay code listings"
+
+
+def deck_of(tmp_path, *codes, options=""):
+    """A deck with one .run block per code, each on its own slide."""
+    blocks = "\n\n".join(f"# Bloque {n}\n\n```{{.python .run #b{n} {options}}}\n{code}\n```"
+                         for n, code in enumerate(codes, start=1))
+    deck = tmp_path / "bloques.md"
+    deck.write_text(f"---\ntitle: Bloques\nlang: es\n---\n\n{blocks}\n")
+    return deck
+
+
+@pytest.mark.parametrize("code, said", [("import sys\nsys.exit(2)", "called exit()"),
+                                        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+                                        ("import os\nos._exit(0)", "its process ended with exit code 0")])
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_block_that_exits_is_an_error_naming_it_never_a_hang(build_dirs, monkeypatch, tmp_path, code, said, blocks):
+    """Regression: sys.exit or KeyboardInterrupt in a block left the pool waiting forever; os._exit
+    gave pandoc a broken stream and no message."""
+    deck = deck_of(tmp_path, code, *(["x = 1"] if blocks == 2 else []))
+    with pytest.raises(BlockError) as info:
+        filter_deck(deck, build_dirs, monkeypatch)
+    assert said in str(info.value) and "#b1" in str(info.value) and "«Bloque 1»" in str(info.value)
+
+
+def test_output_to_descriptor_1_is_shown_and_never_reaches_pandocs_stream(build_dirs, monkeypatch, tmp_path):
+    """Regression: os.system("echo …") wrote into the filter's stdout, pandoc's JSON stream."""
+    deck = deck_of(tmp_path, 'import os\nprint("desde python")\nos.system("echo desde-un-programa")\n'
+                             'os.write(1, b"desde-c\\n")')
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    texts = [e.text for e in only(doc, pf.CodeBlock)]
+    assert texts[0] == "desde python" and "desde-un-programa" in texts[-1] and "desde-c" in texts[-1]
+
+
+def test_a_blocks_changes_to_torch_stay_in_its_own_process(build_dirs, monkeypatch, tmp_path):
+    """Regression: a block that replaced torch.softmax changed the .attention figures after it."""
+    clean = tmp_path / "limpio.md"
+    clean.write_text("---\ntitle: Limpio\nlang: es\n---\n\n# A\n\n```{.attention #a}\nel gato come\n```\n")
+    poisoned = tmp_path / "veneno.md"
+    poisoned.write_text("---\ntitle: Veneno\nlang: es\n---\n\n# R\n\n```{.python .run #r}\n"
+                        "torch.softmax = lambda x, dim=-1, **k: torch.ones_like(x) / x.shape[dim]\n```\n\n"
+                        "# A\n\n```{.attention #a seed=0}\nel gato come\n```\n")
+    filter_deck(clean, {**build_dirs, "cache-dir": str(tmp_path / "cache-1")}, monkeypatch)
+    filter_deck(poisoned, {**build_dirs, "cache-dir": str(tmp_path / "cache-2")}, monkeypatch)
+    weights = [json.loads((figures_of(d, build_dirs) / "a.json").read_text())["weights"] for d in (clean, poisoned)]
+    assert weights[0] == weights[1] and weights[0][0][0] != pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("code", ["for _ in range(10**12):\n    try:\n        sum(range(1000))\n    except:\n        pass",
+                                  "torch.set_num_threads(1)\ntorch.linalg.svd(torch.randn(7000, 7000))"],
+                         ids=["bare-except", "inside-c"])
+def test_the_timeout_stops_a_block_that_resists_it(build_dirs, monkeypatch, tmp_path, code):
+    """Regression: a bare except swallowed the timer, and a long C routine ran to its end."""
+    import time
+
+    from filters.jobs import KILL_GRACE_S
+
+    deck = deck_of(tmp_path, code, options="timeout=1")
+    start = time.monotonic()
+    with pytest.raises(BlockError, match="stopped after 1 s"):
+        filter_deck(deck, build_dirs, monkeypatch)
+    assert time.monotonic() - start < 1 + KILL_GRACE_S + 20
+
+
+def test_the_timeout_counts_the_block_not_the_imports(build_dirs, monkeypatch, tmp_path):
+    """Regression: a one-line block with timeout=1 ran past it while torch and matplotlib loaded."""
+    doc = filter_deck(deck_of(tmp_path, 'print("hecho")', options="timeout=1"), build_dirs, monkeypatch)
+    assert only(doc, pf.CodeBlock)[0].text == "hecho"

@@ -41,6 +41,8 @@ class BlockOptions(FigureOptions, HeatmapOptions, SentenceOptions):
 
     def validate(self) -> None:
         super().validate()
+        if self.d_model < 2:
+            raise BlockError("a layer norm over one number is always 0/0: use d_model of 2 or more", key="d_model")
         if self.d_model % self.heads:
             raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
 
@@ -121,7 +123,7 @@ def draw(data: BlockData, options: BlockOptions, labels: dict):
     heatmap = attention_heatmap(heat_ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,
                                 scale=projected_scale(fig, options.height), alternate=False)
-    heat_ax.set_title(labels["block_attention"].format(heads=data["heads"]))
+    heat_ax.set_title(labels["block_attention" if data["heads"] > 1 else "block_attention_one"].format(heads=data["heads"]))
     weights_colorbar(fig, heatmap, ax=heat_ax, labels=labels, fraction=0.08, pad=0.02)
     rows = np.arange(len(data["tokens"]))
     bar_ax.barh(rows - 0.2, data["attention_ratio"], height=0.4, label=labels["block_attention_bar"])
@@ -137,10 +139,12 @@ def draw(data: BlockData, options: BlockOptions, labels: dict):
 
 # The words of this figure besides the shared ones (filters.labels), in every language.
 LABELS = {
-    "es": {"block_attention": "atención ({heads} cabezas, media)", "block_attention_bar": "atención",
+    "es": {"block_attention": "atención ({heads} cabezas, media)", "block_attention_one": "atención (1 cabeza)",
+           "block_attention_bar": "atención",
            "block_feedforward_bar": "feed-forward", "block_ratio": "cambio relativo ‖Δ‖ / ‖x‖",
            "block_post_norm": "post-norm (el artículo)", "block_pre_norm": "pre-norm (GPT-2)"},
-    "en": {"block_attention": "attention ({heads} heads, mean)", "block_attention_bar": "attention",
+    "en": {"block_attention": "attention ({heads} heads, mean)", "block_attention_one": "attention (1 head)",
+           "block_attention_bar": "attention",
            "block_feedforward_bar": "feed-forward", "block_ratio": "relative change ‖Δ‖ / ‖x‖",
            "block_post_norm": "post-norm (the paper)", "block_pre_norm": "pre-norm (GPT-2)"},
 }
@@ -149,7 +153,7 @@ LABELS = {
 KIND = Kind("block", BlockOptions, compute, output="figure", draw=draw, cost=1.5, labels=LABELS, examples=EXAMPLES,
             captions={
     "es": "Un bloque Transformer sobre «{sentence}»: a dónde mira su atención y cuánto cambia cada subcapa a "
-          "cada token (conexión residual: se suma, no se reemplaza).",
+          "cada token.",
     "en": "One Transformer block on “{sentence}”: where its attention looks and how much each sub-layer changes "
-          "each token (residual connection: added, not replaced).",
+          "each token.",
 })

@@ -33,7 +33,7 @@ class MultiheadOptions(FigureOptions, HeatmapOptions, SentenceOptions):
     tokens → embedding (+ sinusoidal positions) → ``engine.attention.MultiHeadAttention``."""
 
     max_tokens: ClassVar[int] = 12  # up to eight heatmaps share the slide
-    heads: int = option(4, as_int(1, 8), help="number of heads H; must divide d_model")
+    heads: int = option(4, as_int(2, 8), help="number of heads H (2 to 8); must divide d_model")
     positional: bool = option(True, as_bool, help="add the sinusoidal positional encoding to the embeddings")
     causal: bool = option(False, as_bool, help="causal mask: each token sees only itself and earlier tokens")
 

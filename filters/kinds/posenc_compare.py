@@ -137,9 +137,9 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
 
 # The words of this figure besides the shared ones (filters.labels), in every language.
 LABELS = {
-    "es": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "aprendida (sin entrenar)", "posenc_rope": "RoPE",
+    "es": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "aprendida\n(sin entrenar)", "posenc_rope": "RoPE",
            "posenc_alibi": "ALiBi (sesgo)", "posenc_similarity": "similitud entre posiciones (escalada)"},
-    "en": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "learned (untrained)", "posenc_rope": "RoPE",
+    "en": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "learned\n(untrained)", "posenc_rope": "RoPE",
            "posenc_alibi": "ALiBi (bias)", "posenc_similarity": "similarity of positions (scaled)"},
 }
 

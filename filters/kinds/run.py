@@ -21,10 +21,10 @@ from filters.options import FigureOptions, as_bool, as_int, as_positive_float, o
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
-    "es": "# Tu propio experimento\n\n```{.python .run #experimento echo=true caption=\"Pesos de una cabeza "
+    "es": "# Tu propio experimento\n\n```{.python .run #experimento echo=true height=45% caption=\"Pesos de una cabeza "
           "de atención sobre cinco vectores al azar.\"}\nx = torch.randn(5, 8)\nhead = "
           "engine.attention.SelfAttention(8, seed=0)\n_, weights = head(x)\nslide.heatmap(weights, list(\"abcde\"))\n```",
-    "en": "# Your own experiment\n\n```{.python .run #experiment echo=true caption=\"Weights of one attention head "
+    "en": "# Your own experiment\n\n```{.python .run #experiment echo=true height=45% caption=\"Weights of one attention head "
           "over five random vectors.\"}\nx = torch.randn(5, 8)\nhead = engine.attention.SelfAttention(8, seed=0)\n"
           "_, weights = head(x)\nslide.heatmap(weights, list(\"abcde\"))\n```",
 }
@@ -82,18 +82,21 @@ def make(options: RunOptions, folder, *, ext: str, device: str, lang: str) -> Ru
     """Run the block's code (:func:`filters.run.execute`); its figures go to ``folder``."""
     from filters.run import execute
 
-    data = execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height,
-                   folder=folder, ext=ext)
-    if len(options.fig_cap) > data["figures"]:
-        raise BlockError(f"fig-cap gives {len(options.fig_cap)} captions, but the code drew {data['figures']} "
-                         "figure(s)", key="fig_cap")
-    return data
+    return execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height, folder=folder,
+                   ext=ext, timeout=options.timeout)
 
 
 def write(data: RunData, options: RunOptions, out) -> list:
-    """The code (with ``echo``), then what it made, in order."""
+    """The code (with ``echo``), then what it made, in order.
+
+    Raises:
+        BlockError: when ``fig-cap`` gives more captions than the code drew figures.
+    """
     import panflute as pf
 
+    if len(options.fig_cap) > data["figures"]:
+        raise BlockError(f"fig-cap gives {len(options.fig_cap)} captions, but the code drew {data['figures']} "
+                         "figure(s)", key="fig_cap")
     blocks = [pf.CodeBlock(options.listing, classes=["python"])] if options.echo else []
     for piece in data["outputs"]:
         if "figure" in piece:
