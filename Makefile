@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-DEVICE ?= cpu
+# Where the engine runs: empty = each deck's own 'attnslides: {device: …}' (else cpu); or cpu, cuda, auto.
+DEVICE ?=
 # The CPU build of torch, pinned; on a GPU machine install your own torch first (see README).
 TORCH  ?= torch==2.13.0
 STAMP  := $(VENV)/.installed
@@ -23,24 +24,28 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-# TeX Live and poppler (pdftotext, pdftoppm for the tests), from Debian, only when missing.
+# TeX Live and poppler (pdftotext, pdftoppm for the tests), from Debian, only when missing; LuaLaTeX
+# and the fallback fonts (Noto CJK, Symbola) for decks and figures with other scripts or emoji.
+TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-lang-spanish \
+	lmodern latexmk poppler-utils texlive-luatex fonts-noto-cjk fonts-symbola
 tex:
-	@if ! command -v pdflatex >/dev/null || ! command -v latexmk >/dev/null || ! command -v pdftotext >/dev/null \
-	    || ! kpsewhich beamer.cls spanish.ldf lmodern.sty >/dev/null; then \
-	  echo "Installing TeX Live with apt-get (a few minutes, once)"; \
+	@if ! command -v pdflatex >/dev/null || ! command -v lualatex >/dev/null || ! command -v latexmk >/dev/null \
+	    || ! command -v pdftotext >/dev/null || ! kpsewhich beamer.cls spanish.ldf lmodern.sty >/dev/null \
+	    || ! test -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+	    || ! test -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf; then \
+	  echo "Installing TeX Live and fonts with apt-get (a few minutes, once)"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	    texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-lang-spanish \
-	    lmodern latexmk poppler-utils >/dev/null; \
+	    $(TEX_PACKAGES) >/dev/null; \
 	fi
 
 setup: $(STAMP) tex
 
 slides: setup
-	$(VENV)/bin/attnslides build --device $(DEVICE) slides/*.md
+	$(VENV)/bin/attnslides build $(if $(DEVICE),--device $(DEVICE)) slides/*.md
 
 test: setup
-	DEVICE=$(DEVICE) $(PY) -m pytest -q
+	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

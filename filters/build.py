@@ -7,7 +7,9 @@ change really needs: an edit of one sentence costs one pass, an unchanged deck n
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -22,9 +24,9 @@ class BuildError(RuntimeError):
     """pandoc or LaTeX failed; the message holds what they said. ``reported``: the filter has
     already printed the reason on stderr."""
 
-    def __init__(self, message: str, *, reported: bool = False):
+    def __init__(self, message: str, *, reported: bool = False, listed: bool = False):
         super().__init__(message)
-        self.reported = reported
+        self.reported, self.listed = reported, listed  # listed: the message's lines carry the prefix
 
 
 def pandoc_path() -> str:
@@ -53,15 +55,41 @@ def _pandoc(args: list[str], *, stdin: str | None = None) -> str:
     return done.stdout
 
 
-def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True) -> bool:
+# Beyond Latin, pdflatex sets these (pandoc's template, inputenc): anything else asks for LuaLaTeX.
+_PDFLATEX_SETS = set("→×…–—“”‘’‚„‖€°·•†‡™«»¿¡§¶©®")
+_UNICODE_ERROR = re.compile(r"Unicode character .* not set up for use with LaTeX")
+PREAMBLE = Path(__file__).with_name("preamble.tex")
+
+
+def needs_unicode_engine(tex: str) -> bool:
+    """Whether ``tex`` has characters pdflatex cannot set (Chinese, emoji, Greek, ≤ …)."""
+    return any(ord(c) > 0x24F and c not in _PDFLATEX_SETS for c in tex)
+
+
+def _setting(ast_json: str, key: str) -> str | None:
+    """A plain-text ``attnslides:`` setting of a pandoc JSON document (the filter has checked it)."""
+    meta = json.loads(ast_json).get("meta", {}).get("attnslides", {})
+    node = meta.get("c", {}).get(key) if meta.get("t") == "MetaMap" else None
+    if node is None:
+        return None
+    if node["t"] in ("MetaString", "MetaBool"):
+        return str(node["c"])
+    if node["t"] == "MetaInlines":
+        return "".join(i.get("c", " ") if i["t"] == "Str" else " " for i in node["c"]).strip()
+    return None
+
+
+def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True) -> dict:
     """Read ``deck`` with pandoc, run the filter, write ``tex`` with pandoc (only if it changed).
 
     The three stages run one after another, as ``pandoc --filter`` would run them, but without a
     pandoc waiting in memory while the figures are drawn: a cold build's peak memory is the
     filter's alone. The filter's stderr (progress, errors) reaches the terminal as it happens.
+    LaTeX output gets :data:`PREAMBLE` (fallback fonts for any script under LuaLaTeX, whole figures).
 
     Returns:
-        True when the output changed.
+        ``{"changed": bool, "overflow": "error" | "warn", "pdf-engine": …}``: whether the output
+        changed, and the deck's settings that LaTeX's run needs.
 
     Raises:
         BuildError: when pandoc or the filter fails (the filter has then printed which slide,
@@ -76,29 +104,88 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
     ast = _pandoc([str(deck), "--to", "json"])
     done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env)
     if done.returncode != 0:
-        raise BuildError(f"{deck} was not built", reported=True)
+        how = (f"the filter was killed by signal {-done.returncode}" if done.returncode < 0
+               else f"the filter stopped (exit {done.returncode})")
+        raise BuildError(f"{deck} was not built: {how}", reported=done.returncode == 1)
+    latex = to in ("beamer", "latex")
     output = _pandoc(["--from", "json", "--standalone", "--to", to]
-                     + ([] if to in ("beamer", "latex") else ["--mathjax"]), stdin=done.stdout)
+                     + (["--include-in-header", str(PREAMBLE)] if latex else ["--mathjax"]), stdin=done.stdout)
+    settings = {"overflow": _setting(done.stdout, "overflow") or "error",
+                "pdf-engine": _setting(done.stdout, "pdf-engine") or "auto"}
     if tex.is_file() and tex.read_text() == output:
-        return False
+        return {"changed": False, **settings}
     write_atomic(tex, output.encode())
-    return True
+    return {"changed": True, **settings}
 
 
-def to_pdf(tex: Path) -> Path:
-    """latexmk ``tex`` with pdflatex, in the ``.tex``'s own folder (figure paths are relative to it).
+def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engine: str = "auto") -> Path:
+    """LaTeX ``tex`` (latexmk), in the ``.tex``'s own folder (figure paths are relative to it), then
+    read LaTeX's log back: a frame whose content does not fit (an overfull box of more than 2 pt) is
+    named, by its slide's title, and stops the build unless ``overflow="warn"``.
+
+    ``engine="auto"`` takes pdflatex, or lualatex when the text has characters pdflatex cannot set
+    (and when pdflatex says so, once).
 
     latexmk reruns only what changed since its last *successful* run, as its ``.fdb_latexmk``
     records it; after a failed or interrupted run that record is deleted, and a PDF older than its
     ``.tex`` forces a full run, so a later build never trusts a run that did not finish.
 
     Raises:
-        BuildError: with the end of LaTeX's log when it fails.
+        BuildError: with the slide of LaTeX's error and the end of its log when it fails; or naming
+            every frame that overflows, and every character no font had (with its slides).
     """
-    out_dir, pdf = tex.parent, tex.with_suffix(".pdf")
-    record = tex.with_suffix(".fdb_latexmk")
-    stale = not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime
-    command = ["latexmk", "-pdf", "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+    from filters import texlog
+
+    text = tex.read_text()
+    chosen = engine == "auto"
+    if chosen:
+        engine = "lualatex" if needs_unicode_engine(text) else "pdflatex"
+    log, done = _latexmk(tex, engine)
+    if done.returncode != 0 and chosen and engine == "pdflatex" and _UNICODE_ERROR.search(log):
+        print(f"{PREFIX} {deck or tex}: the text has characters pdflatex cannot set; building with lualatex",
+              file=sys.stderr)
+        engine = "lualatex"
+        log, done = _latexmk(tex, engine, fresh=True)
+    if done.returncode != 0:
+        tail = (log or done.stdout).splitlines()[-25:]
+        where = ""
+        if engine != "pdflatex" and not shutil.which(engine):
+            where = f"{deck or tex}: this deck needs {engine}, which is not installed: run `make setup`\n"
+        for message, frame in texlog.errors(log, text, tex.name)[:1]:
+            slide = texlog.plain_title(frame.title) if frame else "(outside any frame: the preamble)"
+            where = f"{deck or tex}, slide «{slide}»: LaTeX: {message}\n"
+        raise BuildError(f"{where}LaTeX ({engine}) failed on {tex}; the end of its log:\n" + "\n".join(tail))
+    name = deck or tex
+    problems = [f"{name}, slide «{texlog.plain_title(o.frame.title) if o.frame else '?'}»: "
+                f"{'its content is' if o.box == 'v' else 'a line is'} {o.points:.1f} pt too "
+                f"{'tall for the frame' if o.box == 'v' else 'wide for the text'}"
+                for o in texlog.overflows(log, text)]
+    if problems and overflow == "warn":
+        for problem in problems:
+            print(f"{PREFIX} warning: {problem}", file=sys.stderr)
+    elif problems:
+        raise BuildError("\n".join(f"{PREFIX} {p}" for p in problems) + f"\n{PREFIX} the PDF was written, but "
+                         "something is off its slide: make a figure smaller (height=…), shorten its caption or the "
+                         "text, or split the frame; metadata 'attnslides: {overflow: warn}' only warns", listed=True)
+    by_slides: dict[str, list[str]] = {}  # missing glyphs: never only a warning, the text is gone
+    for char, frames in texlog.missing_characters(log, text):
+        slides = ", ".join(f"«{texlog.plain_title(f.title)}»" for f in frames) or "(outside any frame)"
+        by_slides.setdefault(slides, []).append(f"«{char}» (U+{ord(char):04X})")
+    if by_slides:
+        raise BuildError("\n".join(f"{PREFIX} {name}, slide {slides}: {', '.join(chars)} missing from the PDF: no font "
+                                    f"{engine} used has a glyph for {'it' if len(chars) == 1 else 'them'}"
+                                    for slides, chars in by_slides.items())
+                         + f"\n{PREFIX} the PDF was written, but without those characters: write the text without them, or "
+                         "add a font that has them to filters/preamble.tex", listed=True)
+    return tex.with_suffix(".pdf")
+
+
+def _latexmk(tex: Path, engine: str, *, fresh: bool = False) -> tuple[str, subprocess.CompletedProcess]:
+    """Run latexmk with ``engine`` on ``tex``; return its log and how it ended."""
+    pdf, record = tex.with_suffix(".pdf"), tex.with_suffix(".fdb_latexmk")
+    stale = fresh or not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime
+    flag = {"pdflatex": "-pdf", "lualatex": "-lualatex"}[engine]
+    command = ["latexmk", flag, "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
                *(["-g"] if stale else []), str(tex)]
     try:
         done = subprocess.run(command, capture_output=True, text=True)
@@ -107,10 +194,8 @@ def to_pdf(tex: Path) -> Path:
         raise
     if done.returncode != 0:
         record.unlink(missing_ok=True)
-        log = out_dir / (tex.stem + ".log")
-        tail = log.read_text(errors="replace").splitlines()[-25:] if log.exists() else done.stdout.splitlines()[-25:]
-        raise BuildError(f"LaTeX failed on {tex}:\n" + "\n".join(tail))
-    return pdf
+    log_file = tex.with_suffix(".log")
+    return (log_file.read_text(errors="replace") if log_file.exists() else ""), done
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
@@ -120,8 +205,8 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     out_dir.mkdir(parents=True, exist_ok=True)
     if to in ("beamer", "latex"):
         tex = out_dir / (deck.stem + ".tex")
-        to_tex(deck, tex, to=to, device=device, execute=execute)
-        result = to_pdf(tex)
+        settings = to_tex(deck, tex, to=to, device=device, execute=execute)
+        result = to_pdf(tex, deck=deck, overflow=settings["overflow"], engine=settings["pdf-engine"])
     else:
         result = out_dir / (deck.stem + ".html")
         to_tex(deck, result, to=to, device=device, execute=execute)

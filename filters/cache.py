@@ -39,7 +39,7 @@ from importlib import metadata
 from pathlib import Path
 
 from engine.device import resolve
-from filters import STYLE
+from filters import STYLE, available_fallback_fonts
 from filters.options import figure_options
 
 _UMASK = os.umask(0)
@@ -201,6 +201,7 @@ class Sources:
 
 
 _IN_MEMORY = Sources()  # for keys computed without a cache folder (tests, tools)
+_ENTRY = re.compile(r"[0-9a-f]{20}")  # the name of a cache entry: 20 hex digits of a key
 
 
 def _file_digest(path: Path) -> str:
@@ -284,6 +285,7 @@ def key_for(kind, options, *, fmt: str, device: str, lang: str = "en", sources: 
     }
     if kind.output != "text":
         payload["style"] = _file_digest(STYLE)
+        payload["fonts"] = available_fallback_fonts()
         payload["matplotlibrc"] = matplotlibrc()
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
@@ -325,48 +327,86 @@ class Cache:
         return target
 
     def keys(self) -> set[str]:
-        return {p.name for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")} if self.root.is_dir() else set()
+        """The keys of the entries in the cache folder."""
+        if not self.root.is_dir():
+            return set()
+        return {p.name for p in self.root.iterdir() if p.is_dir() and _ENTRY.fullmatch(p.name)}
 
     # ---- which decks use what: one manifest per deck and output format, rewritten at each build ----
 
-    def record(self, deck: str, family: str, keys: list[str], figures: list[Path]) -> None:
-        """Note that ``deck``, built for ``family``, uses these entries and figure files."""
-        name = re.sub(r"[^A-Za-z0-9]+", "-", f"{deck}-{family}").strip("-")
-        manifest = {"deck": deck, "format": family, "keys": sorted(set(keys)), "figures": sorted(map(str, figures))}
-        write_atomic(self.root / ".manifests" / f"{name}.json", json.dumps(manifest, indent=1).encode())
+    def _manifests(self) -> list[tuple[Path, dict]]:
+        found = []
+        for path in sorted((self.root / ".manifests").glob("*.json")):
+            try:
+                manifest = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # damaged: no build trusts it, clean leaves it
+            if isinstance(manifest, dict) and isinstance(manifest.get("deck"), str):
+                found.append((path, manifest))
+        return found
+
+    def record(self, deck: str, family: str, keys: list[str], figures: list[Path], *, identity: str = "",
+               folder: Path | None = None) -> None:
+        """Note that ``deck`` (``identity``: what tells it from another deck of the same name), built
+        for ``family``, uses these entries, its figures ``folder`` and these figure files; and that
+        the build wrote them (``written`` grows with every build, so that ``clean`` removes only
+        files that attnslides wrote)."""
+        identity = identity or deck
+        tag = hashlib.sha256(f"{identity}\n{family}".encode()).hexdigest()[:8]
+        name = re.sub(r"[^A-Za-z0-9]+", "-", f"{deck}-{family}").strip("-")[:80] + f"-{tag}"
+        path = self.root / ".manifests" / f"{name}.json"
+        written = set(map(str, figures))
+        try:
+            written |= set(json.loads(path.read_text()).get("written", []))
+        except (OSError, ValueError, AttributeError):
+            pass
+        manifest = {"deck": deck, "identity": identity, "format": family, "folder": str(folder or ""),
+                    "keys": sorted(set(keys)), "figures": sorted(map(str, figures)), "written": sorted(written)}
+        write_atomic(path, json.dumps(manifest, indent=1).encode())
+
+    def owners(self, folder: Path) -> set[str]:
+        """The identities of the decks whose figures are in ``folder``, by their manifests."""
+        return {m.get("identity") or m["deck"] for _, m in self._manifests() if m.get("folder") == str(folder)}
 
     def clean(self) -> dict[str, int]:
-        """Remove what no deck uses: entries and figure files that no manifest names, manifests of
-        decks that no longer exist, and the temporary folders of interrupted builds.
+        """Remove what no deck uses any more, and only what attnslides wrote (its records say which):
+        cache entries no manifest names, figure files a deck's builds wrote but its last build did
+        not use, the manifests, figure files and (emptied) figure folders of decks whose file is
+        gone, and the temporary folders of interrupted builds.
 
         Returns:
-            Counts of what was removed: ``entries``, ``figures``, ``manifests``, ``temporary``.
+            Counts of what was removed: ``entries``, ``figures``, ``manifests``, ``folders``, ``temporary``.
         """
-        removed = dict.fromkeys(("entries", "figures", "manifests", "temporary"), 0)
-        keys, figures, folders = set(), set(), set()
-        for path in sorted((self.root / ".manifests").glob("*.json")):
-            manifest = json.loads(path.read_text())
-            if manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists():
+        removed = dict.fromkeys(("entries", "figures", "manifests", "folders", "temporary"), 0)
+        keys, used, written, folders = set(), set(), set(), set()
+        for path, manifest in self._manifests():
+            gone = manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists()
+            written.update(Path(f) for f in manifest.get("written", manifest.get("figures", [])))
+            if manifest.get("folder"):
+                folders.add(Path(manifest["folder"]))
+            if gone:
                 path.unlink()
                 removed["manifests"] += 1
                 continue
-            keys.update(manifest["keys"])
-            figures.update(Path(f).resolve() for f in manifest["figures"])
-            folders.update(Path(f).resolve().parent for f in manifest["figures"])
+            keys.update(manifest.get("keys", []))
+            used.update(Path(f) for f in manifest.get("figures", []))
+        for file in written - used:
+            if file.is_file():
+                file.unlink()
+                removed["figures"] += 1
+        for folder in folders:
+            if folder.is_dir() and not any(folder.iterdir()) and folder not in {Path(f).parent for f in used}:
+                folder.rmdir()
+                removed["folders"] += 1
         if not self.root.is_dir():
             return removed
         for path in self.root.iterdir():
             if path.name.startswith(".tmp-"):
                 shutil.rmtree(path, ignore_errors=True)
                 removed["temporary"] += 1
-            elif path.is_dir() and not path.name.startswith(".") and path.name not in keys:
+            elif path.is_dir() and not path.name.startswith(".") and path.name not in keys and _ENTRY.fullmatch(path.name):
                 shutil.rmtree(path, ignore_errors=True)
                 removed["entries"] += 1
-        for folder in folders:
-            for path in folder.iterdir() if folder.is_dir() else ():
-                if path.is_file() and path.resolve() not in figures:
-                    path.unlink()
-                    removed["figures"] += 1
         return removed
 
 

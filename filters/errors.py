@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 PREFIX = "attnslides:"
@@ -41,16 +42,20 @@ class BlockError(Exception):
         line: the line of the block's body at fault (from 1), when there is one.
         trace: the frames of a traceback that are the block's own code, as
             ``(body line, function, source)``; printed with the deck's line numbers.
+        details: the full Python traceback behind it, shown with ``--traceback``
+            (``ATTNSLIDES_TRACEBACK=1``).
     """
 
     def __init__(self, message: str, *, key: str | None = None, where: Where | None = None,
-                 line: int | None = None, trace: tuple[tuple[int, str, str], ...] = ()):
+                 line: int | None = None, trace: tuple[tuple[int, str, str], ...] = (), details: str = ""):
         super().__init__(message)
         self.message, self.key, self.where, self.line, self.trace = message, key, where, line, tuple(trace)
+        self.details = details
 
     def at(self, where: Where) -> BlockError:
         """The same error, located at ``where``."""
-        return BlockError(self.message, key=self.key, where=where, line=self.line, trace=self.trace)
+        return BlockError(self.message, key=self.key, where=where, line=self.line, trace=self.trace,
+                          details=self.details)
 
     def __str__(self) -> str:
         where = self.where or Where()
@@ -64,7 +69,25 @@ class BlockError(Exception):
                 text += f"\n    {where.deck_line(line)}, in {function}"
                 if source:
                     text += f"\n      {source}"
+        if self.details and tracebacks_wanted():
+            text += "\n" + self.details.rstrip()
         return text
+
+
+def tracebacks_wanted() -> bool:
+    """``--traceback`` (``ATTNSLIDES_TRACEBACK=1``): show the Python traceback behind an error."""
+    return os.environ.get("ATTNSLIDES_TRACEBACK", "") not in ("", "0")
+
+
+class BlockErrors(BlockError):
+    """Every error found in one deck, reported at once (so that one run shows them all)."""
+
+    def __init__(self, errors: list[BlockError], deck: str):
+        super().__init__(f"{len(errors)} problems in {deck}")
+        self.errors = list(errors)
+
+    def __str__(self) -> str:
+        return "\n".join(str(e) for e in self.errors) + f"\n{PREFIX} {self.message}"
 
 
 class JobTimeout(BaseException):

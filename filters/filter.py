@@ -16,6 +16,7 @@ folder of the output document, which figure paths are written relative to (defau
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
@@ -29,11 +30,11 @@ import panflute as pf
 
 from filters import jobs as jobs_
 from filters.cache import Cache, copy_atomic, key_for
-from filters.errors import PREFIX, BlockError, Where
+from filters.errors import PREFIX, BlockError, BlockErrors, Where, tracebacks_wanted
 from filters.kind import Kind
 from filters.kinds import KINDS
-from filters.labels import LABELS, language
-from filters.options import parse_options, read_metadata
+from filters.labels import LABELS, LANGUAGES, language
+from filters.options import Settings, parse_options, read_metadata
 from filters.scan import live_blocks, same_body
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
@@ -121,6 +122,33 @@ class BlockOutput:
         return self._state.markdown[text]
 
 
+# LaTeX in a slide title, as text a terminal shows: the commands a title's math uses most.
+_MATH_WORDS = {r"\sqrt": "√", r"\cdot": "·", r"\times": "×", r"\to": "→", r"\rightarrow": "→", r"\le": "≤",
+               r"\ge": "≥", r"\infty": "∞", r"\alpha": "α", r"\beta": "β", r"\lambda": "λ", r"\theta": "θ"}
+
+
+def plain_text(elem) -> str:
+    """An element (a slide title, metadata of any shape) as one line of plain text for messages:
+    emphasis dropped, math read as text (``$\\sqrt{d_k}$`` → ``√d_k``), never LaTeX markup."""
+    parts = []
+
+    def collect(e, _doc):
+        if isinstance(e, pf.Math):
+            text = re.sub(r"\\[A-Za-z]+", lambda m: _MATH_WORDS.get(m[0], ""), e.text)
+            parts.append(text.replace("{", "").replace("}", "").replace("~", " "))
+        elif isinstance(e, (pf.Str, pf.Code)):
+            parts.append(e.text)
+        elif isinstance(e, (pf.Space, pf.SoftBreak, pf.LineBreak)):
+            parts.append(" ")
+        elif isinstance(e, (pf.MetaString,)):
+            parts.append(e.text)
+        elif isinstance(e, pf.MetaBool):
+            parts.append(str(e.boolean))
+
+    elem.walk(collect)
+    return " ".join("".join(parts).split())
+
+
 def slugify(text: str) -> str:
     """``"Auto-atención"`` → ``"auto-atencion"``: a file name any tool accepts."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -142,7 +170,12 @@ def slide_level(doc: pf.Doc) -> int:
 
 
 def _deck_name(doc: pf.Doc) -> str:
-    return os.environ.get("ATTNSLIDES_DECK") or doc.get_metadata("title", "(untitled deck)")
+    """How messages name the deck: its file (``attnslides build``), else its title as text, whatever
+    shape the metadata gives it (a string, a list, a map)."""
+    if os.environ.get("ATTNSLIDES_DECK"):
+        return os.environ["ATTNSLIDES_DECK"]
+    title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
+    return title or "(untitled deck)"
 
 
 def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> list[tuple[pf.CodeBlock, str, str]]:
@@ -178,7 +211,7 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
 
     for block in doc.content:
         if isinstance(block, pf.Header) and block.level <= level:
-            title = pf.stringify(block).strip() or title
+            title = plain_text(block) or title
         block.walk(collect)
     return found
 
@@ -200,46 +233,62 @@ def _deck_lines(deck: str, found) -> list[int | None]:
     return lines
 
 
-def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -> list[LiveBlock]:
-    """Parse every live block (all of them before anything is drawn)."""
+def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -> tuple[list[LiveBlock], list]:
+    """Parse every live block, all of them before anything is drawn.
+
+    Returns:
+        ``(blocks, errors)``: the blocks that parsed, and a :class:`BlockError` for each that did not.
+    """
     found = find_blocks(doc, deck, others)
-    blocks, names = [], {}
+    blocks, names, errors = [], {}, []
     for n, ((elem, name, title), line) in enumerate(zip(found, _deck_lines(deck, found), strict=True), start=1):
         kind = KINDS[name]
         label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
         where = Where(deck, title, label, line)
         try:
-            options = parse_options(kind.options, dict(elem.attributes), elem.text, defaults[name])
+            options = parse_options(kind.options, dict(elem.attributes), elem.text, defaults.get(name))
         except BlockError as exc:
-            raise exc.at(where) from None
+            errors.append(exc.at(where))
+            continue
         if elem.identifier and elem.identifier in names:
-            raise BlockError(f"the id #{elem.identifier} is already used by {names[elem.identifier].block}; "
-                             "ids name figures and LaTeX labels, so each must be unique", where=where)
+            errors.append(BlockError(f"the id #{elem.identifier} is already used by {names[elem.identifier].block}; "
+                                     "ids name figures and LaTeX labels, so each must be unique", where=where))
+            continue
         file = elem.identifier or f"{slugify(title)}-{name}"
         base, i = file, 2
         while file in names:
             file, i = f"{base}-{i}", i + 1
         names[file] = where
         blocks.append(LiveBlock(elem, kind, options, where, file, "" if kind.output == "text" else ext))
-    return blocks
+    return blocks, errors
 
 
 def prepare(doc: pf.Doc) -> None:
+    _check_pandoc()
     deck = _deck_name(doc)
+    errors = []
     try:
         settings, defaults = read_metadata(doc.get_metadata("attnslides", {}), KINDS)
-    except BlockError as exc:
-        raise exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")) from None
-    device = os.environ.get("ATTNSLIDES_DEVICE") or settings.device
-    execute = settings.execute and os.environ.get("ATTNSLIDES_EXECUTE", "1") != "0"
+    except BlockError as exc:  # reported with the blocks' errors; the blocks are read with no defaults
+        errors.append(exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")))
+        settings, defaults = Settings(), {}
     family = "latex" if doc.format in _LATEX_FORMATS else doc.format
     ext = "pdf" if family == "latex" else "svg" if doc.format in _HTML_FORMATS else "png"
-    lang = language(settings.lang or doc.get_metadata("lang", "en"))
     others: list[tuple[str, str]] = []
-    blocks = _parse_all(doc, deck, defaults, ext, others)
-
+    blocks, block_errors = _parse_all(doc, deck, defaults, ext, others)
+    errors += block_errors
     cache = Cache(settings.cache_dir)
     _warn_unknown_classes(others, deck, cache)
+    if not errors and not blocks:
+        return  # a deck without live blocks costs nothing and writes nothing
+    try:
+        lang = settings.lang or _deck_language(doc, deck)
+    except BlockError as exc:
+        errors.append(exc)
+    if errors:
+        raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
+    device = _device(settings, deck)
+    execute = settings.execute and os.environ.get("ATTNSLIDES_EXECUTE", "1") != "0"
     misses = {}
     for block in blocks:
         fmt = f"{family}/{block.ext}" if block.ext else "text"  # a text kind's entry is data only
@@ -253,20 +302,82 @@ def prepare(doc: pf.Doc) -> None:
                                       device, lang, block.where, block.kind.cost, block.kind.executes)
     if misses:
         jobs_.run_all(list(misses.values()), workers=settings.jobs, progress=_progress)
-    if blocks:
-        cache.sources.save()
+    cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:
             block.pictures = len(list(cache.entry(block.key).glob(f"figure-*.{block.ext}")))
 
-    # One folder per deck, so two decks' "#fig-x" never overwrite each other's files.
-    deck_stem = Path(deck).stem if deck.endswith(".md") else slugify(deck)
-    state = DocState(blocks={id(b.elem): b for b in blocks}, cache=cache,
-                     figures_dir=Path(settings.figures_dir) / deck_stem,
+    folder, identity, known = _figures_folder(doc, deck, Path(settings.figures_dir), cache)
+    if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
+        for block in blocks:
+            block.name = f"{block.name}-{block.key[:8]}"
+    state = DocState(blocks={id(b.elem): b for b in blocks}, cache=cache, figures_dir=folder,
                      relative_to=Path(os.environ.get("ATTNSLIDES_OUTPUT_DIR", ".")), fmt=doc.format, lang=lang)
     state.markdown = _markdown([text for b in blocks if not b.skipped for text in b.captions(lang)])
     doc.attnslides = state
-    cache.record(deck, family, [b.key for b in blocks], [state.figures_dir / f for b in blocks for f in b.files])
+    cache.record(deck, family, [b.key for b in blocks], [folder / f for b in blocks for f in b.files],
+                 identity=identity, folder=folder)
+
+
+def _check_pandoc() -> None:
+    """Stop before any figure is computed when the pandoc running the filter is older than 3
+    (``PANDOC_VERSION``, which pandoc gives its filters): it cannot read the Figures we write."""
+    version = os.environ.get("PANDOC_VERSION", "")
+    major = version.split(".")[0]
+    if major.isdigit() and int(major) < 3:
+        import pypandoc
+
+        raise BlockError(f"this is pandoc {version}, and attnslides needs pandoc 3 or later (it writes Figure "
+                         f"elements, which pandoc {version} cannot read). Use the pandoc installed with attnslides: "
+                         f"{pypandoc.get_pandoc_path()}, or `attnslides build`")
+
+
+def _device(settings: Settings, deck: str) -> str:
+    """The device the engine runs on, checked now, before any figure: named with where it was set."""
+    from engine.device import resolve
+
+    given = os.environ.get("ATTNSLIDES_DEVICE")
+    device = given or settings.device
+    if device == "cpu":
+        return device
+    where = "by --device (or make's DEVICE=)" if given else "in the deck's metadata 'attnslides: {device: …}'"
+    try:
+        resolved = resolve(device)
+        if resolved != "cpu":
+            from engine.device import pick
+
+            pick(resolved)
+    except (RuntimeError, ValueError) as exc:
+        raise BlockError(f"the device '{device}' was asked for {where}, and {exc}; build on the cpu or on "
+                         "a machine that has it", where=Where(deck, "(metadata)", "the build's device")) from None
+    return device
+
+
+def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[Path, str, bool]:
+    """The folder of this deck's figures, what tells this deck from another of the same name, and
+    whether the deck's file is known (when it is not, the figures' file names carry their cache key).
+
+    ``<figures-dir>/<deck's file name>`` (``transformers-1``) when the deck's path is known,
+    ``<figures-dir>/<slug of its title>`` under ``pandoc -F``, or ``deck-<hash of its slide
+    titles>`` for a deck without a title. When another deck's figures are already there (two
+    ``deck.md`` in two folders, two decks of one title), a hash of this deck's path or title is
+    added. Under ``pandoc -F`` the filter cannot tell two decks of one title (or of none) apart, so
+    each file's name then ends with its cache key: two decks never write each other's files.
+    """
+    path = Path(deck)
+    known = deck.endswith(".md") and path.is_file()
+    if known:
+        name, identity = path.stem, str(path.resolve())
+    else:
+        title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
+        headers = "\n".join(plain_text(h) for h in doc.content if isinstance(h, pf.Header))
+        identity = f"title:{title}" if title else f"slides:{headers}"
+        digest = hashlib.sha256(identity.encode()).hexdigest()[:8]
+        name = slugify(title) if title else f"deck-{digest}"
+    folder = root / name
+    if cache.owners(folder) - {identity}:
+        folder = root / f"{name}-{hashlib.sha256(identity.encode()).hexdigest()[:8]}"
+    return folder, identity, known
 
 
 def _warn_unknown_classes(others: list[tuple[str, str]], deck: str, cache: Cache) -> None:
@@ -304,25 +415,59 @@ def highlight_languages(cache: Cache) -> frozenset[str]:
     return names
 
 
+def _deck_language(doc: pf.Doc, deck: str) -> str:
+    """The language of the figures' words: the deck's ``lang`` (``es-ES`` → ``es``; English when it
+    gives none).
+
+    Raises:
+        BlockError: for a language we have no words for, when the deck has live blocks.
+    """
+    given = doc.get_metadata("lang", None)
+    code = language(str(given)) if isinstance(given, str) and given.strip() else "en"
+    if isinstance(given, str) and given.strip() and given.split("-")[0].lower() not in LANGUAGES:
+        raise BlockError(f"the deck's lang is {given!r}, and figures can have words in {', '.join(LANGUAGES)} only: "
+                         f"add 'attnslides: {{lang: en}}' (or es) to the metadata to choose one",
+                         key="lang", where=Where(deck, "(metadata)", "in the deck's metadata"))
+    return code
+
+
 def _progress(done: int, total: int, job, seconds: float) -> None:
     print(f"{PREFIX} figure {done}/{total} «{job.where.slide}» {job.where.block.split(' (')[0]} {seconds:.1f} s",
           file=sys.stderr, flush=True)
 
 
+# What would make a line of Markdown a block (a list item, a quote, a heading, a table row) instead
+# of text: escaped in a caption, which is text.
+_BLOCK_START = re.compile(r"^(?:[#>*+|:-]|\d+[.)]|[A-Za-z][.)](?=\s))")
+
+
 def _markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
-    """Inlines of each text (captions …): Markdown ones parsed by one pandoc call for all, plain ones
-    directly."""
-    rich = sorted({t for t in texts if _MARKDOWN.search(t)})
+    """Each text (a caption …) read as one line of Markdown *inlines*: Markdown ones by one pandoc
+    call for all, plain ones directly. Each is parsed on its own (in a div of its own, its block
+    markers escaped, so "2. Paso" stays text and an HTML comment in one never shifts another)."""
+    rich = sorted({t for t in texts if _MARKDOWN.search(t) or _BLOCK_START.match(t.strip())})
     parsed = {t: _words(t) for t in texts if t not in rich}
     if rich:
         import pypandoc
 
-        separator = "\n\n<!-- attnslides -->\n\n"
-        paras = pf.convert_text(separator.join(" ".join(t.split()) for t in rich), input_format="markdown",
-                                pandoc_path=pypandoc.get_pandoc_path())
-        paras = [p for p in paras if not isinstance(p, pf.RawBlock)]
-        for text, para in zip(rich, paras, strict=True):
-            parsed[text] = list(para.content)
+        def line(text: str) -> str:
+            text = " ".join(text.split())
+            start = _BLOCK_START.match(text)
+            if not start:
+                return text
+            end = start.end() - 1  # the marker's last character: "2." → "2\\.", "- x" → "\\- x"
+            return text[:end] + "\\" + text[end:]
+
+        source = "\n\n".join(f"::: {{#attnslides-text-{n}}}\n{line(t)}\n:::" for n, t in enumerate(rich))
+        blocks = pf.convert_text(source, input_format="markdown", pandoc_path=pypandoc.get_pandoc_path())
+        found = {b.identifier: b for b in blocks if isinstance(b, pf.Div)}
+        for n, text in enumerate(rich):
+            div = found.get(f"attnslides-text-{n}")
+            inlines = []
+            for block in div.content if div is not None else []:
+                if isinstance(block, (pf.Para, pf.Plain)):
+                    inlines += ([pf.Space()] if inlines else []) + list(block.content)
+            parsed[text] = inlines or _words(text)
     return parsed
 
 
@@ -381,6 +526,13 @@ def main(doc: pf.Doc | None = None):
         sys.exit(1)
     except KeyboardInterrupt:  # unfinished figures stay in .tmp- folders, which no build trusts
         sys.exit(130)
+    except Exception as exc:  # a bug of ours, not the deck's: say so, and how to see more
+        import traceback
+
+        print(f"{PREFIX} internal error, not the deck's fault: {type(exc).__name__}: {exc}"
+              + ("\n" + traceback.format_exc() if tracebacks_wanted() else
+                 " (ATTNSLIDES_TRACEBACK=1 or `attnslides build --traceback` shows where)"), file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
+from filters.errors import BlockError
 from filters.labels import LABELS
-from filters.render import before_save, projected_scale
+from filters.render import before_save, projected_scale, slide_figure
 
 # Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
 # that two slides can be compared by eye.
@@ -33,7 +34,7 @@ NUMBER_PT, TICK_PT, MIN_TICK_PT = 8.0, 7.5, 5.0
 MIN_LABEL_PT = 4.0
 
 
-class TooDense(ValueError):
+class TooDense(BlockError):
     """A heatmap with more rows or columns than its room on the slide can label readably."""
 
 
@@ -264,7 +265,7 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
     cols = max(1, min(H, 4, int(270 / (5 * S))))  # at least 5 pt a column, in about 270 pt for the panels
     rows = -(-H // cols)
     if fig is None:
-        fig = Figure(figsize=(4.6, 2.6 if rows <= 2 else 3.6), layout="constrained")  # as wide as the slide allows
+        fig = slide_figure((4.6, 2.6 if rows <= 2 else 3.6), height)  # as wide as the slide allows
     axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
     scale = projected_scale(fig, height)
     for h, ax in enumerate(axes):

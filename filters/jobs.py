@@ -24,12 +24,13 @@ import shutil
 import signal
 import sys
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from filters.cache import Cache
 from filters.entry import produce
-from filters.errors import BlockError, JobTimeout, Where
+from filters.errors import BlockError, JobTimeout, Where, tracebacks_wanted
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Job:
     where: Where
     cost: float = 1.0  # the kind's relative cost: the longest jobs start first
     executes: bool = False  # runs code written in the deck: always in a process of its own
+    # --traceback, as the build was asked: the job's process (forked from a server started earlier,
+    # with the environment of then) cannot read it from its own environment
+    tracebacks: bool = field(default_factory=tracebacks_wanted)
 
 
 def run_job(job: Job) -> float:
@@ -69,7 +73,8 @@ def run_job(job: Job) -> float:
         raise BlockError(f"stopped after {limit:g} s: it ran past its time limit (raise it with timeout=…, "
                          "or make the block lighter)", key="timeout", where=job.where, line=exc.line) from None
     except Exception as exc:  # the engine or matplotlib failed: say which block, and why
-        raise BlockError(f"{type(exc).__name__}: {exc}", where=job.where) from exc
+        raise BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
+                         details=traceback.format_exc() if tracebacks_wanted() else "") from exc
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already when published
     return time.perf_counter() - start
@@ -88,13 +93,15 @@ def _child(job: Job, threads: int, conn) -> None:
     # filter runs under pandoc: nothing a block does may write there, so it goes to stderr.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.dup2(2, 1)
+    os.environ["ATTNSLIDES_TRACEBACK"] = "1" if job.tracebacks else "0"
     torch.set_num_threads(threads)
     try:
         conn.send(("ok", run_job(job)))
     except BlockError as exc:
         conn.send(("error", exc))
     except BaseException as exc:  # noqa: BLE001 — anything else still names the block
-        conn.send(("error", BlockError(f"{type(exc).__name__}: {exc}", where=job.where)))
+        conn.send(("error", BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
+                                       details=traceback.format_exc() if job.tracebacks else "")))
     finally:
         conn.close()
 

@@ -46,9 +46,15 @@ from filters.labels import LANGUAGES
 _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters: a message quotes what it got, never pages of it."""
+    text = repr(value) if not isinstance(value, str) or len(value) <= 10**5 else repr(value[:limit + 1])
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(str(value)):,} characters)"
+
+
 def as_str(value: Any) -> str:
     if isinstance(value, (dict, list)):
-        raise ValueError(f"expected text, got {value!r}")
+        raise ValueError(f"expected text, got {shown(value)}")
     return str(value).strip()
 
 
@@ -60,17 +66,17 @@ def as_bool(value: Any) -> bool:
         return True
     if text in _FALSE:
         return False
-    raise ValueError(f"expected true or false, got {value!r}")
+    raise ValueError(f"expected true or false, got {shown(value)}")
 
 
 def as_int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError(f"expected a whole number, got {value!r}")
+        if isinstance(value, bool) or (isinstance(value, str) and len(value.strip()) > 40):
+            raise ValueError(f"expected a whole number {_range(lo, hi)}, got {shown(value)}")
         try:
             number = int(str(value).strip())
         except ValueError:
-            raise ValueError(f"expected a whole number, got {value!r}") from None
+            raise ValueError(f"expected a whole number, got {shown(value)}") from None
         if (lo is not None and number < lo) or (hi is not None and number > hi):
             raise ValueError(f"expected a whole number {_range(lo, hi)}, got {number}")
         return number
@@ -83,13 +89,18 @@ def _range(lo: int | None, hi: int | None) -> str:
     return f"in [{lo}, {hi}]" if lo is not None and hi is not None else f">= {lo}" if lo is not None else f"<= {hi}"
 
 
+# A seed: torch's generators take 64-bit seeds, and kinds seed their parts with seed + 1, + 2 ….
+as_seed = as_int(0, 2**63 - 1024)
+as_seed.__doc__ = "whole number in [0, 2^63 - 1024] (torch's seeds are 64-bit)"
+
+
 def as_positive_float(value: Any) -> float:
     try:
         number = float(str(value).strip())
     except ValueError:
-        raise ValueError(f"expected a number, got {value!r}") from None
+        raise ValueError(f"expected a number, got {shown(value)}") from None
     if not (math.isfinite(number) and number > 0):
-        raise ValueError(f"expected a finite number > 0, got {value!r}")
+        raise ValueError(f"expected a finite number > 0, got {shown(value)}")
     return number
 
 
@@ -99,7 +110,7 @@ def as_choice(*choices: str) -> Callable[[Any], str]:
         if text not in choices:
             close = difflib.get_close_matches(text, choices, n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise ValueError(f"expected one of {', '.join(choices)}, got {text!r}{hint}")
+            raise ValueError(f"expected one of {', '.join(choices)}, got {shown(text)}{hint}")
         return text
 
     parse.__doc__ = "one of " + ", ".join(choices)
@@ -111,7 +122,7 @@ def _yaml_if_text(value: Any) -> Any:
         try:
             return yaml.safe_load(value)
         except yaml.YAMLError as exc:
-            raise ValueError(f"could not read {value!r} as a list: {exc}") from None
+            raise ValueError(f"could not read {shown(value)} as a list: {exc}") from None
     return value
 
 
@@ -124,7 +135,7 @@ def int_list(lo: int = 0, hi: int | None = None) -> Callable[[Any], tuple[int, .
             value = [part for part in re.split(r"[,\s]+", value.strip()) if part]
         value = _yaml_if_text(value)
         if not isinstance(value, (list, tuple)) or not value:
-            raise ValueError(f"expected a list of whole numbers such as [0, 1, 8], got {value!r}")
+            raise ValueError(f"expected a list of whole numbers such as [0, 1, 8], got {shown(value)}")
         return tuple(one(v) for v in value)
 
     parse.__doc__ = f"list of whole numbers {_range(lo, hi)}"
@@ -137,7 +148,7 @@ def str_list(value: Any) -> tuple[str, ...]:
         value = _yaml_if_text(value)
     if isinstance(value, (list, tuple)):
         if not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in value):
-            raise ValueError(f"expected a list of texts, got {value!r}")
+            raise ValueError(f"expected a list of texts, got {shown(value)}")
         return tuple(str(v).strip() for v in value)
     return (as_str(value),)
 
@@ -146,7 +157,7 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
     """``[[1, 0], [0, 1]]`` (YAML or JSON text, or a YAML list) → rectangular tuple of float rows."""
     value = _yaml_if_text(value)
     if not isinstance(value, (list, tuple)) or not value or not all(isinstance(r, (list, tuple)) for r in value):
-        raise ValueError(f"expected a matrix such as [[1, 0], [0, 1]], got {value!r}")
+        raise ValueError(f"expected a matrix such as [[1, 0], [0, 1]], got {shown(value)}")
     widths = {len(row) for row in value}
     if len(widths) != 1 or 0 in widths:
         lengths = [len(r) for r in value]
@@ -154,7 +165,7 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
     try:
         rows = tuple(tuple(float(x) for x in row) for row in value)
     except (TypeError, ValueError):
-        raise ValueError(f"every entry of the matrix must be a number, got {value!r}") from None
+        raise ValueError(f"every entry of the matrix must be a number, got {shown(value)}") from None
     if not all(math.isfinite(x) for row in rows for x in row):
         raise ValueError("every entry of the matrix must be finite")
     return rows
@@ -165,7 +176,7 @@ def as_size(value: Any) -> str:
     text = str(value).strip()
     match = re.fullmatch(r"(\d+(?:\.\d+)?)(%|cm|mm|in|pt|em)", text)
     if not match:
-        raise ValueError(f"expected a size such as 70% or 5cm, got {value!r}")
+        raise ValueError(f"expected a size such as 70% or 5cm, got {shown(value)}")
     if match[2] == "%" and not 0 < float(match[1]) <= 100:
         raise ValueError(f"a percentage of the frame's text height lies in (0, 100], got {text}")
     return text
@@ -196,6 +207,8 @@ def option(default: Any, parse: Callable[[Any], Any], *, help: str, figure: bool
 # Colormaps a projector shows well (perceptually uniform or sequential). Listed here, not looked up
 # in matplotlib, so that parsing a deck never imports matplotlib.
 COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "Blues", "Greens", "Greys", "Oranges", "Purples", "YlOrRd")
+# Diverging ones, readable by colour-blind viewers, for values on both sides of 0 (in [-1, 1]).
+DIVERGING = ("RdBu_r", "PuOr_r", "BrBG", "coolwarm")
 
 
 # --------------------------------------------------------------------------------------------
@@ -236,7 +249,8 @@ class FigureOptions(Options):
     caption: str = option("", as_str, figure=False, help="caption under the figure (Markdown, $math$ allowed)")
     alt: str = option("", as_str, figure=False, help="alternative text for screen readers")
     # The height changes the picture too: its fonts are sized for what the slide will show.
-    height: str = option("72%", as_size, help="height on the slide: 70% of the text height, or 5cm")
+    height: str = option("66%", as_size, help="height on the slide: 66% of the text height (the default leaves room "
+                                              "for a title, a line of text and a two-line caption), or 5cm")
 
     def figure_captions(self) -> list[str]:
         return [self.caption] if self.caption else []
@@ -263,6 +277,12 @@ class Settings:
     lang: str | None = option(None, optional(as_choice(*LANGUAGES)),
                               help=f"language of figure labels: {' or '.join(LANGUAGES)} (auto: the deck's lang)")
     jobs: int = option(0, as_int(0, 64), help="worker processes for figures that miss the cache (0: one per core)")
+    pdf_engine: str = option("auto", as_choice("auto", "pdflatex", "lualatex"),
+                             help="the LaTeX engine: auto takes pdflatex (the fastest), or lualatex, with fallback "
+                                  "fonts, when the text has characters pdflatex cannot set (Chinese, emoji, Greek …)")
+    overflow: str = option("error", as_choice("error", "warn"),
+                           help="a frame whose content LaTeX cannot fit (more than 2 pt): error stops the build, "
+                                "warn only says so")
     execute: bool = option(True, as_bool, help="run the deck's own code (.run blocks); false: show the code of "
                                                "those without a cached result, as `attnslides build --no-exec` does")
 

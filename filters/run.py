@@ -31,7 +31,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from filters.errors import BlockError, JobTimeout
+from filters.errors import BlockError, JobTimeout, tracebacks_wanted
 
 # The file name the block's code is compiled under: its frames are the block's own.
 CODE_FILE = "<.run block>"
@@ -249,15 +249,13 @@ def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
 
 
 def _figure_size(height: str) -> tuple[float, float]:
-    """The size of a block's figures by default: the style's, smaller for a smaller height on the
-    slide, so that their text keeps its size there (a "72%" figure keeps the style's size)."""
+    """The size of a block's figures by default: the style's, scaled with the height on the slide,
+    so that their text keeps its size there (:func:`filters.render.size_for`)."""
     import matplotlib
 
-    width, tall = matplotlib.rcParams["figure.figsize"]
-    if height.endswith("%"):
-        factor = min(1.25, max(0.6, float(height[:-1]) / 72))
-        return width * factor, tall * factor
-    return width, tall
+    from filters.render import size_for
+
+    return size_for(tuple(matplotlib.rcParams["figure.figsize"]), height)
 
 
 def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
@@ -289,8 +287,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     from matplotlib.figure import Figure
 
     from engine.device import pick
-    from filters import STYLE
-    from filters.render import save
+    from filters.render import deck_style, save
 
     dev = pick(device)
     slide = Slide(device=dev, lang=lang, height=height)
@@ -304,10 +301,10 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)  # source lines in tracebacks
     plt.close("all")
     torch.manual_seed(seed)
-    np.random.seed(seed)
+    np.random.seed(seed % 2**32)  # numpy's legacy seed is 32-bit
     random.seed(seed)
     try:
-        with matplotlib.style.context(STYLE), warnings.catch_warnings(), _descriptor_1_captured() as written:
+        with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
@@ -321,7 +318,8 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
             except BaseException as exc:  # noqa: BLE001 — SystemExit and KeyboardInterrupt are the block's too
                 frames = _trace_of(exc)
                 what = "called exit()" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
-                raise BlockError(what, line=frames[-1][0] if frames else None, trace=frames) from None
+                details = "".join(traceback.format_exception(exc)) if tracebacks_wanted() else ""
+                raise BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details) from None
             numbers = sorted(plt.get_fignums())
             figures = [plt.figure(number) for number in numbers]
             kept = [value for value in namespace.values() if isinstance(value, Figure) and value not in figures]

@@ -93,6 +93,22 @@ def overflows(log: str, tex: str, *, tolerance: float = 2.0) -> list[Overflow]:
     return found
 
 
+# LuaLaTeX: "Missing character: There is no ሰ (U+1230) in font …"; pdfLaTeX: "… There is no ^^e1 in font …".
+_MISSING = re.compile(r"^Missing character: There is no (?P<char>\S+)(?: \(U\+(?P<code>[0-9A-F]+)\))? in font", re.M)
+
+
+def missing_characters(log: str, tex: str) -> list[tuple[str, list[Frame]]]:
+    """The characters LaTeX had no glyph for (it set nothing, or an empty box, in their place), each
+    with the frames of ``tex`` whose text has it (the log does not say where)."""
+    found: dict[str, list[Frame]] = {}
+    all_frames, lines = frames(tex), tex.splitlines()
+    for match in _MISSING.finditer(log):
+        char = chr(int(match["code"], 16)) if match["code"] else match["char"]
+        if char not in found:
+            found[char] = [f for f in all_frames if char in "\n".join(lines[f.first - 1:f.last])]
+    return list(found.items())
+
+
 def errors(log: str, tex: str, tex_name: str) -> list[tuple[str, Frame | None]]:
     """LaTeX's errors in ``log`` (with ``-file-line-error``) that point into the deck's ``.tex``,
     each with its frame."""
@@ -102,15 +118,20 @@ def errors(log: str, tex: str, tex_name: str) -> list[tuple[str, Frame | None]]:
 
 
 def plain_title(latex_title: str) -> str:
-    """A frame title as plain text (``Atenci\\'on \\(\\sqrt{d_k}\\)`` → ``Atención √d_k``), read by pandoc."""
+    """A frame title as plain text (``Atenci\\'on \\(\\sqrt{d_k}\\)`` → ``Atención √d_k``), read by pandoc
+    and shown as the filter shows titles (:func:`filters.filter.plain_text`)."""
     if not latex_title.strip():
         return "(a frame without a title)"
     if not re.search(r"[\\{}$]", latex_title):
         return latex_title.strip()
+    import panflute as pf
     import pypandoc
 
+    from filters.filter import plain_text  # math as text (√d_k), as in the filter's own messages
+
     try:
-        text = pypandoc.convert_text(latex_title, "plain", format="latex", extra_args=["--wrap=none", "--quiet"])
-    except (RuntimeError, OSError):
+        blocks = pf.convert_text(latex_title, input_format="latex", pandoc_path=pypandoc.get_pandoc_path(),
+                                 extra_args=["--quiet"])
+    except (RuntimeError, OSError, ValueError):
         return latex_title.strip()
-    return " ".join(text.split()) or latex_title.strip()
+    return " ".join(plain_text(b) for b in blocks).strip() or latex_title.strip()

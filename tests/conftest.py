@@ -5,6 +5,7 @@ isolated build folders. panflute is imported where it is used: the engine's test
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -19,10 +20,32 @@ def build_dirs(tmp_path):
     return {"figures-dir": str(tmp_path / "figures"), "cache-dir": str(tmp_path / "cache"), "jobs": 1}
 
 
+class FiguresFolder:
+    """The figures folder of a deck run through the filter with no deck file known (as under
+    ``pandoc -F``), whose file names end with their cache key: ``folder / "a.json"`` is the one file
+    ``a-<key>.json`` (or ``a.json``)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __truediv__(self, name: str) -> Path:
+        stem, _, ext = name.rpartition(".")
+        pattern = re.compile(rf"{re.escape(stem)}(-[0-9a-f]{{8}})?\.{re.escape(ext)}")
+        found = [p for p in self.path.glob(f"{stem}*.{ext}") if pattern.fullmatch(p.name)]
+        assert len(found) <= 1, f"two files for {name}: {found}"
+        return found[0] if found else self.path / name
+
+    def iterdir(self):
+        return self.path.iterdir()
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+
 @pytest.fixture
 def figures(build_dirs):
     """Where the filter puts the figures of :func:`make_doc`'s deck ("Deck de prueba")."""
-    return Path(build_dirs["figures-dir"]) / "deck-de-prueba"
+    return FiguresFolder(Path(build_dirs["figures-dir"]) / "deck-de-prueba")
 
 
 @pytest.fixture(autouse=True)

@@ -159,9 +159,9 @@ def test_a_module_that_appears_later_is_followed(keys_of_copy):
     then a new filters/tweak.py, whose edits no key saw."""
     root, keys = keys_of_copy
     scaling = root / "filters" / "kinds" / "scaling.py"
-    scaling.write_text(scaling.read_text().replace('    from matplotlib.figure import Figure\n',
-                                                   '    from matplotlib.figure import Figure\n\n'
-                                                   '    from filters import tweak  # noqa: F401\n', 1))
+    anchor = "    from filters.render import slide_figure\n"
+    assert anchor in scaling.read_text()
+    scaling.write_text(scaling.read_text().replace(anchor, anchor + "    from filters import tweak  # noqa: F401\n", 1))
     with open(root / "filters" / "__init__.py", "a") as f:
         f.write("\ntweak = 'white'\n")
     first = keys()
@@ -304,7 +304,7 @@ attnslides:
 
 # Codificación
 
-```{.posenc #pe num_positions=1000 d_model=256 dims="0,1,64"}
+```{.posenc #pe num_positions=1000 d_model=250 dims="0,1,64"}
 ```
 
 # Atención
@@ -363,7 +363,7 @@ def test_a_build_killed_half_way_then_rebuilt_gives_the_right_pdf(tmp_path):
     assert rebuild.returncode == 0, err
     assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "deck" / "ej.json")
     data = json.loads((tmp_path / "build" / "figures" / "deck" / "pe.json").read_text())
-    assert len(data["encoding"]) == 1000 and len(data["encoding"][0]) == 256
+    assert len(data["encoding"]) == 1000 and len(data["encoding"][0]) == 250
 
 
 @needs_latex

@@ -55,6 +55,19 @@ def test_pdf_has_every_frame(built):
     assert pages >= 15
 
 
+def test_no_frame_of_the_deck_overflows_and_no_glyph_is_missing(built):
+    """LaTeX's own log, read back: no overfull box above 2 pt in any frame, no missing character
+    (the build fails on either; this reads the log independently of that check)."""
+    from filters import texlog
+
+    work, pdf, _ = built
+    log, tex = pdf.with_suffix(".log").read_text(errors="replace"), pdf.with_suffix(".tex").read_text()
+    assert len(texlog.frames(tex)) >= 15
+    assert texlog.overflows(log, tex) == []
+    assert texlog.missing_characters(log, tex) == []
+    assert not re.search(r"Overfull \\vbox \((?:[3-9]|\d\d+)\.", log), "independent of texlog's regular expression"
+
+
 def test_every_figure_has_its_data(built):
     work, _, _ = built
     figures = work / "build" / "figures" / "transformers-1"

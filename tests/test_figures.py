@@ -21,7 +21,7 @@ ATTENTION, POSENC = KINDS["attention"], KINDS["posenc"]
 
 
 @pytest.mark.parametrize("spec", [
-    AttentionOptions(),
+    AttentionOptions(sentence="el gato se sentó en la alfombra"),
     AttentionOptions(sentence="la atención conecta cada token con los demás", seed=3, causal=True, cmap="magma"),
 ], ids=["default", "causal-magma"])
 def test_heatmap_colours_are_the_weights(tmp_path, spec):
@@ -52,7 +52,7 @@ def test_heatmap_colours_are_the_weights(tmp_path, spec):
 
 
 def test_heatmap_labels_in_the_decks_language(tmp_path):
-    spec = AttentionOptions()
+    spec = AttentionOptions(sentence="el gato se sentó en la alfombra")
     data = ATTENTION.compute(spec)
     fig = render(ATTENTION, data, spec, tmp_path / "a.png", lang="es")
     ax, colorbar = fig.axes

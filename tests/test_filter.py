@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,8 @@ def test_attention_block_becomes_a_figure_with_caption_and_data(build_dirs):
     assert figure.identifier == "fig-gato"
     assert pf.stringify(figure.caption) == "Pesos de atención"
     (image,) = only(figure, pf.Image)
-    assert image.url.endswith("fig-gato.pdf") and Path(image.url).is_file()
-    assert image.attributes["height"] == "72%"
+    assert re.search(r"/fig-gato-[0-9a-f]{8}\.pdf$", image.url) and Path(image.url).is_file()
+    assert image.attributes["height"] == "66%"
     data = json.loads(Path(image.url).with_suffix(".json").read_text())
     assert data["tokens"] == SENTENCE.split()
     for key in ("tokens", "q", "k", "v", "scale", "mask", "weights", "output"):
@@ -94,7 +95,8 @@ def test_steps_worked_example_by_hand(build_dirs, figures):
     assert data["output"][0] == pytest.approx([first[0] * 1 + first[1] * 3 + first[2] * 5,
                                                first[0] * 2 + first[1] * 4 + first[2] * 6])
     # printed at the chosen precision, one step per overlay
-    assert f"{first[0]:.2f}" in raw.text and "\\uncover<4->" in raw.text
+    assert f"{first[0]:.2f}" in raw.text
+    assert raw.text.count("\\uncover<+->") == 4, "four steps, each one overlay after what precedes it"
     assert "\\sqrt{2}" in raw.text
 
 
@@ -189,10 +191,12 @@ def parse_attention(attributes, body):
 
 
 def test_parse_options_reads_quarto_lines_and_plain_body():
-    spec = parse_attention({"d-model": "8"}, "#| seed: 4\n#| causal: true\n")
+    spec = parse_attention({"d-model": "8"}, "#| seed: 4\n#| causal: true\nhola mundo\n")
     assert (spec.d_model, spec.seed, spec.causal) == (8, 4, True)
     assert parse_attention({}, "hola mundo").sentence == "hola mundo"
-    assert parse_attention({}, "").sentence == AttentionOptions.sentence
+    with pytest.raises(BlockError, match="no sentence") as error:
+        parse_attention({}, "")
+    assert error.value.key == "sentence"
 
 
 def test_read_metadata_splits_settings_and_defaults():
@@ -254,7 +258,7 @@ def test_figures_are_readable_by_everyone_and_paths_follow_the_output(build_dirs
     doc = make_doc(*slide("S", live("posenc", ident="p", num_positions=8, d_model=8, dims="0")), meta=build_dirs)
     main(doc)
     (image,) = only(doc, pf.Image)
-    assert image.url == "deck-de-prueba/p.pdf", "relative to the output document's folder"
+    assert re.fullmatch(r"deck-de-prueba/p-[0-9a-f]{8}\.pdf", image.url), "relative to the output document's folder"
     for path in figures.iterdir():
         assert path.stat().st_mode & 0o044 == 0o044, f"{path.name} is not readable by others"
 

@@ -15,7 +15,7 @@ from typing import ClassVar, NamedTuple
 
 from engine.tokens import tokenize
 from filters.errors import BlockError
-from filters.options import Options, as_int, as_str, option
+from filters.options import Options, as_int, as_seed, as_str, option
 
 
 @dataclass(frozen=True)
@@ -24,16 +24,17 @@ class SentenceOptions(Options):
 
     body_key: ClassVar[str | None] = "sentence"
     max_tokens: ClassVar[int] = 40
-    sentence: str = option("el gato se sentó en la alfombra", as_str,
-                           help="the sentence (also the block's body); words and punctuation marks are tokens")
-    seed: int = option(0, as_int(0), help="seed of the embedding and of W_Q, W_K, W_V")
+    sentence: str = option("", as_str, help="the sentence: the block's body (or sentence=\"…\"); words and "
+                                             "punctuation marks are tokens")
+    seed: int = option(0, as_seed, help="seed of the embedding and of W_Q, W_K, W_V")
     d_model: int = option(16, as_int(1, 1024), help="width of the token vectors")
 
     def validate(self) -> None:
         super().validate()
         tokens = tokenize(self.sentence)
         if not tokens:
-            raise BlockError("the sentence is empty: write it as the block's body or as sentence=\"…\"", key="sentence")
+            raise BlockError("the block has no sentence: write it as the block's body (or as sentence=\"…\")",
+                             key="sentence")
         if len(tokens) > self.max_tokens:
             raise BlockError(f"at most {self.max_tokens} tokens fit this figure on a slide, and the sentence has "
                              f"{len(tokens)} (every word and every punctuation mark is a token)", key="sentence")

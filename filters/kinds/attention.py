@@ -86,13 +86,12 @@ def compute(options: AttentionOptions, device: str = "cpu") -> AttentionData:
 
 def draw(data: AttentionData, options: AttentionOptions, labels: dict):
     """The heatmap (queries on rows, keys on columns) and its colorbar."""
-    from matplotlib.figure import Figure
 
     from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale
+    from filters.render import projected_scale, slide_figure
 
     L = len(data["tokens"])
-    fig = Figure(figsize=(4.2, 3.2) if L <= 12 else (5.6, 3.8), layout="constrained")
+    fig = slide_figure((4.2, 3.2) if L <= 12 else (5.6, 3.8), options.height)
     ax = fig.add_subplot()
     heatmap = attention_heatmap(ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,

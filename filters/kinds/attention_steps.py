@@ -19,7 +19,7 @@ from typing import TypedDict
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix, as_list
 from filters.latex import bmatrix
-from filters.options import Options, as_bool, as_int, as_matrix, option, optional
+from filters.options import Options, as_bool, as_int, as_matrix, as_seed, option, optional
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -35,7 +35,7 @@ class StepsOptions(Options):
     q: tuple | None = option(None, optional(as_matrix), help="queries, an L × d_k matrix such as [[1, 0], [0, 1]]")
     k: tuple | None = option(None, optional(as_matrix), help="keys, an S × d_k matrix")
     v: tuple | None = option(None, optional(as_matrix), help="values, an S × d_v matrix")
-    seed: int = option(0, as_int(0), help="seed drawing Q, K, V (integers -2..2) when they are not given")
+    seed: int = option(0, as_seed, help="seed drawing Q, K, V (integers -2..2) when they are not given")
     length: int = option(3, as_int(1, 6), help="number of tokens L = S when Q, K, V are drawn")
     d_k: int = option(2, as_int(1, 6), help="width of drawn queries and keys")
     d_v: int = option(2, as_int(1, 6), help="width of drawn values")
@@ -136,13 +136,25 @@ def equations(data: StepsData, precision: int) -> list[str]:
     ]
 
 
+def size_command(data: StepsData) -> str:
+    """The font size that fits the four steps' height on a 4:3 frame: smaller for more tokens (a
+    line too wide is also scaled down to the text width, see :func:`beamer`)."""
+    rows = max(len(data["q"]), len(data["k"])) + 3 * len(data["q"])  # Q K V, then S, A and O: one row a query
+    sizes = ((12, r"\small"), (16, r"\footnotesize"), (20, r"\scriptsize"))
+    return next((size for most, size in sizes if rows <= most), r"\tiny")
+
+
 def beamer(data: StepsData, *, precision: int, overlays: bool = True) -> str:
-    """The worked example as a Beamer snippet: step ``n`` appears on overlay ``n`` (``\\uncover``
-    keeps the space, so nothing moves as the steps appear)."""
-    lines = [r"\begin{center}\small"]
-    for n, equation in enumerate(equations(data, precision), start=1):
-        math_ = rf"$\displaystyle {equation}$"
-        lines.append(rf"\uncover<{n}->{{{math_}}}\\[3pt]" if overlays else rf"{math_}\\[3pt]")
+    """The worked example as a Beamer snippet, in a font size that fits the frame (:func:`size_command`),
+    each line shrunk to the text width if it is wider.
+    With ``overlays``, each step appears on the overlay after the one before, counting from what
+    precedes the block in its frame (``\\uncover<+->``: after an incremental list or a pause, not
+    with it); ``\\uncover`` keeps the space, so nothing moves as the steps appear."""
+    lines = [r"\begin{center}" + size_command(data)]
+    for equation in equations(data, precision):
+        # one unbreakable line, shrunk to the text width when wider (graphicx, which Beamer loads)
+        math_ = rf"\resizebox{{\ifdim\width>\linewidth\linewidth\else\width\fi}}{{!}}{{$\displaystyle {equation}$}}"
+        lines.append(rf"\uncover<+->{{{math_}}}\\[3pt]" if overlays else rf"{math_}\\[3pt]")
     lines.append(r"\end{center}")
     return "\n".join(lines)
 

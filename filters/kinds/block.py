@@ -113,12 +113,11 @@ def compute(options: BlockOptions, device: str = "cpu") -> BlockData:
 def draw(data: BlockData, options: BlockOptions, labels: dict):
     """The attention heatmap beside horizontal bars, one pair per token (same rows)."""
     import numpy as np
-    from matplotlib.figure import Figure
 
     from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale
+    from filters.render import projected_scale, slide_figure
 
-    fig = Figure(figsize=(5.2, 2.9), layout="constrained")
+    fig = slide_figure((5.2, 2.9), options.height)
     heat_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
     heatmap = attention_heatmap(heat_ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from filters.kind import Kind, Matrix, as_list
-from filters.options import FigureOptions, as_choice, as_int, option
+from filters.options import FigureOptions, as_choice, as_int, as_seed, option
 
 CORPORA = ("es", "en")  # corpus/<name>.txt, beside this file
 
@@ -36,7 +36,7 @@ class EmbeddingsOptions(FigureOptions):
     d_model: int = option(16, as_int(2, 128), help="width of the word vectors")
     window: int = option(2, as_int(1, 5), help="context: words at most this far from a word")
     steps: int = option(400, as_int(1, 5000), help="training steps (Adam, batches of 256 pairs)")
-    seed: int = option(0, as_int(0, 2**63 - 1), help="seed of the initial vectors, the batches and the negatives")
+    seed: int = option(0, as_seed, help="seed of the initial vectors, the batches and the negatives")
 
 
 class EmbeddingsData(TypedDict):
@@ -121,9 +121,10 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     apart by adjustText where words fall close together)."""
     import numpy as np
     from adjustText import adjust_text
-    from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(4.6, 3.0), layout="constrained")
+    from filters.render import slide_figure
+
+    fig = slide_figure((4.6, 3.0), options.height)
     ax = fig.add_subplot()
     points = np.asarray(data["projection"])
     markers = "osD^vP"

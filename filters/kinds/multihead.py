@@ -41,6 +41,19 @@ class MultiheadOptions(FigureOptions, HeatmapOptions, SentenceOptions):
         super().validate()
         if self.d_model % self.heads:
             raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
+        most = max_tokens_for(self.heads)
+        if len(self.tokens) > most:
+            raise BlockError(f"{self.heads} heads side by side label at most {most} tokens readably (at least 4 pt "
+                             f"on the slide), and the sentence has {len(self.tokens)}: use fewer heads or a shorter "
+                             "sentence", key="sentence")
+
+
+def max_tokens_for(heads: int) -> int:
+    """The longest sentence whose ``heads`` panels stay labelled at 4 pt or more at the default height
+    (measured with Spanish words of up to eight letters; tests/test_never_silent.py draws each):
+    two heads share the slide's width, three fit 11 columns each, four or more go in a grid of four
+    columns."""
+    return {2: 12, 3: 11}.get(heads, 7)
 
 
 class MultiheadData(TypedDict):

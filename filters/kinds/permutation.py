@@ -102,12 +102,11 @@ LABELS = {
 
 def draw(data: PermutationData, options: PermutationOptions, labels: dict):
     """The sentence's heatmap beside the permuted sentence's, one colour scale, one colorbar."""
-    from matplotlib.figure import Figure
 
     from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale
+    from filters.render import projected_scale, slide_figure
 
-    fig = Figure(figsize=(5.0, 2.75), layout="constrained")
+    fig = slide_figure((5.0, 2.75), options.height)
     axes = fig.subplots(1, 2)
     for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
                                        (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):

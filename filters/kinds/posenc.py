@@ -13,7 +13,16 @@ from typing import TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix, as_list
-from filters.options import COLORMAPS, FigureOptions, as_choice, as_int, as_positive_float, int_list, option
+from filters.options import (
+    COLORMAPS,
+    DIVERGING,
+    FigureOptions,
+    as_choice,
+    as_int,
+    as_positive_float,
+    int_list,
+    option,
+)
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -30,10 +39,15 @@ class PosencOptions(FigureOptions):
     d_model: int = option(64, as_int(1, 4096), help="width of the encoding (columns of the heatmap)")
     base: float = option(10000.0, as_positive_float, help="wavelength base (10000 in the paper)")
     dims: tuple[int, ...] = option((0, 1, 8, 9), int_list(0), help="dimensions drawn as curves, e.g. [0, 1, 8, 9]")
-    cmap: str = option("magma", as_choice(*COLORMAPS), help="colormap of the heatmap")
+    cmap: str = option("RdBu_r", as_choice(*COLORMAPS, *DIVERGING),
+                       help="colormap of the heatmap (its values lie in [-1, 1]: a diverging one suits them)")
 
     def validate(self) -> None:
         super().validate()
+        if self.num_positions * self.d_model > 250_000:
+            raise BlockError(f"{self.num_positions} positions × {self.d_model} dimensions is "
+                             f"{self.num_positions * self.d_model:,} numbers, more than a figure shows and a few MB of "
+                             "JSON hold (at most 250,000)", key="num_positions" if self.num_positions > 1000 else "d_model")
         bad = [d for d in self.dims if d >= self.d_model]
         if bad:
             raise BlockError(f"dimension(s) {bad} do not exist when d_model = {self.d_model}", key="dims")
@@ -71,9 +85,9 @@ def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
 # The words of this figure besides the shared ones (filters.labels), in every language.
 LABELS = {
     "es": {"posenc_heat": "$P$: posiciones × dimensiones", "posenc_curves": "algunas dimensiones",
-           "sin": "sen", "cos": "cos", "dim": "dim. {d} ({fn})"},
+           "sin": "sen", "cos": "cos", "dim": "dim. {d} ({fn})", "posenc_value": "valor de $P$"},
     "en": {"posenc_heat": "$P$: positions × dimensions", "posenc_curves": "a few dimensions",
-           "sin": "sin", "cos": "cos", "dim": "dim. {d} ({fn})"},
+           "sin": "sin", "cos": "cos", "dim": "dim. {d} ({fn})", "posenc_value": "value of $P$"},
 }
 
 
@@ -102,7 +116,7 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
         lines += ax.plot(positions, encoding[:, d], label=labels["dim"].format(d=d, fn=name), **(line_kws or {}))
     ax.set_xlabel(labels["position"])
     ax.set_ylabel(labels["value"])
-    ax.set_ylim(-1.1, 1.95)  # room above the curves for the legend
+    ax.set_ylim(-1.1, 1.1 + 0.43 * -(-len(dims) // 2))  # room above the curves for the legend's rows
     ax.set_yticks([-1, -0.5, 0, 0.5, 1])
     ax.set_title(labels["posenc_curves"])
     ax.legend(ncol=2, loc="upper center", frameon=False, handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
@@ -111,17 +125,19 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
 
 def draw(data: PosencData, options: PosencOptions, labels: dict):
     """The heatmap (with its colorbar) beside the curves."""
-    from matplotlib.figure import Figure
+    from filters.render import slide_figure
 
-    fig = Figure(figsize=(5.4, 2.6), layout="constrained")
+    fig = slide_figure((5.4, 2.6), options.height)
     heat_ax, curve_ax = fig.subplots(1, 2, width_ratios=[1.1, 1])
     image = heatmap(heat_ax, data["encoding"], cmap=options.cmap, labels=labels)
-    fig.colorbar(image, ax=heat_ax, fraction=0.08, pad=0.02)
+    # below the heatmap, named: beside it, it would read as the y axis of the curves
+    fig.colorbar(image, ax=heat_ax, orientation="horizontal", location="bottom", fraction=0.07, pad=0.02,
+                 aspect=30, label=labels["posenc_value"])
     curves(curve_ax, data["encoding"], data["dims"], labels=labels)
     return fig
 
 
 KIND = Kind("posenc", PosencOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS, examples=EXAMPLES, captions={
-    "es": "Codificación posicional sinusoidal ($d_{{model}} = {d_model}$, base {base:g}).",
-    "en": "Sinusoidal positional encoding ($d_{{model}} = {d_model}$, base {base:g}).",
+    "es": "Codificación posicional sinusoidal ($d_{{\\mathrm{{model}}}} = {d_model}$, base {base:g}).",
+    "en": "Sinusoidal positional encoding ($d_{{\\mathrm{{model}}}} = {d_model}$, base {base:g}).",
 })

@@ -14,10 +14,9 @@ from typing import TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix, as_list
-from filters.options import FigureOptions, as_choice, as_int, as_positive_float, option
+from filters.options import DIVERGING, FigureOptions, as_choice, as_int, as_positive_float, as_seed, option
 
 ENCODINGS = ("sinusoidal", "learned", "rope", "alibi")
-DIVERGING = ("RdBu_r", "PuOr_r", "BrBG", "coolwarm")  # for values in [−1, 1]
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -56,7 +55,7 @@ class PosencCompareOptions(FigureOptions):
     d_model: int = option(64, as_int(2, 1024), help="width of the encodings (even)")
     base: float = option(10000.0, as_positive_float, help="wavelength base of sinusoidal and RoPE (10000)")
     encodings: tuple[str, ...] = option(ENCODINGS, _encodings, help=f"which to show, in order: {', '.join(ENCODINGS)}")
-    seed: int = option(0, as_int(0, 2**63 - 1), help="seed of the learned table and of RoPE's vector q")
+    seed: int = option(0, as_seed, help="seed of the learned table and of RoPE's vector q")
     cmap: str = option("RdBu_r", as_choice(*DIVERGING), help="a diverging colormap (values in [-1, 1])")
 
     def validate(self) -> None:
@@ -113,11 +112,12 @@ def compute(options: PosencCompareOptions, device: str = "cpu") -> PosencCompare
 def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
     """One panel per encoding, each scaled to [−1, 1] by its largest magnitude, one colorbar."""
     import numpy as np
-    from matplotlib.figure import Figure
+
+    from filters.render import slide_figure
 
     n = len(data["encodings"])
     rows, cols = (2, 2) if n == 4 else (1, n)
-    fig = Figure(figsize=(4.0, 3.4) if rows == 2 else (1.6 * n + 1.0, 2.4), layout="constrained")
+    fig = slide_figure((4.0, 3.4) if rows == 2 else (1.6 * n + 1.0, 2.4), options.height)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     L = data["positions"]
     ticks = sorted({0, L // 2, L - 1})
@@ -146,8 +146,8 @@ LABELS = {
 
 KIND = Kind("posenc-compare", PosencCompareOptions, compute, output="figure", draw=draw, cost=1, labels=LABELS,
             examples=EXAMPLES, captions={
-    "es": "Similitud entre las posiciones $i$ y $j$ según cada codificación ($d_{{model}} = {d_model}$): "
+    "es": "Similitud entre las posiciones $i$ y $j$ según cada codificación ($d_{{\\mathrm{{model}}}} = {d_model}$): "
           "solo las diagonales dependen de la distancia $j - i$.",
-    "en": "Similarity between positions $i$ and $j$ under each encoding ($d_{{model}} = {d_model}$): "
+    "en": "Similarity between positions $i$ and $j$ under each encoding ($d_{{\\mathrm{{model}}}} = {d_model}$): "
           "only diagonal patterns depend on the distance $j - i$.",
 })

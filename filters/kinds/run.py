@@ -17,7 +17,7 @@ from typing import Any, ClassVar, TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind
-from filters.options import FigureOptions, as_bool, as_int, as_positive_float, option, str_list
+from filters.options import FigureOptions, as_bool, as_positive_float, as_seed, option, str_list
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -43,7 +43,7 @@ class RunOptions(FigureOptions):
     fig_cap: tuple[str, ...] = option((), str_list, figure=False,
                                       help="captions of the figures, in order, e.g. [\"first\", \"second\"]")
     echo: bool = option(False, as_bool, figure=False, help="show the code, highlighted, before what it makes")
-    seed: int = option(0, as_int(0, 2**63 - 1), help="seed of torch, numpy and random before the code runs")
+    seed: int = option(0, as_seed, help="seed of torch, numpy and random before the code runs")
     timeout: float = option(120.0, as_positive_float, figure=False,
                             help="seconds the code may run before it is stopped")
 

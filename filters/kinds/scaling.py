@@ -14,7 +14,7 @@ from typing import TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind
-from filters.options import FigureOptions, as_int, int_list, option
+from filters.options import FigureOptions, as_int, as_seed, int_list, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -31,7 +31,7 @@ class ScalingOptions(FigureOptions):
                                   help="the widths d_k to try, e.g. [1, 16, 256]")
     keys: int = option(8, as_int(2, 1024), help="number of keys S each query attends over")
     samples: int = option(512, as_int(1, 100000), help="random queries averaged per width")
-    seed: int = option(0, as_int(0), help="seed of the random queries and keys")
+    seed: int = option(0, as_seed, help="seed of the random queries and keys")
 
     def validate(self) -> None:
         super().validate()
@@ -105,11 +105,14 @@ LABELS = {
 def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
     """Mean largest softmax weight against ``d_k`` (log axis), without and with the ``1/√d_k`` scale.
     ``unscaled``/``scaled``: one value in [1/keys, 1] per ``d_k``. Returns the lines."""
+    from filters.render import before_save, thin_tick_labels
+
     lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"])
     lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"])
     lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"].format(keys=keys)))
     ax.set_xscale("log", base=2)
     ax.set_xticks(d_k, labels=[str(d) for d in d_k])
+    before_save(ax.figure, lambda fig: thin_tick_labels(ax))  # many widths: labels never run together
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(labels["d_k"])
     ax.set_ylabel(labels["max_weight"])
@@ -119,9 +122,9 @@ def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
 
 def draw(data: ScalingData, options: ScalingOptions, labels: dict):
     """The two curves and the uniform level."""
-    from matplotlib.figure import Figure
+    from filters.render import slide_figure
 
-    fig = Figure(figsize=(4.4, 2.6), layout="constrained")
+    fig = slide_figure((4.4, 2.6), options.height)
     curves(fig.add_subplot(), data["d_k"], data["max_weight_unscaled"], data["max_weight_scaled"],
            keys=data["keys"], labels=labels)
     return fig

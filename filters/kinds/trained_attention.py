@@ -14,7 +14,7 @@ from typing import Any, TypedDict
 
 from filters.errors import BlockError
 from filters.kind import Kind, Matrix
-from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, as_str, option
+from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, as_seed, as_str, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -28,7 +28,7 @@ class TrainedOptions(FigureOptions, HeatmapOptions):
     reverse sequences of symbols (seeded, a second or so on one core); the heatmap shows where each
     output position learned to look: the anti-diagonal."""
 
-    seed: int = option(0, as_int(0), help="seed of the data, the initial weights and the batch order")
+    seed: int = option(0, as_seed, help="seed of the data, the initial weights and the batch order")
     seq_len: int = option(8, as_int(2, 12), help="length L of the sequences to reverse")
     vocab: str = option("ABCDEFGHIJ", as_str, help="the symbols, one character each")
     steps: int = option(300, as_int(1, 20000), help="training steps (Adam)")
@@ -88,10 +88,8 @@ def compute(options: TrainedOptions, device: str = "cpu") -> TrainedData:
 def draw(data: TrainedData, options: TrainedOptions, labels: dict):
     """The learned weights, input symbols on columns and the model's output symbols on rows, titled
     with the held-out exact-match rate."""
-    from matplotlib.figure import Figure
-
     from filters.heatmap import attention_heatmap, heads_figure, weights_colorbar
-    from filters.render import projected_scale
+    from filters.render import projected_scale, slide_figure
 
     title = labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"])
     if options.per_head:
@@ -99,7 +97,7 @@ def draw(data: TrainedData, options: TrainedOptions, labels: dict):
         return heads_figure(data["head_weights"], data["prediction"], data["tokens"], labels=axes_labels,
                             height=options.height, precision=options.precision, annotate=options.annotate,
                             cmap=options.cmap, title=title)
-    fig = Figure(figsize=(4.2, 3.2), layout="constrained")
+    fig = slide_figure((4.2, 3.2), options.height)
     ax = fig.add_subplot()
     ax.set_title(title)
     heatmap = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=options.precision,
