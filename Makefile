@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 # cost is page faults without it. Set it to 0 to measure without.
 export THP_MEM_ALLOC_ENABLE ?= 1
 
-.PHONY: all setup tex slides test lint bench gpu-check clean
+.PHONY: all setup tex browser slides html handouts office test lint bench gpu-check clean
 all: slides
 
 $(STAMP): pyproject.toml
@@ -39,12 +39,45 @@ tex:
 	    $(TEX_PACKAGES) >/dev/null; \
 	fi
 
-setup: $(STAMP) tex
+# reveal.js and KaTeX for offline HTML decks, from the npm registry (Node and npm from Debian when missing).
+WEB_STAMP := node_modules/.installed
+$(WEB_STAMP): package.json package-lock.json
+	@if ! command -v npm >/dev/null; then \
+	  echo "Installing Node and npm with apt-get (once)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    nodejs npm >/dev/null; \
+	fi
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Chromium from Debian, for the test that opens the reveal.js deck in a real browser (network off).
+browser:
+	@if ! command -v chromium >/dev/null; then \
+	  echo "Installing Chromium with apt-get (once)"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
+	    chromium >/dev/null || echo "Chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+setup: $(STAMP) tex $(WEB_STAMP)
 
 slides: setup
 	$(VENV)/bin/attnslides build $(if $(DEVICE),--device $(DEVICE)) slides/*.md
 
-test: setup
+# The same decks as reveal.js folders (build/<deck>-html/), as printable handouts
+# (build/<deck>-handout.pdf), and as Word and PowerPoint files.
+html: setup
+	$(VENV)/bin/attnslides build --to revealjs $(if $(DEVICE),--device $(DEVICE)) slides/*.md
+
+handouts: setup
+	$(VENV)/bin/attnslides build --to latex $(if $(DEVICE),--device $(DEVICE)) slides/*.md
+
+office: setup
+	$(VENV)/bin/attnslides build --to docx $(if $(DEVICE),--device $(DEVICE)) slides/*.md
+	$(VENV)/bin/attnslides build --to pptx $(if $(DEVICE),--device $(DEVICE)) slides/*.md
+
+test: setup browser
 	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q
 
 lint: $(STAMP)

@@ -1,8 +1,15 @@
-"""Deck → PDF: pandoc reads the deck, our filter runs, pandoc writes ``build/<deck>.tex``, latexmk
-makes the PDF.
+"""Deck → what a lecturer hands out: pandoc reads the deck, our filter runs, pandoc writes the output.
 
-The ``.tex`` is rewritten only when its text changed, and latexmk decides which LaTeX passes the
-change really needs: an edit of one sentence costs one pass, an unchanged deck none.
+* ``beamer``: ``build/<deck>.tex``, then latexmk makes ``build/<deck>.pdf``. The ``.tex`` is
+  rewritten only when its text changed, and latexmk decides which LaTeX passes the change really
+  needs: an edit of one sentence costs one pass, an unchanged deck none.
+* ``latex``: the same as a handout, ``build/<deck>-handout.pdf`` (an article: every step of a
+  worked example at once, figures at their size on the slide).
+* ``revealjs``: a folder, ``build/<deck>-html/``, with ``index.html``, its figures, and the parts of
+  reveal.js and KaTeX it uses (installed from npm by ``make setup``): it opens with no network. A
+  folder and not one self-contained HTML file, because reveal.js's speaker view loads its page at
+  run time, which a file of data: URIs cannot serve.
+* ``docx``, ``pptx``: ``build/<deck>.docx`` / ``.pptx`` with PNG figures at 200 dpi.
 """
 
 from __future__ import annotations
@@ -66,12 +73,25 @@ def needs_unicode_engine(tex: str) -> bool:
     return any(ord(c) > 0x24F and c not in _PDFLATEX_SETS for c in tex)
 
 
-def _setting(ast_json: str, key: str) -> str | None:
-    """A plain-text ``attnslides:`` setting of a pandoc JSON document (the filter has checked it)."""
-    meta = json.loads(ast_json).get("meta", {}).get("attnslides", {})
-    node = meta.get("c", {}).get(key) if meta.get("t") == "MetaMap" else None
-    if node is None:
-        return None
+# What `attnslides build --to` makes, and where.
+FORMATS = {
+    "beamer": "PDF slides (LaTeX Beamer): build/<deck>.pdf",
+    "latex": "a handout to print, every step of a worked example at once (LaTeX article): build/<deck>-handout.pdf",
+    "revealjs": "HTML slides that open offline (reveal.js, KaTeX): build/<deck>-html/index.html",
+    "docx": "an editable Word document: build/<deck>.docx",
+    "pptx": "editable PowerPoint slides: build/<deck>.pptx",
+}
+_BINARY = ("docx", "pptx")  # zip files: pandoc writes them itself
+
+
+def _meta(ast_json: str, *path: str) -> str | None:
+    """A plain-text metadata value of a pandoc JSON document (``"attnslides", "overflow"``, or
+    ``"theme"``), or ``None``."""
+    node = {"t": "MetaMap", "c": json.loads(ast_json).get("meta", {})}
+    for key in path:
+        node = node.get("c", {}).get(key) if node.get("t") == "MetaMap" else None
+        if node is None:
+            return None
     if node["t"] in ("MetaString", "MetaBool"):
         return str(node["c"])
     if node["t"] == "MetaInlines":
@@ -79,13 +99,16 @@ def _setting(ast_json: str, key: str) -> str | None:
     return None
 
 
-def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True) -> dict:
-    """Read ``deck`` with pandoc, run the filter, write ``tex`` with pandoc (only if it changed).
+def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True,
+            figures_dir: Path | None = None, pandoc_args=lambda ast_json: []) -> dict:
+    """Read ``deck`` with pandoc, run the filter, write ``output`` with pandoc (a text output only
+    if it changed).
 
     The three stages run one after another, as ``pandoc --filter`` would run them, but without a
     pandoc waiting in memory while the figures are drawn: a cold build's peak memory is the
     filter's alone. The filter's stderr (progress, errors) reaches the terminal as it happens.
-    LaTeX output gets :data:`PREAMBLE` (fallback fonts for any script under LuaLaTeX, whole figures).
+    Figure paths are written relative to ``output``'s folder; ``figures_dir`` overrides the deck's
+    ``figures-dir``; ``pandoc_args(filtered_json)`` gives pandoc's writer options.
 
     Returns:
         ``{"changed": bool, "overflow": "error" | "warn", "pdf-engine": …}``: whether the output
@@ -95,8 +118,10 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
         BuildError: when pandoc or the filter fails (the filter has then printed which slide,
             block and key are at fault).
     """
-    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(tex.parent),
+    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(output.parent),
                PANDOC_VERSION=pandoc_version())
+    if figures_dir is not None:
+        env["ATTNSLIDES_FIGURES_DIR"] = str(figures_dir)
     if device:
         env["ATTNSLIDES_DEVICE"] = device
     if not execute:
@@ -107,15 +132,27 @@ def to_tex(deck: Path, tex: Path, *, to: str = "beamer", device: str | None = No
         how = (f"the filter was killed by signal {-done.returncode}" if done.returncode < 0
                else f"the filter stopped (exit {done.returncode})")
         raise BuildError(f"{deck} was not built: {how}", reported=done.returncode == 1)
-    latex = to in ("beamer", "latex")
-    output = _pandoc(["--from", "json", "--standalone", "--to", to]
-                     + (["--include-in-header", str(PREAMBLE)] if latex else ["--mathjax"]), stdin=done.stdout)
-    settings = {"overflow": _setting(done.stdout, "overflow") or "error",
-                "pdf-engine": _setting(done.stdout, "pdf-engine") or "auto"}
-    if tex.is_file() and tex.read_text() == output:
+    settings = {"overflow": _meta(done.stdout, "attnslides", "overflow") or "error",
+                "pdf-engine": _meta(done.stdout, "attnslides", "pdf-engine") or "auto"}
+    args = ["--from", "json", "--standalone", "--to", to, *pandoc_args(done.stdout)]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
+        partial = output.with_name(f".{output.name}.partial")
+        try:
+            _pandoc([*args, "--resource-path", str(output.parent), "--output", str(partial)], stdin=done.stdout)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+        return {"changed": True, **settings}
+    text = _pandoc(args, stdin=done.stdout)
+    if output.is_file() and output.read_text() == text:
         return {"changed": False, **settings}
-    write_atomic(tex, output.encode())
+    write_atomic(output, text.encode())
     return {"changed": True, **settings}
+
+
+def _latex_args(ast_json: str) -> list[str]:
+    return ["--include-in-header", str(PREAMBLE)]
 
 
 def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engine: str = "auto") -> Path:
@@ -200,15 +237,85 @@ def _latexmk(tex: Path, engine: str, *, fresh: bool = False) -> tuple[str, subpr
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True) -> Path:
-    """Build one deck: ``slides/x.md`` → ``build/x.pdf`` (Beamer) or ``build/x.html`` (reveal.js)."""
+    """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
+    it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
+
+    Raises:
+        BuildError: for a format that is not one of :data:`FORMATS`, and as the stages raise it.
+    """
+    if to not in FORMATS:
+        raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     if to in ("beamer", "latex"):
-        tex = out_dir / (deck.stem + ".tex")
-        settings = to_tex(deck, tex, to=to, device=device, execute=execute)
-        result = to_pdf(tex, deck=deck, overflow=settings["overflow"], engine=settings["pdf-engine"])
+        tex = out_dir / (deck.stem + (".tex" if to == "beamer" else "-handout.tex"))
+        settings = convert(deck, tex, to=to, device=device, execute=execute, pandoc_args=_latex_args)
+        # a handout is no slide: a line over the margin is worth a warning, not a failed build
+        result = to_pdf(tex, deck=deck, overflow=settings["overflow"] if to == "beamer" else "warn",
+                        engine=settings["pdf-engine"])
+    elif to == "revealjs":
+        folder = out_dir / f"{deck.stem}-html"
+        result = folder / "index.html"
+        convert(deck, result, to=to, device=device, execute=execute, figures_dir=folder / "figures",
+                pandoc_args=lambda ast_json: reveal_assets(folder, _meta(ast_json, "theme")))
     else:
-        result = out_dir / (deck.stem + ".html")
-        to_tex(deck, result, to=to, device=device, execute=execute)
+        result = out_dir / f"{deck.stem}.{to}"
+        convert(deck, result, to=to, device=device, execute=execute)
     print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return result
+
+
+def web_modules() -> Path:
+    """The ``node_modules`` folder that holds reveal.js and KaTeX (``make setup`` installs them from
+    npm): ``$ATTNSLIDES_NODE_MODULES``, else the one beside ``filters/``.
+
+    Raises:
+        BuildError: when they are not installed.
+    """
+    folder = Path(os.environ.get("ATTNSLIDES_NODE_MODULES") or Path(__file__).resolve().parent.parent / "node_modules")
+    if not (folder / "reveal.js" / "dist" / "reveal.js").is_file() or not (folder / "katex" / "dist").is_dir():
+        raise BuildError(f"reveal.js and KaTeX are not installed in {folder}: run `make setup` (it installs them "
+                         "from npm, with Node from Debian when it is missing)")
+    return folder
+
+
+# What of reveal.js and KaTeX a deck loads (pandoc's reveal.js template): copied into its folder.
+_REVEAL_FILES = ("dist/reset.css", "dist/reveal.css", "dist/reveal.js", "plugin/notes/notes.js",
+                 "plugin/search/search.js", "plugin/zoom/zoom.js")
+_KATEX_FILES = ("katex.min.js", "katex.min.css", "fonts")
+DEFAULT_REVEAL_THEME = "white"
+REVEAL_CSS = Path(__file__).with_name("reveal.css")  # titles, figures and captions sized as in Beamer
+_REMOTE_IMPORT = re.compile(r"@import url\((?:https?:)?//[^)]*\);?")
+
+
+def reveal_theme(theme: str | None, modules: Path) -> str:
+    """The reveal.js theme for a deck's ``theme``: itself when reveal.js has it (``moon``), else
+    (a Beamer theme such as ``Madrid``) :data:`DEFAULT_REVEAL_THEME`, light like Beamer's."""
+    themes = {p.stem.lower(): p.stem for p in (modules / "reveal.js" / "dist" / "theme").glob("*.css")}
+    return themes.get((theme or "").lower(), DEFAULT_REVEAL_THEME)
+
+
+def reveal_assets(folder: Path, theme: str | None) -> list[str]:
+    """Copy what a reveal.js deck in ``folder`` loads (reveal.js, its theme and plugins, KaTeX and
+    its fonts) into it, where missing or changed, and return pandoc's options that point at them."""
+    modules = web_modules()
+    name = reveal_theme(theme, modules)
+    files = [(modules / "reveal.js" / f, folder / "reveal.js" / f) for f in _REVEAL_FILES]
+    files += [(modules / "reveal.js" / "dist" / "theme" / f"{name}.css", folder / "reveal.js" / "dist" / "theme" / f"{name}.css"),
+              (modules / "reveal.js" / "dist" / "theme" / "fonts", folder / "reveal.js" / "dist" / "theme" / "fonts")]
+    files += [(modules / "katex" / "dist" / f, folder / "katex" / f) for f in _KATEX_FILES]
+    files.append((REVEAL_CSS, folder / REVEAL_CSS.name))
+    for source, target in files:
+        for src in sorted(source.rglob("*")) if source.is_dir() else [source]:
+            dst = target / src.relative_to(source) if source.is_dir() else target
+            if src.is_file() and (not dst.is_file() or (dst.stat().st_size, dst.stat().st_mtime_ns)
+                                  != (src.stat().st_size, src.stat().st_mtime_ns)):
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+    theme_css = folder / "reveal.js" / "dist" / "theme" / f"{name}.css"
+    # several themes @import web fonts: offline they would be requests that fail; their fallbacks stay
+    text = theme_css.read_text()
+    if _REMOTE_IMPORT.search(text):
+        theme_css.write_text(_REMOTE_IMPORT.sub("", text))
+    return ["--katex=katex/", "--variable", "revealjs-url=reveal.js", "--variable", f"theme={name}",
+            "--css", REVEAL_CSS.name]

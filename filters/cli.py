@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from engine.device import CHOICES as DEVICES
+from filters.build import FORMATS
 from filters.errors import PREFIX
 from filters.labels import LANGUAGES
 
@@ -99,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/")
     build.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
     build.add_argument("--out", default="build", help="output folder (default: build)")
-    build.add_argument("--to", default="beamer", help="pandoc output format: beamer (PDF) or revealjs (HTML)")
+    build.add_argument("--to", default="beamer", choices=FORMATS, metavar="FORMAT",
+                       help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
     build.add_argument("--device", choices=DEVICES, default=None,
                        help="where the engine runs (default: the deck's setting, else cpu)")
     build.add_argument("--no-exec", action="store_true",

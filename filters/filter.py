@@ -10,7 +10,9 @@
 Run it as ``pandoc -F attnslides-filter`` or ``python -m filters``; tests call ``main(doc)``.
 Environment (set by ``attnslides build``): ``ATTNSLIDES_DECK`` the deck's path, for messages and
 folder names; ``ATTNSLIDES_DEVICE`` overrides the deck's device; ``ATTNSLIDES_OUTPUT_DIR`` the
-folder of the output document, which figure paths are written relative to (default: the current one).
+folder of the output document, which figure paths are written relative to (default: the current one);
+``ATTNSLIDES_FIGURES_DIR`` overrides the deck's ``figures-dir`` (a reveal.js deck keeps its figures
+in its own folder).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ from filters.scan import live_blocks, same_body
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
 _LATEX_FORMATS = ("latex", "beamer")
 _HTML_FORMATS = ("html", "html4", "html5", "revealjs", "slidy", "slideous", "dzslides", "s5", "epub", "epub2", "epub3")
+# Formats that show slides one at a time: elsewhere (a handout, a Word file) pauses and speaker
+# notes are dropped, and worked examples show every step at once.
+SLIDE_FORMATS = ("beamer", "revealjs", "slidy", "slideous", "dzslides", "s5", "pptx")
+# reveal.js draws a slide on a 960 × 700 px canvas (its default) and scales it to the window; under
+# a title about 560 px are left for content: a height of 100 % (of Beamer's text height) fills them.
+REVEAL_CONTENT_PX = 560
 # Classes a code block may carry that are no language: pandoc's own, and plain-text listings.
 _CODE_CLASSES = frozenset({"numberlines", "number-lines", "text", "plain", "output", "sourcecode", "example", "txt"})
 # What pandoc makes of a live block whose attributes it could not read: text starting "{.kind".
@@ -109,9 +117,14 @@ class BlockOutput:
         captions = block.captions(state.lang)
         caption = self.markdown(captions[n - 1]) if n <= len(captions) else []
         url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
-        image = pf.Image(*_words(block.options.alt), url=url, attributes={"height": block.options.height})
+        height = height_for(block.options.height, state.fmt)
+        alt = _words(block.options.alt)
+        if not alt and caption and state.fmt not in _LATEX_FORMATS:
+            # as pandoc's Markdown does: PowerPoint takes a figure's caption from it, HTML's readers use it
+            alt = _words("".join(pf.stringify(e) for e in caption))
+        image = pf.Image(*alt, url=url, attributes={"height": height})
         if not caption:  # a Figure would get a bare number ("Figura 3:"): a centred picture instead
-            return _centred(image, url, block.options.height, state.fmt)
+            return _centred(image, url, height, state.fmt)
         extra = [c for c in block.elem.classes if c != block.kind.name]
         identifier = self.identifier if block.kind.output == "figure" or not self.identifier else f"{self.identifier}-{n}"
         return pf.Figure(pf.Plain(image), caption=pf.Caption(pf.Plain(*caption)), identifier=identifier, classes=extra)
@@ -263,8 +276,33 @@ def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -
     return blocks, errors
 
 
+def _is_pause(elem) -> bool:
+    """Pandoc's pause: a paragraph of three dots separated by spaces."""
+    return isinstance(elem, pf.Para) and [type(e) for e in elem.content] == [pf.Str, pf.Space] * 2 + [pf.Str] and \
+        all(e.text == "." for e in elem.content if isinstance(e, pf.Str))
+
+
+def _as_document(doc: pf.Doc) -> None:
+    """Slides read as a document (a handout, a Word file): pauses and speaker notes (``::: notes``)
+    go, as pandoc would print the pause's dots and the lecturer's notes, and so does the title of a
+    frame that continues the one before under the same title (its figure), which would be an empty
+    section."""
+    if doc.format in SLIDE_FORMATS:
+        return
+    doc.walk(lambda e, _: [] if _is_pause(e) or (isinstance(e, pf.Div) and "notes" in e.classes) else None)
+    last: dict[int, str] = {}  # the last title at each level
+    for block in list(doc.content):
+        if isinstance(block, pf.Header):
+            title = plain_text(block)
+            if last.get(block.level) == title:
+                block.parent.content.remove(block)
+                continue
+            last = {level: text for level, text in last.items() if level < block.level} | {block.level: title}
+
+
 def prepare(doc: pf.Doc) -> None:
     _check_pandoc()
+    _as_document(doc)
     deck = _deck_name(doc)
     errors = []
     try:
@@ -272,8 +310,9 @@ def prepare(doc: pf.Doc) -> None:
     except BlockError as exc:  # reported with the blocks' errors; the blocks are read with no defaults
         errors.append(exc.at(Where(deck, "(metadata)", "in the 'attnslides:' metadata")))
         settings, defaults = Settings(), {}
-    family = "latex" if doc.format in _LATEX_FORMATS else doc.format
-    ext = "pdf" if family == "latex" else "svg" if doc.format in _HTML_FORMATS else "png"
+    # the figures of a family are the same files: a handout's are the slides', Word's PowerPoint's
+    family = "latex" if doc.format in _LATEX_FORMATS else "html" if doc.format in _HTML_FORMATS else "office"
+    ext = {"latex": "pdf", "html": "svg", "office": "png"}[family]
     others: list[tuple[str, str]] = []
     blocks, block_errors = _parse_all(doc, deck, defaults, ext, others)
     errors += block_errors
@@ -307,7 +346,8 @@ def prepare(doc: pf.Doc) -> None:
         if block.ext and not block.skipped:
             block.pictures = len(list(cache.entry(block.key).glob(f"figure-*.{block.ext}")))
 
-    folder, identity, known = _figures_folder(doc, deck, Path(settings.figures_dir), cache)
+    root = Path(os.environ.get("ATTNSLIDES_FIGURES_DIR") or settings.figures_dir)
+    folder, identity, known = _figures_folder(doc, deck, root, cache)
     if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"
@@ -490,6 +530,23 @@ def action(elem, doc):
     copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
     out = BlockOutput(block, state, folder)
     return block.kind.write(data, block.options, out) if block.kind.write else out.figure(1)
+
+
+def height_for(height: str, fmt: str) -> str:
+    """A block's ``height`` (a share of a Beamer frame's text height, or a length) as ``fmt`` needs
+    it: as given for Beamer; for a LaTeX article, the length it has on the slide (a slide's text is
+    about as wide as a page's); pixels of reveal.js's canvas for HTML (a percentage of an image's
+    box would be ignored there); inches for Word and PowerPoint."""
+    from filters.options import SLIDE_TEXT_HEIGHT_PT, slide_points
+
+    if fmt == "beamer":
+        return height
+    points = slide_points(height)
+    if fmt in _LATEX_FORMATS:
+        return f"{points:.1f}pt"
+    if fmt in _HTML_FORMATS:
+        return f"{points / SLIDE_TEXT_HEIGHT_PT * REVEAL_CONTENT_PX:.0f}px"
+    return f"{points / 72.27:.2f}in"
 
 
 def _centred(image: pf.Image, url: str, height: str, fmt: str) -> pf.Block:

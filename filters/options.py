@@ -171,6 +171,20 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
     return rows
 
 
+# What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) is
+# 260.48 pt; a figure of height "72%" is drawn 0.72 × that high, whatever its own size.
+SLIDE_TEXT_HEIGHT_PT = 260.48
+_CM = 72.27 / 2.54  # TeX points per centimetre
+
+
+def slide_points(height: str) -> float:
+    """``height`` (``"66%"`` of the text height, or a length such as ``"5cm"``, as :func:`as_size`
+    reads it) in TeX points on a Beamer slide."""
+    value, unit = float(height.rstrip("%cmin pte")), height.lstrip("0123456789.")
+    return {"%": value / 100 * SLIDE_TEXT_HEIGHT_PT, "cm": value * _CM, "mm": value * _CM / 10,
+            "in": value * 72.27, "pt": value, "em": value * 11}[unit]
+
+
 def as_size(value: Any) -> str:
     """A figure size on the slide: a percentage (``70%``) or a LaTeX length (``5cm``)."""
     text = str(value).strip()

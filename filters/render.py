@@ -19,24 +19,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from filters import FALLBACK_FONTS, STYLE, available_fallback_fonts
-
-# What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) is
-# 260.48 pt; a figure of height "72%" is drawn 0.72 × that high, whatever its own size.
-SLIDE_TEXT_HEIGHT_PT = 260.48
-_CM = 72.27 / 2.54  # TeX points per centimetre
-
+from filters.options import slide_points
 
 # The height on the slide each kind's figure size (its figsize) is designed for: drawn for another
 # height, a figure is scaled so that its text keeps the style's size on the slide.
 DESIGN_HEIGHT = "72%"
-
-
-def slide_points(height: str) -> float:
-    """``height`` (``"66%"`` of the text height, or a length such as ``"5cm"``) in TeX points on a
-    Beamer slide."""
-    value, unit = float(height.rstrip("%cmin pte")), height.lstrip("0123456789.")
-    return {"%": value / 100 * SLIDE_TEXT_HEIGHT_PT, "cm": value * _CM, "mm": value * _CM / 10,
-            "in": value * 72.27, "pt": value, "em": value * 11}[unit]
 
 
 def projected_scale(fig: Figure, height: str) -> float:

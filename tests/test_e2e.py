@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -62,6 +64,7 @@ def test_no_frame_of_the_deck_overflows_and_no_glyph_is_missing(built):
 
     work, pdf, _ = built
     log, tex = pdf.with_suffix(".log").read_text(errors="replace"), pdf.with_suffix(".tex").read_text()
+    assert log.startswith("This is pdfTeX"), "a deck in Spanish needs no LuaLaTeX (the fastest engine)"
     assert len(texlog.frames(tex)) >= 15
     assert texlog.overflows(log, tex) == []
     assert texlog.missing_characters(log, tex) == []
@@ -162,3 +165,69 @@ def test_the_starter_deck_builds_in_each_language(tmp_path, monkeypatch, lang):
     for word in words:
         assert word in text, word
     assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(KINDS)
+
+
+# ---- the same deck as a handout, a Word file and a PowerPoint file ----
+
+
+@pytest.fixture(scope="module")
+def handed_out(built):
+    """The deck built as a handout, docx and pptx beside the PDF (its cache warm)."""
+    work, pdf, _ = built
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        outputs = {to: work / build(DECK, Path("build"), to=to) for to in ("latex", "docx", "pptx")}
+    return pdf, outputs
+
+
+def captions_of(tex: str) -> list[str]:
+    """The figure captions of the Beamer ``.tex``, as words (LaTeX markup dropped)."""
+    found = re.findall(r"\\caption\{(.*?)\}\\label", tex, flags=re.S)
+    return [" ".join(re.sub(r"\\\(.*?\\\)|\\[a-zA-Z]+|[{}$]", " ", c).split()[:4]) for c in found]
+
+
+def test_the_handout_shows_every_step_at_once_and_every_figure(handed_out):
+    pdf, outputs = handed_out
+    handout = outputs["latex"]
+    tex, beamer = handout.with_suffix(".tex").read_text(), pdf.with_suffix(".tex").read_text()
+    assert "\\uncover" not in tex and "\\begin{frame}" not in tex and "\\documentclass[" in tex
+    assert tex.count("\\includegraphics") == beamer.count("\\includegraphics") >= 12
+    text = subprocess.run(["pdftotext", str(handout), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [unicodedata.normalize("NFKC", " ".join(p.split())) for p in text.split("\f")]
+    steps = next(p for p in pages if "softmax(S)" in p.replace(" ", ""))
+    assert all(s in steps.replace(" ", "") for s in ("Q=", "S=", "A=softmax(S)", "O=AV")), "all four steps on one page"
+    assert len(pages) < int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                                         text=True).stdout)[1])
+
+
+def test_word_has_every_figure_with_its_caption_and_the_steps_as_equations(handed_out):
+    import zipfile
+
+    import docx
+    from PIL import Image
+
+    pdf, outputs = handed_out
+    beamer = pdf.with_suffix(".tex").read_text()
+    document = docx.Document(outputs["docx"])
+    assert len(document.inline_shapes) == beamer.count("\\includegraphics")
+    text = " ".join(" ".join(p.text for p in document.paragraphs).split())
+    for caption in captions_of(beamer):
+        assert caption.split()[0] in text, caption
+    with zipfile.ZipFile(outputs["docx"]) as packed:
+        assert packed.read("word/document.xml").count(b"<m:oMath>") >= 4, "the worked example's steps"
+        media = [n for n in packed.namelist() if n.startswith("word/media/")]
+        dpi = Image.open(io.BytesIO(packed.read(media[0]))).info["dpi"][0]
+    assert round(dpi) == 200, "PNG at a print resolution"
+
+
+def test_powerpoint_has_every_figure_with_its_caption(handed_out):
+    import pptx
+
+    pdf, outputs = handed_out
+    beamer = pdf.with_suffix(".tex").read_text()
+    deck = pptx.Presentation(outputs["pptx"])
+    pictures = [shape for s in deck.slides for shape in s.shapes if shape.shape_type == 13]
+    assert len(pictures) == beamer.count("\\includegraphics")
+    text = " ".join(shape.text_frame.text for s in deck.slides for shape in s.shapes if shape.has_text_frame)
+    for caption in captions_of(beamer):
+        assert caption.split()[0] in text, caption

@@ -160,13 +160,20 @@ def beamer(data: StepsData, *, precision: int, overlays: bool = True) -> str:
 
 
 def write(data: StepsData, options: StepsOptions, out):
-    """Raw LaTeX for Beamer and LaTeX; elsewhere display math, one fragment per step."""
+    """Raw LaTeX for Beamer (one step per overlay) and a LaTeX handout (every step at once); in
+    reveal.js display math, one fragment per step; elsewhere (Word, PowerPoint, HTML) every step
+    as an equation."""
     import panflute as pf
 
-    if out.fmt in ("beamer", "latex"):
+    if out.fmt == "beamer":
         return pf.RawBlock(beamer(data, precision=options.precision, overlays=options.overlays), format="latex")
+    if out.fmt == "latex":  # a handout: every step at once, kept together on one page
+        steps = beamer(data, precision=options.precision, overlays=False)
+        return pf.RawBlock(f"\\par\\noindent\\begin{{minipage}}{{\\linewidth}}\n{steps}\n\\end{{minipage}}\\par",
+                           format="latex")
     steps = [pf.Para(pf.Math(eq, format="DisplayMath")) for eq in equations(data, options.precision)]
-    return pf.Div(*[pf.Div(s, classes=["fragment"]) if options.overlays else s for s in steps],
+    fragments = options.overlays and out.fmt == "revealjs"
+    return pf.Div(*[pf.Div(s, classes=["fragment"]) if fragments else s for s in steps],
                   identifier=out.identifier, classes=["attention-steps"])
 
 
