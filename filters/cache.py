@@ -291,6 +291,14 @@ def key_for(kind, options, *, fmt: str, device: str, lang: str = "en", sources: 
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
+_FIGURE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(?:json|pdf|svg|png)")
+
+
+def _written_by_us(file: Path, folder: Path) -> bool:
+    """Whether ``file`` is one a build writes: a figure or its data, directly in the deck's folder."""
+    return file.parent == folder and bool(_FIGURE_FILE.fullmatch(file.name)) and not file.is_symlink()
+
+
 class Cache:
     """The cache folder. ``entry(key)`` is a complete entry or ``None``; ``publish`` adds one."""
 
@@ -381,9 +389,13 @@ class Cache:
         keys, used, written, folders = set(), set(), set(), set()
         for path, manifest in self._manifests():
             gone = manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists()
-            written.update(Path(f) for f in manifest.get("written", manifest.get("figures", [])))
-            if manifest.get("folder"):
-                folders.add(Path(manifest["folder"]))
+            folder = Path(manifest["folder"]) if manifest.get("folder") else None
+            if folder is not None:
+                folders.add(folder)
+            # only what a build wrote into its deck's folder, of the types it writes: a record that
+            # names anything else (edited, or from an old version) deletes nothing
+            written.update(f for f in map(Path, manifest.get("written", manifest.get("figures", [])))
+                           if folder is not None and _written_by_us(f, folder))
             if gone:
                 path.unlink()
                 removed["manifests"] += 1

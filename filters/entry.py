@@ -49,6 +49,10 @@ def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str) ->
 
                 render(kind, data, options, folder / f"figure-1.{ext}", lang=lang)
     _check_glyphs(caught, options)
+    nan = _first_nan(data)
+    if nan is not None:
+        raise BlockError(f"its numbers include nan (at {nan}): a number that is no number cannot go on a slide; "
+                         "check the inputs (an overflow, 0/0, inf − inf)")
     text = json.dumps(data, ensure_ascii=False, indent=1)
     if len(text) > MAX_DATA_BYTES:
         raise BlockError(f"its data would be {len(text) / 2**20:.0f} MB of JSON, more than {MAX_DATA_BYTES // 2**20} MB: "
@@ -84,3 +88,17 @@ def _check_glyphs(caught: list[warnings.WarningMessage], options) -> None:
     raise BlockError(f"{names} would show as empty boxes in the figure: no font here has {them} ({fonts}); "
                      f"install a font that has {them} (Debian's fonts-noto-* packages), or write the text without {them}",
                      key=key)
+
+
+def _first_nan(value, path: str = "data") -> str | None:
+    """Where the first NaN of ``value`` (the block's data) is, or ``None``. (±inf may stand: a
+    causal mask's scores are −∞, as the slide shows them.)"""
+    if isinstance(value, float):
+        return path if value != value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    return next((found for key, item in items if (found := _first_nan(item, f"{path}[{key!r}]")) is not None), None)

@@ -36,8 +36,8 @@ from filters.errors import PREFIX, BlockError, BlockErrors, Where, tracebacks_wa
 from filters.kind import Kind
 from filters.kinds import KINDS
 from filters.labels import LABELS, LANGUAGES, language
-from filters.options import Settings, parse_options, read_metadata
-from filters.scan import live_blocks, same_body
+from filters.options import Settings, parse_options, read_metadata, shown
+from filters.scan import ScannedBlock, live_blocks, same_body
 
 # Caption text with none of these characters is plain text: no need to ask pandoc to parse it.
 _MARKDOWN = re.compile(r"[*_`$\\\[\]^~<>&]")
@@ -51,6 +51,8 @@ SLIDE_FORMATS = ("beamer", "revealjs", "slidy", "slideous", "dzslides", "s5", "p
 REVEAL_CONTENT_PX = 560
 # Classes a code block may carry that are no language: pandoc's own, and plain-text listings.
 _CODE_CLASSES = frozenset({"numberlines", "number-lines", "text", "plain", "output", "sourcecode", "example", "txt"})
+# A block's id names its files: a name, never a path (no '/', no '..', not hidden).
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}")
 # What pandoc makes of a live block whose attributes it could not read: text starting "{.kind".
 _UNREAD = re.compile(r"^\s*\{\s*\.(" + "|".join(map(re.escape, KINDS)) + r")\b")
 
@@ -172,6 +174,9 @@ def slide_level(doc: pf.Doc) -> int:
     """Pandoc's rule: the highest header level directly followed by content (or ``slide-level``)."""
     given = doc.get_metadata("slide-level", None)
     if given is not None:
+        if not str(given).strip().isdigit() or not 0 <= int(given) <= 6:
+            raise BlockError(f"slide-level is {shown(given)}: pandoc takes a header level, 0 to 6",
+                             key="slide-level", where=Where(_deck_name(doc), "(metadata)", "in the deck's metadata"))
         return int(given)
     blocks = list(doc.content)
     levels = [
@@ -229,21 +234,21 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
     return found
 
 
-def _deck_lines(deck: str, found) -> list[int | None]:
-    """The line of the deck where each found block's fence opens, read from the deck's text when it
-    is at hand (``attnslides build``): each block pandoc found is matched, in order, with the next
-    block of the text of its kind and body; one that matches none gets ``None``."""
+def _deck_lines(deck: str, found) -> list[ScannedBlock | None]:
+    """Each found block as the deck's text writes it (its line, the keys it repeats), read when the
+    text is at hand (``attnslides build``): each block pandoc found is matched, in order, with the
+    next block of the text of its kind and body; one that matches none gets ``None``."""
     try:
         scanned = live_blocks(Path(deck).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return [None] * len(found)
-    lines, start = [], 0
+    blocks, start = [], 0
     for elem, kind, _ in found:
         match = next((n for n in range(start, len(scanned))
                       if scanned[n].kind == kind and same_body(scanned[n].body, elem.text)), None)
-        lines.append(None if match is None else scanned[match].line)
+        blocks.append(None if match is None else scanned[match])
         start = start if match is None else match + 1
-    return lines
+    return blocks
 
 
 def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -> tuple[list[LiveBlock], list]:
@@ -254,20 +259,29 @@ def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -
     """
     found = find_blocks(doc, deck, others)
     blocks, names, errors = [], {}, []
-    for n, ((elem, name, title), line) in enumerate(zip(found, _deck_lines(deck, found), strict=True), start=1):
+    for n, ((elem, name, title), written) in enumerate(zip(found, _deck_lines(deck, found), strict=True), start=1):
         kind = KINDS[name]
         label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
-        where = Where(deck, title, label, line)
+        where = Where(deck, title, label, written.line if written else None)
+        if written and written.repeated:
+            errors.append(BlockError("given twice in the block's attributes (pandoc keeps the last); keep one",
+                                     key=written.repeated[0], where=where))
+            continue
         try:
             options = parse_options(kind.options, dict(elem.attributes), elem.text, defaults.get(name))
         except BlockError as exc:
             errors.append(exc.at(where))
             continue
+        if elem.identifier and not _ID.fullmatch(elem.identifier):
+            errors.append(BlockError(f"the id {shown(elem.identifier)} names a figure's file and its LaTeX label: "
+                                     "use at most 80 letters, digits, '-', '_', ':' or '.', starting with a letter "
+                                     "or digit (an id is a name, not a path)", key="id", where=where))
+            continue
         if elem.identifier and elem.identifier in names:
             errors.append(BlockError(f"the id #{elem.identifier} is already used by {names[elem.identifier].block}; "
                                      "ids name figures and LaTeX labels, so each must be unique", where=where))
             continue
-        file = elem.identifier or f"{slugify(title)}-{name}"
+        file = elem.identifier.replace(":", "-") if elem.identifier else f"{slugify(title)[:60]}-{name}"
         base, i = file, 2
         while file in names:
             file, i = f"{base}-{i}", i + 1
@@ -583,6 +597,11 @@ def main(doc: pf.Doc | None = None):
         sys.exit(1)
     except KeyboardInterrupt:  # unfinished figures stay in .tmp- folders, which no build trusts
         sys.exit(130)
+    except OSError as exc:  # a folder that cannot be written: read-only, a full disk, a file in the way
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"{PREFIX} {os.environ.get('ATTNSLIDES_DECK', 'the deck')}: cannot write{where}: "
+              f"{exc.strerror or exc} (check the figures-dir and cache-dir folders and the free space)", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:  # a bug of ours, not the deck's: say so, and how to see more
         import traceback
 

@@ -16,6 +16,7 @@ since each job is seeded and independent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -30,7 +31,8 @@ from pathlib import Path
 
 from filters.cache import Cache
 from filters.entry import produce
-from filters.errors import BlockError, JobTimeout, Where, tracebacks_wanted
+from filters.errors import PREFIX, BlockError, JobTimeout, Where, tracebacks_wanted
+from filters.run import time_limit
 
 
 @dataclass(frozen=True)
@@ -65,13 +67,14 @@ def run_job(job: Job) -> float:
     staging = cache.staging(job.key)
     limit = job.options.time_limit()
     try:
-        produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
+        # a block of the deck's code keeps its own clock, which knows its lines (filters.run)
+        with contextlib.nullcontext() if job.executes else time_limit(limit):
+            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
         cache.publish(staging, job.key)
     except BlockError as exc:
         raise exc.at(job.where) from None
     except JobTimeout as exc:
-        raise BlockError(f"stopped after {limit:g} s: it ran past its time limit (raise it with timeout=…, "
-                         "or make the block lighter)", key="timeout", where=job.where, line=exc.line) from None
+        raise _timed_out(job, limit, exc.line) from None
     except Exception as exc:  # the engine or matplotlib failed: say which block, and why
         raise BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
                          details=traceback.format_exc() if tracebacks_wanted() else "") from exc
@@ -80,9 +83,18 @@ def run_job(job: Job) -> float:
     return time.perf_counter() - start
 
 
+def _timed_out(job: Job, limit: float, line: int | None = None) -> BlockError:
+    """The error of a block stopped at its time limit."""
+    how = ("raise it with timeout=…, or make the block lighter" if job.executes else
+           "make the block lighter (fewer steps, a smaller d_model, fewer samples …)")
+    return BlockError(f"stopped after {limit:g} s: it ran past its time limit ({how})",
+                      key="timeout" if job.executes else None, where=job.where, line=line)
+
+
 # Seconds a job may run past its own limit before its process is killed: the signal inside it
 # gets the first chance, so the message can say which line it was on.
 KILL_GRACE_S = 5.0
+STILL_S = 15.0  # a running block says so every this many seconds
 
 
 def _child(job: Job, threads: int, conn) -> None:
@@ -135,7 +147,7 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
             if progress:
                 progress(done, len(jobs), job, seconds)
         return
-    context, pending, running, done = _context(), list(jobs), {}, 0
+    context, pending, running, done, told = _context(), list(jobs), {}, 0, {}
     threads = max(1, cores // workers)
     try:
         while pending or running:
@@ -154,11 +166,14 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
                 if progress:
                     progress(done, len(jobs), job, outcome)
             for job, process, started in list(running.values()):
-                limit = job.options.time_limit()
-                if limit and time.monotonic() - started > limit + KILL_GRACE_S:
+                limit, elapsed = job.options.time_limit(), time.monotonic() - started
+                if limit and elapsed > limit + KILL_GRACE_S:
                     process.kill()
-                    raise BlockError(f"stopped after {limit:g} s: it ran past its time limit (raise it with "
-                                     "timeout=…, or make the block lighter)", key="timeout", where=job.where)
+                    raise _timed_out(job, limit)
+                if elapsed > STILL_S * (told.get(job.key, 0) + 1):  # a word now and then on a long block
+                    told[job.key] = told.get(job.key, 0) + 1
+                    print(f"{PREFIX} still computing «{job.where.slide}» {job.where.block.split(' (')[0]} "
+                          f"({elapsed:.0f} s{f' of at most {limit:g}' if limit else ''})", file=sys.stderr, flush=True)
     finally:
         # A failure or Ctrl-C: stop every job still running. Unfinished entries stay in their
         # .tmp- folders, which no build trusts.

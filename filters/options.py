@@ -30,6 +30,7 @@ import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any, ClassVar
 
 import yaml
@@ -48,14 +49,38 @@ _TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
 
 def shown(value: Any, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters: a message quotes what it got, never pages of it."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 200:
+        return f"a number of about {int(value.bit_length() * 0.30103):,} digits"  # repr() refuses over 4,300
     text = repr(value) if not isinstance(value, str) or len(value) <= 10**5 else repr(value[:limit + 1])
-    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(str(value)):,} characters)"
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+
+
+FIGURE_TIME_LIMIT_S = 300.0
+
+# The longest text option: a caption or a sentence is a line or two, never pages.
+MAX_TEXT_CHARS = 2_000
 
 
 def as_str(value: Any) -> str:
     if isinstance(value, (dict, list)):
         raise ValueError(f"expected text, got {shown(value)}")
-    return str(value).strip()
+    text = str(value).strip() if not isinstance(value, int) or value.bit_length() < 200 else shown(value)
+    if len(text) > MAX_TEXT_CHARS:
+        raise ValueError(f"{len(text):,} characters is more than a slide shows (at most {MAX_TEXT_CHARS:,})")
+    return text
+
+
+def as_folder(value: Any) -> str:
+    """A folder the build writes into: relative, inside the project (the folder the build runs
+    from), never ``..`` out of it — metadata cannot send files anywhere else."""
+    text = as_str(value)
+    if not text:
+        raise ValueError("expected a folder such as build/figures, got an empty value")
+    path = PurePosixPath(text.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or text.startswith("~"):
+        raise ValueError(f"the build writes only inside the project: give a relative folder without '..', "
+                         f"such as build/figures, not {shown(value)}")
+    return text
 
 
 def as_bool(value: Any) -> bool:
@@ -71,7 +96,8 @@ def as_bool(value: Any) -> bool:
 
 def as_int(lo: int | None = None, hi: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
-        if isinstance(value, bool) or (isinstance(value, str) and len(value.strip()) > 40):
+        if isinstance(value, bool) or (isinstance(value, str) and len(value.strip()) > 40) or \
+                (isinstance(value, int) and value.bit_length() > 128):
             raise ValueError(f"expected a whole number {_range(lo, hi)}, got {shown(value)}")
         try:
             number = int(str(value).strip())
@@ -117,10 +143,40 @@ def as_choice(*choices: str) -> Callable[[Any], str]:
     return parse
 
 
+# The most text a block's options may hold: a body of options or a worked example's matrices is a
+# few lines; a .run block's code is not read as YAML.
+MAX_YAML_CHARS = 20_000
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: ``&a [*a, *a …]`` lets 700 bytes grow to gigabytes (a "billion laughs")."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted in options",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """``text`` read as YAML (safe types only), within limits on its size and nesting.
+
+    Raises:
+        yaml.YAMLError: when it is not YAML, or uses an alias.
+        ValueError: when it is too long, nested too deep, or holds a number Python will not read.
+    """
+    if len(text) > MAX_YAML_CHARS:
+        raise ValueError(f"{len(text):,} characters of options is more than a slide needs (at most {MAX_YAML_CHARS:,})")
+    try:
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 — a SafeLoader, without aliases
+    except RecursionError:
+        raise ValueError("the value is nested too deep") from None
+
+
 def _yaml_if_text(value: Any) -> Any:
     if isinstance(value, str):
         try:
-            return yaml.safe_load(value)
+            return load_yaml(value)
         except yaml.YAMLError as exc:
             raise ValueError(f"could not read {shown(value)} as a list: {exc}") from None
     return value
@@ -162,13 +218,19 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
     if len(widths) != 1 or 0 in widths:
         lengths = [len(r) for r in value]
         raise ValueError(f"every row of the matrix needs the same, non-zero length; got rows of lengths {lengths}")
+    if any(isinstance(x, bool) or not isinstance(x, (int, float)) for row in value for x in row):
+        raise ValueError(f"every entry of the matrix must be a number (not true/false or text), got {shown(value)}")
     try:
         rows = tuple(tuple(float(x) for x in row) for row in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"every entry of the matrix must be a number, got {shown(value)}") from None
-    if not all(math.isfinite(x) for row in rows for x in row):
-        raise ValueError("every entry of the matrix must be finite")
+    if not all(math.isfinite(x) and abs(x) <= MAX_ENTRY for row in rows for x in row):
+        raise ValueError(f"every entry of the matrix must be finite and at most {MAX_ENTRY:g} in size: a worked "
+                         "example's scores would overflow to inf and its weights to nan")
     return rows
+
+
+MAX_ENTRY = 1e4  # scores of entries this size still fit a float: 1e4 × 1e4 × 6 ≪ 3.4e38
 
 
 # What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) is
@@ -193,6 +255,8 @@ def as_size(value: Any) -> str:
         raise ValueError(f"expected a size such as 70% or 5cm, got {shown(value)}")
     if match[2] == "%" and not 0 < float(match[1]) <= 100:
         raise ValueError(f"a percentage of the frame's text height lies in (0, 100], got {text}")
+    if match[2] != "%" and not 0 < slide_points(text) <= 2 * SLIDE_TEXT_HEIGHT_PT:
+        raise ValueError(f"a height lies between 0 and the frame's height, got {text}")
     return text
 
 
@@ -242,8 +306,9 @@ class Options:
         Subclasses call ``super().validate()`` first."""
 
     def time_limit(self) -> float | None:
-        """Seconds the block may compute before it is stopped (``None``: no limit)."""
-        return None
+        """Seconds the block may compute before it is stopped (``None``: no limit): a figure is
+        drawn in seconds, so one still computing after :data:`FIGURE_TIME_LIMIT_S` is stuck."""
+        return FIGURE_TIME_LIMIT_S
 
     def figure_captions(self) -> list[str]:
         """The captions the block gives for its pictures, in order (none: the kind's default)."""
@@ -285,8 +350,9 @@ class HeatmapOptions(Options):
 class Settings:
     """Document-wide settings: ``attnslides:`` metadata keys that belong to no block kind."""
 
-    figures_dir: str = option("build/figures", as_str, help="where figures and their JSON data are written")
-    cache_dir: str = option("build/cache", as_str, help="the content-addressed cache of figures")
+    figures_dir: str = option("build/figures", as_folder,
+                              help="where figures and their JSON data are written (a folder inside the project)")
+    cache_dir: str = option("build/cache", as_folder, help="the content-addressed cache of figures (inside the project)")
     device: str = option("cpu", as_choice(*DEVICES), help=f"where the engine runs: {', '.join(DEVICES)}")
     lang: str | None = option(None, optional(as_choice(*LANGUAGES)),
                               help=f"language of figure labels: {' or '.join(LANGUAGES)} (auto: the deck's lang)")
@@ -328,6 +394,8 @@ def _convert(cls: type, raw: Mapping[str, Any], source: str) -> dict[str, Any]:
         name = normalise_key(key)
         if name not in fields:
             raise BlockError(f"unknown option in {source}{_suggest(name, fields)}", key=str(key))
+        if name in values:  # d-model=8 d_model=32: which one was meant?
+            raise BlockError(f"given twice in {source} (as {name} and {name.replace('_', '-')}); keep one", key=name)
         try:
             values[name] = fields[name].metadata["parse"](value)
         except ValueError as exc:
@@ -349,6 +417,7 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
     Raises:
         BlockError: if the body is neither of these; a YAML error says where it is.
     """
+    text = text.lstrip("\ufeff")  # a byte-order mark pasted from another editor is no text
     lines = text.splitlines()
     numbers = [n for n, line in enumerate(lines, start=1) if re.match(r"^\s*#\|", line)]  # of the body
     marked = [re.sub(r"^\s*#\|\s?", "", lines[n - 1]) for n in numbers]
@@ -359,7 +428,9 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
     if not rest:
         return options
     try:
-        body = yaml.safe_load(rest)
+        body = load_yaml(rest)
+    except ValueError as exc:
+        raise BlockError(f"the block's body: {exc}") from None
     except yaml.YAMLError as exc:
         if cls.body_key:
             body = rest
@@ -389,7 +460,9 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
 def _yaml_mapping(text: str, source: str, lines: list[int] | None = None) -> dict[str, Any]:
     """``text`` read as a YAML mapping; ``lines``: the body line of each of its lines, for errors."""
     try:
-        value = yaml.safe_load(text)
+        value = load_yaml(text)
+    except ValueError as exc:
+        raise BlockError(f"could not read {source}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = lines[min(mark.line, len(lines) - 1)] if mark and lines else None

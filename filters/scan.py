@@ -30,6 +30,7 @@ class ScannedBlock(NamedTuple):
     attributes: dict[str, str]
     body: str
     line: int  # the line of its opening fence, from 1
+    repeated: tuple[str, ...] = ()  # keys written twice (pandoc keeps the last, silently)
 
 
 # One attribute as pandoc reads it: #id, .class, or key=value with the value bare or quoted.
@@ -40,9 +41,10 @@ _ATTRIBUTE = re.compile(
 _ESCAPED = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
-def _attributes(text: str) -> tuple[str, list[str], dict[str, str]]:
-    """The identifier, classes and key-value pairs of ``{…}``, as pandoc reads them."""
-    ident, classes, pairs = "", [], {}
+def _attributes(text: str) -> tuple[str, list[str], dict[str, str], tuple[str, ...]]:
+    """The identifier, classes and key-value pairs of ``{…}``, as pandoc reads them, and the keys
+    written twice."""
+    ident, classes, pairs, repeated = "", [], {}, []
     for match in _ATTRIBUTE.finditer(text):
         if match["id"]:
             ident = match["id"][1:]
@@ -50,8 +52,10 @@ def _attributes(text: str) -> tuple[str, list[str], dict[str, str]]:
             classes.append(match["cls"][1:])
         else:
             quoted = match["dq"] if match["dq"] is not None else match["sq"]
+            if match["key"] in pairs:
+                repeated.append(match["key"])
             pairs[match["key"]] = _ESCAPED.sub(r"\1", quoted) if quoted is not None else match["bare"]
-    return ident, classes, pairs
+    return ident, classes, pairs, tuple(repeated)
 
 
 def _classes(match: re.Match) -> list[str]:
@@ -67,7 +71,7 @@ def live_blocks(markdown: str) -> list[ScannedBlock]:
     """Every live block of ``markdown``, in order."""
     found = []
     for match in _FENCE.finditer(markdown):
-        ident, classes, attributes = _attributes(match["attrs"])
+        ident, classes, attributes, repeated = _attributes(match["attrs"])
         kinds = [c for c in classes if c in KINDS]
         if not kinds:
             continue
@@ -75,7 +79,7 @@ def live_blocks(markdown: str) -> list[ScannedBlock]:
         indent = match["indent"]
         body = "\n".join(row[len(indent):] if row.startswith(indent) else row.lstrip(" \t>")
                          for row in match["body"].rstrip("\n").split("\n"))
-        found.append(ScannedBlock(kinds[0], ident, attributes, body, line))
+        found.append(ScannedBlock(kinds[0], ident, attributes, body, line, repeated))
     return found
 
 

@@ -15,9 +15,11 @@ DECKS = Path(__file__).resolve().parent / "decks"  # one small deck per behaviou
 
 
 @pytest.fixture
-def build_dirs(tmp_path):
-    """Figures and cache folders of one test, as ``attnslides:`` metadata."""
-    return {"figures-dir": str(tmp_path / "figures"), "cache-dir": str(tmp_path / "cache"), "jobs": 1}
+def build_dirs(tmp_path, monkeypatch):
+    """Figures and cache folders of one test, as ``attnslides:`` metadata: inside the test's own
+    folder, which becomes the current one (the build writes only inside the project)."""
+    monkeypatch.chdir(tmp_path)
+    return {"figures-dir": "figures", "cache-dir": "cache", "jobs": 1}
 
 
 class FiguresFolder:

@@ -221,7 +221,7 @@ doc = pf.Doc(pf.Header(pf.Str("S"), level=1),
              pf.CodeBlock("el gato", identifier="a", classes=["attention"]),
              pf.CodeBlock("", identifier="s", classes=["attention-steps"]),
              metadata={"lang": "es",
-                       "attnslides": {"figures-dir": sys.argv[1] + "/fig", "cache-dir": sys.argv[1] + "/cache", "jobs": 1}},
+                       "attnslides": {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}},
              format="beamer")
 main(doc)
 print(json.dumps(sorted(m for m in ("torch", "matplotlib", "numpy") if m in sys.modules)))
@@ -230,8 +230,9 @@ print(json.dumps(sorted(m for m in ("torch", "matplotlib", "numpy") if m in sys.
 
 def test_warm_build_imports_neither_torch_nor_matplotlib(tmp_path):
     def run():
-        done = subprocess.run([sys.executable, "-c", WARM_SCRIPT, str(tmp_path)], capture_output=True, text=True,
-                              check=True, env=dict(os.environ, PANDOC_VERSION="3.9"))
+        done = subprocess.run([sys.executable, "-c", WARM_SCRIPT], capture_output=True, text=True, cwd=tmp_path,
+                              check=True, env=dict(os.environ, PANDOC_VERSION="3.9",
+                                                   PYTHONPATH=os.pathsep.join(sys.path)))
         return json.loads(done.stdout), done.stderr
 
     cold, cold_err = run()
@@ -245,9 +246,11 @@ def test_warm_build_imports_neither_torch_nor_matplotlib(tmp_path):
 # ---- parallel misses equal a serial run ----
 
 
-def test_parallel_misses_equal_a_serial_run(tmp_path):
+def test_parallel_misses_equal_a_serial_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
     def build(jobs):
-        meta = {"figures-dir": str(tmp_path / f"fig{jobs}"), "cache-dir": str(tmp_path / f"cache{jobs}"), "jobs": jobs}
+        meta = {"figures-dir": f"fig{jobs}", "cache-dir": f"cache{jobs}", "jobs": jobs}
         main(make_doc(*slide("A", live("attention", SENTENCE, ident="a"), live("attention", "hola mundo", ident="b", causal=1)),
                       *slide("B", live("posenc", ident="p", num_positions=30), live("attention-steps", ident="s", seed=2)),
                       meta=meta))

@@ -160,9 +160,13 @@ def test_a_device_that_is_not_here_is_named_with_where_it_was_set(build_dirs, mo
 
 
 def test_make_slides_leaves_the_device_to_the_deck_unless_given():
+    # as a lecturer's shell runs it: `make test` itself sets DEVICE for pytest, and make passes its
+    # own variables down through MAKEFLAGS
+    env = {k: v for k, v in os.environ.items() if k not in ("DEVICE", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+
     def command(*args):
         done = subprocess.run(["make", "-n", "-W", "pyproject.toml", "slides", *args], cwd=ROOT, capture_output=True,
-                              text=True, check=True)
+                              text=True, check=True, env=env)
         return next(line for line in done.stdout.splitlines() if "attnslides build" in line)
 
     assert "--device" not in command()

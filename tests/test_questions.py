@@ -27,8 +27,9 @@ QUESTIONS = ["¿Qué significa que un modelo \"entienda\" una secuencia?", "¿Po
 def data(tmp_path_factory):
     """Every live block of the lecture, computed once: its JSON data by block id."""
     folder = tmp_path_factory.mktemp("lecture")
-    dirs = {"figures-dir": str(folder / "figures"), "cache-dir": str(folder / "cache"), "jobs": 0}
+    dirs = {"figures-dir": "figures", "cache-dir": "cache", "jobs": 0}
     with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
         mp.setenv("PANDOC_VERSION", "3.9")
         filter_deck(DECK, dirs, mp)
     return {path.stem: json.loads(path.read_text()) for path in (folder / "figures" / DECK.stem).glob("*.json")}

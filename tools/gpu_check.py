@@ -98,7 +98,7 @@ def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
     from filters.scan import live_blocks
 
     arrays: dict[str, object] = {}
-    for n, (name, ident, attributes, body, _line) in enumerate(live_blocks(deck.read_text()), start=1):
+    for n, (name, ident, attributes, body, *_) in enumerate(live_blocks(deck.read_text()), start=1):
         kind = KINDS[name]
         options = parse_options(kind.options, attributes, body)
         if kind.compute is not None:

@@ -17,6 +17,8 @@ from engine.tokens import tokenize
 from filters.errors import BlockError
 from filters.options import Options, as_int, as_seed, as_str, option
 
+MAX_TOKEN_CHARS = 24  # the longest word a figure labels ("desafortunadamente" is 18)
+
 
 @dataclass(frozen=True)
 class SentenceOptions(Options):
@@ -35,6 +37,10 @@ class SentenceOptions(Options):
         if not tokens:
             raise BlockError("the block has no sentence: write it as the block's body (or as sentence=\"…\")",
                              key="sentence")
+        longest = max(tokens, key=len)
+        if len(longest) > MAX_TOKEN_CHARS:
+            raise BlockError(f"the token {longest[:20]!r}… has {len(longest)} characters: a label of more than "
+                             f"{MAX_TOKEN_CHARS} cannot be read on a slide (separate the words)", key="sentence")
         if len(tokens) > self.max_tokens:
             raise BlockError(f"at most {self.max_tokens} tokens fit this figure on a slide, and the sentence has "
                              f"{len(tokens)} (every word and every punctuation mark is a token)", key="sentence")

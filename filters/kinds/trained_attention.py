@@ -47,6 +47,16 @@ class TrainedOptions(FigureOptions, HeatmapOptions):
             raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
         if self.per_head and self.heads == 1:
             raise BlockError("per_head shows each head apart: give heads=2 or more", key="per_head")
+        work = self.steps * self.seq_len * self.d_model ** 2
+        if work > MAX_TRAINING_WORK:  # checked before training: a build is no place for a long run
+            raise BlockError(f"steps × seq_len × d_model² = {work:,} is more training than a build should do "
+                             f"(at most {MAX_TRAINING_WORK:,}, about a minute on one core): lower steps or d_model",
+                             key="steps" if self.steps > 2000 else "d_model")
+
+
+# The most training a build does for one block, in steps × seq_len × d_model² (the default block,
+# 300 × 8 × 32², is 2.5 million: about a second on one core).
+MAX_TRAINING_WORK = 150_000_000
 
 
 class TrainedData(TypedDict):

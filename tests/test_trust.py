@@ -1,0 +1,147 @@
+"""Trustworthy under bad input: writes stay in the project, limits come before work, every bad
+value is an option error naming slide, block and key (never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import live, make_doc, slide
+
+from filters.errors import BlockError
+from filters.filter import main
+
+
+def error_of(*blocks, meta) -> BlockError:
+    with pytest.raises(BlockError) as caught:
+        main(make_doc(*blocks, meta=meta))
+    return caught.value
+
+
+# ---- writes stay in the project ----
+
+
+@pytest.mark.parametrize("ident", ["../../../slides/fig", "/etc/fig", ".hidden", "a" * 300, "a/b"])
+def test_an_id_is_a_name_not_a_path(build_dirs, tmp_path, ident):
+    error = error_of(*slide("S", live("posenc", ident=ident, num_positions=8, d_model=8, dims=0)), meta=build_dirs)
+    assert error.key == "id" and "«S»" in str(error)
+    assert not Path("figures").exists() and not (tmp_path.parent / "slides").exists()
+
+
+@pytest.mark.parametrize(("key", "value"), [("figures-dir", "/etc"), ("cache-dir", "../../tmp/x"), ("cache-dir", ""),
+                                            ("figures-dir", "~/x")])
+def test_metadata_cannot_point_outside_the_project(build_dirs, key, value):
+    error = error_of(*slide("S", live("posenc", num_positions=8, d_model=8, dims=0)), meta={**build_dirs, key: value})
+    assert "(metadata)" in str(error) and key.replace("-", "_") in str(error)
+    assert not Path("figures").exists()
+
+
+def test_clean_deletes_only_what_a_build_wrote_in_its_own_folder(build_dirs, tmp_path):
+    from filters.cache import Cache
+
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    mine = [tmp_path / "deck.md", tmp_path / "notes.txt"]
+    for path in mine:
+        path.write_text("del profesor")
+    for manifest in Path("cache/.manifests").glob("*.json"):  # a record that names other files
+        record = json.loads(manifest.read_text())
+        record["written"] += [str(p) for p in mine] + ["figures/deck-de-prueba/../../deck.md"]
+        record["figures"] = []
+        manifest.write_text(json.dumps(record))
+    Cache("cache").clean()
+    assert all(path.read_text() == "del profesor" for path in mine)
+    assert not list(Path("figures/deck-de-prueba").glob("pe*.pdf")), "its own unused figure is removed"
+
+
+# ---- limits before work ----
+
+
+@pytest.mark.parametrize(("attributes", "body", "key"), [
+    ({}, "#| caption: &a [x, x]\n#| alt: [*a, *a, *a, *a]\nel gato", None),  # a YAML alias ("billion laughs")
+    ({}, "#| seed: " + "9" * 5000 + "\nel gato", None),  # beyond Python's int parsing
+    ({"seed": "9" * 5000}, "el gato", "seed"),
+    ({}, "el " + "gato," * 40, "sentence"),  # 80 tokens written as one line of commas
+    ({}, "el " + "x" * 100, "sentence"),  # one 100-letter token
+    ({"caption": "x" * 30_000}, "el gato", "caption"),
+    ({"height": "0cm"}, "el gato", "height"),
+    ({"d-model": "8", "d_model": "32"}, "el gato", "d_model"),
+])
+def test_oversized_or_ambiguous_values_are_option_errors(build_dirs, attributes, body, key):
+    start = time.perf_counter()
+    error = error_of(*slide("S", live("attention", body, **attributes)), meta=build_dirs)
+    assert time.perf_counter() - start < 5, "refused before any work"
+    assert "«S»" in str(error) and ".attention" in str(error) and (key is None or error.key == key)
+
+
+def test_deeply_nested_yaml_is_an_option_error(build_dirs):
+    error = error_of(*slide("S", live("attention-steps", "q: " + "[" * 3000 + "]" * 3000)), meta=build_dirs)
+    assert "nested too deep" in str(error)
+
+
+@pytest.mark.parametrize("q", ["[[1e300, 1e300]]", "[[true, false]]", "[[1, .nan]]", "[[1, '2']]"])
+def test_a_worked_example_takes_only_moderate_finite_numbers(build_dirs, q):
+    error = error_of(*slide("S", live("attention-steps", f"#| q: {q}\n#| k: {q}\n#| v: [[1, 2]]")), meta=build_dirs)
+    assert error.key == "q"
+
+
+def test_training_beyond_a_builds_budget_is_refused_before_it_starts(build_dirs):
+    start = time.perf_counter()
+    error = error_of(*slide("S", live("trained-attention", steps=20000, d_model=512, heads=8)), meta=build_dirs)
+    assert error.key == "steps" and time.perf_counter() - start < 5
+
+
+def test_a_key_written_twice_is_named(build_dirs, monkeypatch, tmp_path):
+    from conftest import filter_deck
+
+    deck = tmp_path / "dos.md"
+    deck.write_text("---\ntitle: Dos\nlang: es\n---\n\n# S\n\n```{.attention seed=1 seed=2}\nel gato\n```\n")
+    with pytest.raises(BlockError) as caught:
+        filter_deck(deck, build_dirs, monkeypatch)
+    assert caught.value.key == "seed" and "dos.md:8" in str(caught.value)
+
+
+def test_nan_in_a_blocks_data_is_an_error(build_dirs):
+    import panflute as pf
+
+    block = pf.CodeBlock("slide.data(x=[1.0, float('nan')])", classes=["python", "run"])
+    error = error_of(*slide("S", block), meta=build_dirs)
+    assert "nan" in str(error) and "«S»" in str(error)
+
+
+def test_slide_level_must_be_a_level(build_dirs):
+    doc = make_doc(*slide("S", live("posenc", num_positions=8, d_model=8, dims=0)), meta=build_dirs)
+    doc.metadata["slide-level"] = "abc"
+    with pytest.raises(BlockError) as caught:
+        main(doc)
+    assert caught.value.key == "slide-level"
+
+
+def test_a_byte_order_mark_before_a_body_is_no_text(build_dirs):
+    main(make_doc(*slide("S", live("attention", "\ufeff#| seed: 3\nel gato come", ident="a")), meta=build_dirs))
+    data = json.loads(next(Path("figures/deck-de-prueba").glob("a-*.json")).read_text())
+    assert data["tokens"] == ["el", "gato", "come"] and data["seed"] == 3
+
+
+def test_combining_marks_stay_in_their_word():
+    from engine.tokens import tokenize
+
+    assert tokenize("İstanbul") == ["i̇stanbul"]
+    assert tokenize("g̃uaraní ñe'ẽ") == ["g̃uaraní", "ñe", "'", "ẽ"]
+    assert tokenize("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    assert tokenize("\ufeffel\u200bgato") == ["el", "gato"]
+
+
+def test_a_folder_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path):
+    """The figures folder is a file: the filter says where it could not write."""
+    Path(tmp_path / "figures").write_text("a file in the way")
+    doc = make_doc(*slide("S", live("posenc", num_positions=8, d_model=8, dims=0)),
+                   meta={"figures-dir": "figures", "cache-dir": "cache", "jobs": 1})
+    stream = json.dumps(doc.to_json())
+    done = subprocess.run([sys.executable, "-m", "filters", "beamer"], input=stream, capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert done.returncode == 1 and "cannot write" in done.stderr and "Traceback" not in done.stderr, done.stderr
