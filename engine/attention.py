@@ -40,11 +40,18 @@ _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
 def _check_mask(mask: torch.Tensor, scores_shape: tuple[int, ...]) -> None:
-    """Raise ``ValueError`` unless ``mask`` is bool/float and broadcasts to ``scores_shape``."""
+    """Raise ``ValueError`` unless ``mask`` is bool/float and broadcasts to ``scores_shape``
+    unambiguously: as ``(L, S)``, or with as many dimensions as the scores. (A ``(B, L, S)`` mask
+    against ``(B, H, L, S)`` scores would line ``B`` up with ``H`` and, when ``B == H``, mask the
+    wrong sequences without a word.)"""
     if not isinstance(mask, torch.Tensor):
         raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise ValueError(f"mask must be bool (True = may attend) or float (additive), got {mask.dtype}")
+    if mask.dim() not in (2, len(scores_shape)):
+        raise ValueError(f"a mask of shape {tuple(mask.shape)} for scores of shape {tuple(scores_shape)} is ambiguous: "
+                         f"give it as (L, S) or with all {len(scores_shape)} dimensions (e.g. mask[:, None] for "
+                         "one mask per sequence, the same for every head)")
     try:
         shape = torch.broadcast_shapes(mask.shape, scores_shape)
     except RuntimeError:
@@ -85,7 +92,9 @@ def scaled_dot_product_attention(
     Returns:
         ``(output, weights)``: output of shape ``(..., L, d_v)`` in ``q``'s dtype; weights of shape
         ``(..., L, S)``, each row summing to 1 (or all zero for a fully masked query), in ``q``'s
-        dtype, or ``None`` when ``need_weights=False``.
+        dtype, or ``None`` when ``need_weights=False``. Both paths give one answer for every input:
+        a masked key or value never changes the output, whatever it holds (NaN, ±inf); a NaN or inf
+        that a query may see reaches its output.
 
     Raises:
         ValueError: if the last dimensions of ``q`` and ``k`` differ, ``k`` and ``v`` have a
@@ -111,12 +120,13 @@ def scaled_dot_product_attention(
     q, k, v = (t.to(compute_dtype) for t in (q, k, v))
     q = q * scale  # fold 1/√d_k into q: L·d_k multiplications instead of L·S
     scores = q @ k.transpose(-2, -1)  # (..., L, d_k) @ (..., d_k, S) -> (..., L, S)
+    allowed = None if mask is None else mask if mask.dtype == torch.bool else ~torch.isneginf(mask)  # (..., L, S)
     if mask is not None:
         # in place: ``scores`` is our own fresh tensor, and matmul's backward does not need it
-        if mask.dtype == torch.bool:
-            scores.masked_fill_(~mask, float("-inf"))  # (..., L, S)
-        else:
+        if mask.dtype != torch.bool:
             scores += mask.to(compute_dtype)  # (..., L, S)
+        # a masked key is -inf whatever its score was: a NaN or inf in a masked-out key changes nothing
+        scores.masked_fill_(~allowed, float("-inf"))  # (..., L, S)
     if scores.requires_grad:
         weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
     else:  # no autograd to feed: overwrite the scores, one (L, S) buffer instead of two
@@ -129,7 +139,13 @@ def scaled_dot_product_attention(
         if dead.any():
             weights = weights.masked_fill(dead, 0.0)
     attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
+    if allowed is not None and not torch.isfinite(v).all():
+        # 0 · inf and 0 · NaN are NaN: a value that is masked out (or in a fully masked row) must add
+        # nothing, so each query sums only the values it may see. (..., L, S, 1) · (..., 1, S, d_v)
+        contributions = attended.unsqueeze(-1) * v.unsqueeze(-3)  # (..., L, S, d_v)
+        output = contributions.masked_fill(~allowed.unsqueeze(-1), 0.0).sum(dim=-2)  # (..., L, d_v)
+    else:
+        output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
     return output.to(out_dtype), weights.to(out_dtype)
 
 
@@ -141,7 +157,13 @@ def _fully_masked_rows(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal: bool) -> torch.Tensor:
-    """The fast path: PyTorch's fused kernel, plus our rules for low precision and dead rows."""
+    """The fast path: PyTorch's fused kernel, plus our rules for low precision and dead rows. Inputs
+    that are not all finite take the manual path: the fused kernels mask after multiplying, so a
+    NaN in a masked-out key would reach every query (pytorch#101967), and both paths must agree."""
+    if not (torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
+        output, _ = scaled_dot_product_attention(q, k, v, mask, scale=scale, is_causal=is_causal,
+                                                 dropout_p=dropout_p, need_weights=True)
+        return output
     out_dtype = q.dtype
     L, S = q.shape[-2], k.shape[-2]
     # SDPA's own is_causal aligns the mask top-left; ours aligns it bottom-right (causal_mask), so
@@ -158,10 +180,11 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale,
                                             is_causal=fused_causal)
     if mask is not None:
-        # The fused kernels disagree on fully masked rows (NaN on some back ends); make them zero.
+        # The fused kernels disagree on fully masked rows (NaN on some back ends); make those rows,
+        # and only those, zero (never a NaN the inputs really had elsewhere).
         dead = _fully_masked_rows(mask)  # (..., L, 1)
         if dead.any():
-            output = output.masked_fill(dead, 0.0).nan_to_num_(0.0)
+            output = output.masked_fill(dead, 0.0)
     return output.to(out_dtype)
 
 

@@ -52,9 +52,13 @@ class LayerNorm(nn.Module):
         self.bias = nn.Parameter(torch.zeros(d_model))  # β
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=-1, keepdim=True)  # (..., 1)
-        var = x.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
-        return (x - mean) * torch.rsqrt(var + self.eps) * self.weight + self.bias  # (..., d_model)
+        # float16's largest value is 65504: the squares of [1000, -1000, …] overflow it. Half inputs
+        # are normalised in float32 and cast back (as torch's own layer_norm does, pytorch#66707).
+        x32 = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        mean = x32.mean(dim=-1, keepdim=True)  # (..., 1)
+        var = x32.var(dim=-1, keepdim=True, unbiased=False)  # (..., 1)
+        normed = ((x32 - mean) * torch.rsqrt(var + self.eps)).to(x.dtype)  # (..., d_model)
+        return normed * self.weight.to(x.dtype) + self.bias.to(x.dtype)  # (..., d_model)
 
 
 class FeedForward(nn.Module):

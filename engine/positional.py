@@ -131,7 +131,8 @@ def rotary_embedding(
 
     Args:
         x: queries or keys, shape ``(..., L, d)`` with ``d`` even; any floating dtype.
-        positions: position of each row, broadcastable to ``(..., L)``; defaults to ``0..L-1``.
+        positions: position of each row: ``(L,)``, or ``(..., L)`` with all of ``x``'s leading
+            dimensions (size 1 where shared); defaults to ``0..L-1``.
         base: the wavelength base (10000 in the paper).
         interleaved: the pairing convention, see above.
 
@@ -139,7 +140,7 @@ def rotary_embedding(
         Tensor of ``x``'s shape and dtype (angles computed in float32, or float64 for float64 ``x``).
 
     Raises:
-        ValueError: if the last dimension of ``x`` is odd.
+        ValueError: if the last dimension of ``x`` is odd, or ``positions`` could be read two ways.
     """
     d = x.shape[-1]
     if d % 2:
@@ -148,6 +149,11 @@ def rotary_embedding(
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
     if positions is None:
         positions = torch.arange(L, device=x.device)
+    elif positions.shape[-1:] != (L,) or positions.dim() not in (1, x.dim() - 1):
+        # (B, L) positions against (B, H, L, d) queries would line B up with H: say which is meant
+        raise ValueError(f"positions of shape {tuple(positions.shape)} for x of shape {tuple(x.shape)}: give (L,) = "
+                         f"({L},) or one per row with all of x's leading dimensions, {tuple(x.shape[:-1])} "
+                         "(size 1 where shared, e.g. positions[:, None] for every head)")
     theta = base ** (-torch.arange(0, d, 2, device=x.device, dtype=work) / d)  # (d/2,)
     angle = positions.to(work)[..., None] * theta  # (..., L, d/2)
     cos, sin = angle.cos(), angle.sin()

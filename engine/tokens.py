@@ -8,22 +8,31 @@ against its number of tokens without paying for it.
 
 from __future__ import annotations
 
-import itertools
 import unicodedata
 from collections.abc import Iterable, Sequence
 
 
 def _class(char: str) -> str:
-    """``"word"`` for a letter or digit of any script and for a combining mark (Unicode category M:
-    the dot of "i̇" after lower-casing "İ", Guaraní's "g̃", Devanagari's vowel signs), which stays in
-    its word; ``"gap"`` for white space and invisible format characters (a byte-order mark, a
-    zero-width space); ``"sign"`` for anything else. (Python's ``re`` has no Unicode categories and
-    ``\\w`` leaves marks out; a loop over categories needs no third-party module, which the GPU
-    check's bare environment would lack.)"""
+    """``"word"`` for a letter or digit of any script; ``"mark"`` for what belongs to the character
+    before it: a combining mark (Unicode category M: the dot of "i̇" after lower-casing "İ", Guaraní's
+    "g̃", Devanagari's vowel signs, the variation selector of "❤️") or an emoji skin tone (🏽);
+    ``"joiner"`` for the zero-width joiner of emoji sequences (👩‍💻); ``"gap"`` for white space and
+    other invisible format characters (a byte-order mark, a zero-width space); ``"sign"`` for
+    anything else. (Python's ``re`` has no Unicode categories and ``\\w`` leaves marks out; a loop
+    over categories needs no third-party module, which the GPU check's bare environment would lack.)"""
+    if char == "\u200d":
+        return "joiner"
     category = unicodedata.category(char)
-    if char.isalnum() or char == "_" or category[0] == "M":
+    if char.isalnum() or char == "_":
         return "word"
+    if category[0] == "M" or "\U0001f3fb" <= char <= "\U0001f3ff":
+        return "mark"
     return "gap" if char.isspace() or category == "Cf" else "sign"
+
+
+def _regional(char: str) -> bool:
+    """A regional indicator: two of them make a flag (🇪 🇸 → 🇪🇸)."""
+    return "\U0001f1e6" <= char <= "\U0001f1ff"
 
 
 PAD, UNK = "<pad>", "<unk>"
@@ -36,12 +45,22 @@ def tokenize(text: str, *, lower: bool = True) -> list[str]:
     ['el', 'gato', 'se', 'sentó', '.']
     """
     text = unicodedata.normalize("NFC", text)
-    tokens = []
-    for kind, chars in itertools.groupby(text.lower() if lower else text, key=_class):
-        if kind == "word":
-            tokens.append("".join(chars))
-        elif kind == "sign":
-            tokens.extend(chars)  # every sign is a token by itself
+    tokens: list[str] = []
+    previous = "gap"  # the class of the character before, as it bears on this one
+    for char in text.lower() if lower else text:
+        kind = _class(char)
+        joins = tokens and previous != "gap" and (
+            kind in ("mark", "joiner")  # a mark or joiner stays with its character
+            or previous == "joiner"  # and so does what a joiner joins
+            or (kind == "word" and previous == "word")  # letters make one word
+            or (_regional(char) and len(tokens[-1]) == 1 and _regional(tokens[-1])))  # two make a flag
+        if joins:
+            tokens[-1] += char
+        elif kind in ("word", "sign", "mark"):
+            tokens.append(char)  # a sign is a token by itself; a mark with nothing before it too
+        previous = kind if kind != "mark" else previous
+        if kind == "gap":
+            previous = "gap"
     return tokens
 
 
