@@ -14,10 +14,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -127,7 +129,8 @@ def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None 
     if not execute:
         env["ATTNSLIDES_EXECUTE"] = "0"
     ast = _pandoc([str(deck), "--to", "json"])
-    done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env)
+    done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env,
+                          preexec_fn=die_with_parent)
     if done.returncode != 0:
         how = (f"the filter was killed by signal {-done.returncode}" if done.returncode < 0
                else f"the filter stopped (exit {done.returncode})")
@@ -177,12 +180,12 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     chosen = engine == "auto"
     if chosen:
         engine = "lualatex" if needs_unicode_engine(text) else "pdflatex"
-    log, done = _latexmk(tex, engine)
+    log, done = _latexmk(tex, engine, deck=deck)
     if done.returncode != 0 and chosen and engine == "pdflatex" and _UNICODE_ERROR.search(log):
         print(f"{PREFIX} {deck or tex}: the text has characters pdflatex cannot set; building with lualatex",
               file=sys.stderr)
         engine = "lualatex"
-        log, done = _latexmk(tex, engine, fresh=True)
+        log, done = _latexmk(tex, engine, deck=deck, fresh=True)
     if done.returncode != 0:
         tail = (log or done.stdout).splitlines()[-25:]
         where = ""
@@ -217,22 +220,113 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     return tex.with_suffix(".pdf")
 
 
-def _latexmk(tex: Path, engine: str, *, fresh: bool = False) -> tuple[str, subprocess.CompletedProcess]:
-    """Run latexmk with ``engine`` on ``tex``; return its log and how it ended."""
-    pdf, record = tex.with_suffix(".pdf"), tex.with_suffix(".fdb_latexmk")
+# A LaTeX run that takes longer than this is stuck (a \loop in a caption, a macro calling itself).
+LATEX_TIME_LIMIT_S = 300.0
+# What a LaTeX run writes besides the PDF and its log: cut short by a killed run, they would break
+# every later one ("File ended while scanning use of \@newl@bel").
+_AUXILIARIES = (".aux", ".nav", ".snm", ".toc", ".out", ".vrb", ".fls", ".fdb_latexmk")
+
+
+def die_with_parent() -> None:
+    """In a child process, before it runs: be killed when the build that started it dies, even by
+    SIGKILL (Linux's PR_SET_PDEATHSIG; elsewhere nothing). For ``subprocess``'s ``preexec_fn``."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+
+
+def source_date(deck: Path | None) -> int:
+    """The date a deck's PDF carries (``SOURCE_DATE_EPOCH``): its last commit's, so that two clean
+    builds of one commit give the same bytes on any machine; else the deck file's modification time."""
+    if deck is None:
+        return 0
+    try:
+        done = subprocess.run(["git", "log", "-1", "--format=%ct", "--", Path(deck).name], cwd=Path(deck).parent,
+                              capture_output=True, text=True, timeout=10)
+        if done.returncode == 0 and done.stdout.strip().isdigit():
+            return int(done.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    try:
+        return int(Path(deck).stat().st_mtime)
+    except OSError:
+        return 0
+
+
+def latex_env(deck: Path | None) -> dict[str, str]:
+    """LaTeX's environment: no shell escape and no reading or writing files outside the build
+    (kpathsea's paranoid mode: no absolute paths, no ``..``, no dot files), so a caption's
+    ``\\input{/etc/passwd}`` reads nothing; a fixed date (:func:`source_date`); and the deck's folder
+    and the current one on TeX's search path, for the lecturer's own pictures (``img/logo.png``)."""
+    folders = [str(Path(deck).resolve().parent)] if deck else []
+    return dict(os.environ, shell_escape="f", openin_any="p", openout_any="p", FORCE_SOURCE_DATE="1",
+                SOURCE_DATE_EPOCH=str(source_date(deck)),
+                TEXINPUTS=os.pathsep.join([".", *folders, str(Path.cwd()), ""]))  # "": TeX's own trees after
+
+
+def _latexmk(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
+             ) -> tuple[str, subprocess.CompletedProcess]:
+    """Run latexmk with ``engine`` on ``tex`` (at most :data:`LATEX_TIME_LIMIT_S`); return its log
+    and how it ended.
+
+    A marker file lives while LaTeX runs: found at the start, it says the last run was killed, and
+    the auxiliary files it may have cut short are deleted first; so are those of a run that failed.
+    latexmk runs in a process group of its own, killed whole on a timeout or an interruption.
+
+    Raises:
+        BuildError: when LaTeX runs past its time limit.
+    """
+    pdf, record, running = tex.with_suffix(".pdf"), tex.with_suffix(".fdb_latexmk"), tex.with_suffix(".running")
+    if running.exists():
+        _forget_auxiliaries(tex)
+        fresh = True
     stale = fresh or not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime
     flag = {"pdflatex": "-pdf", "lualatex": "-lualatex"}[engine]
     command = ["latexmk", flag, "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
                *(["-g"] if stale else []), str(tex)]
+    running.touch()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=latex_env(deck), start_new_session=True, preexec_fn=die_with_parent)
     try:
-        done = subprocess.run(command, capture_output=True, text=True)
-    except BaseException:
-        record.unlink(missing_ok=True)
+        output, _ = process.communicate(timeout=LATEX_TIME_LIMIT_S)
+    except BaseException as exc:  # a timeout, Ctrl-C, SIGTERM: stop latexmk and its LaTeX together
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        record.unlink(missing_ok=True)  # the marker stays: the next run starts clean
+        if isinstance(exc, subprocess.TimeoutExpired):
+            raise BuildError(f"{deck or tex}: LaTeX ran for more than {LATEX_TIME_LIMIT_S:g} s and was stopped: is there "
+                             "a loop in the text (\\loop, a macro that calls itself)?") from None
         raise
+    done = subprocess.CompletedProcess(command, process.returncode, output, "")
     if done.returncode != 0:
-        record.unlink(missing_ok=True)
+        _forget_auxiliaries(tex)
+    running.unlink(missing_ok=True)
     log_file = tex.with_suffix(".log")
     return (log_file.read_text(errors="replace") if log_file.exists() else ""), done
+
+
+def _forget_auxiliaries(tex: Path) -> None:
+    """Delete what an unfinished or failed LaTeX run left beside ``tex`` (not its log, which says why)."""
+    for suffix in _AUXILIARIES:
+        tex.with_suffix(suffix).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def deck_lock(out_dir: Path, deck: Path):
+    """Hold ``out_dir``'s lock for ``deck`` (its name): two builds of one deck into one folder take
+    turns, as their ``.tex``, LaTeX's files and the PDF are the same files."""
+    import fcntl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / f".{deck.stem}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{PREFIX} {deck}: another build of it into {out_dir} is running; waiting for it", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
@@ -245,8 +339,12 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     """
     if to not in FORMATS:
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
+    with deck_lock(out_dir, deck):
+        return _build(deck, out_dir, to=to, device=device, execute=execute)
+
+
+def _build(deck: Path, out_dir: Path, *, to: str, device: str | None, execute: bool) -> Path:
     start = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
     if to in ("beamer", "latex"):
         tex = out_dir / (deck.stem + (".tex" if to == "beamer" else "-handout.tex"))
         settings = convert(deck, tex, to=to, device=device, execute=execute, pandoc_args=_latex_args)

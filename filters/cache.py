@@ -40,6 +40,7 @@ from pathlib import Path
 
 from engine.device import resolve
 from filters import STYLE, available_fallback_fonts
+from filters.errors import PREFIX
 from filters.options import figure_options
 
 _UMASK = os.umask(0)
@@ -299,6 +300,33 @@ def _written_by_us(file: Path, folder: Path) -> bool:
     return file.parent == folder and bool(_FIGURE_FILE.fullmatch(file.name)) and not file.is_symlink()
 
 
+CHECKSUMS = "sha256.json"  # in each entry: the SHA-256 of each of its files, written as it is published
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _verify(folder: Path) -> str | None:
+    """What is wrong with the entry ``folder`` (its files against its record of them), or ``None``."""
+    try:
+        record = json.loads((folder / CHECKSUMS).read_text())
+    except (OSError, ValueError):
+        return "has no readable record of its files"
+    if not isinstance(record, dict) or "data.json" not in record:
+        return "has no readable record of its files"
+    present = {p.name for p in folder.iterdir()} - {CHECKSUMS}
+    if present != set(record):
+        return f"has files {sorted(present ^ set(record))} its record does not"
+    for name, digest in record.items():
+        try:
+            if _sha256(folder / name) != digest:
+                return f"has a file that changed since it was written ({name})"
+        except OSError:
+            return f"has a file that cannot be read ({name})"
+    return None
+
+
 class Cache:
     """The cache folder. ``entry(key)`` is a complete entry or ``None``; ``publish`` adds one."""
 
@@ -310,9 +338,29 @@ class Cache:
         return self.root / key
 
     def entry(self, key: str) -> Path | None:
-        """The folder of a complete entry, or ``None`` (temporary folders are never entries)."""
+        """The folder of a complete entry whose files are the ones it was published with, or
+        ``None`` (temporary folders are never entries). An entry that does not verify — a file cut
+        short, edited or gone, or no record of them — is discarded, with a warning, so that it is
+        computed again."""
         folder = self.path(key)
-        return folder if (folder / "data.json").is_file() else None
+        if not folder.is_dir():
+            return None
+        problem = _verify(folder)
+        if problem is None:
+            return folder
+        print(f"{PREFIX} warning: the cached figure {key} {problem}: it is computed again", file=sys.stderr)
+        self.discard(key)
+        return None
+
+    def discard(self, key: str) -> None:
+        """Remove the entry ``key`` (moved aside first, so that no build ever reads half of it)."""
+        folder = self.path(key)
+        doomed = Path(tempfile.mkdtemp(prefix=f".tmp-bad-{key}-", dir=self.root))
+        try:
+            os.rename(folder, doomed / "entry")
+        except OSError:
+            pass  # another build discarded or replaced it first
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def staging(self, key: str) -> Path:
         """A new private folder to write an entry into, before :meth:`publish`."""
@@ -324,6 +372,8 @@ class Cache:
         entry first, keep theirs (same key, same content) and drop ours."""
         target = self.path(key)
         os.chmod(staging, 0o777 & ~_UMASK)
+        files = sorted(p for p in staging.iterdir() if p.name != CHECKSUMS)
+        (staging / CHECKSUMS).write_text(json.dumps({p.name: _sha256(p) for p in files}, indent=1))
         for path in staging.iterdir():
             os.chmod(path, 0o666 & ~_UMASK)
         try:

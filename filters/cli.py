@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -26,6 +27,12 @@ def _build(args) -> int:
     missing = [deck for deck in decks if not Path(deck).is_file()]
     if missing:
         print(f"{PREFIX} no such deck: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    stems = [Path(deck).stem for deck in decks]
+    same = sorted({str(deck) for deck in decks if stems.count(Path(deck).stem) > 1})
+    if same:
+        print(f"{PREFIX} {', '.join(same)} would write the same files in {args.out}/ (one name, "
+              f"{Path(same[0]).stem}): build them one at a time with --out", file=sys.stderr)
         return 2
     failed = []
     for deck in decks:
@@ -126,11 +133,18 @@ def main(argv: list[str] | None = None) -> int:
     clean.set_defaults(run=_clean)
 
     args = parser.parse_args(argv)
+
+    def terminated(signum, frame):  # `kill`: stop as Ctrl-C does, with pandoc, the filter and LaTeX
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminated)
     try:
         return args.run(args)
     except KeyboardInterrupt:
         print(f"{PREFIX} interrupted", file=sys.stderr)
         return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 An entry is a folder::
 
     data.json              the numbers the block shows, and their inputs (its kind's TypedDict)
+    sha256.json            the SHA-256 of each file, written as it is published (checked on every read)
     figure-1.pdf|svg|png   its pictures, numbered from 1 (kinds with pictures)
     figure-2.pdf|svg|png   …
 
@@ -22,7 +23,7 @@ from filters.errors import BlockError
 
 # What an entry holds and how its files are named; raise it when that changes, so that no build
 # reads an entry of another layout.
-LAYOUT = 2
+LAYOUT = 3  # 3: each entry records the SHA-256 of its files (sha256.json)
 # The most data one block may leave beside its figure, in bytes of JSON.
 MAX_DATA_BYTES = 8 * 2**20
 

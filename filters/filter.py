@@ -119,6 +119,10 @@ class BlockOutput:
         captions = block.captions(state.lang)
         caption = self.markdown(captions[n - 1]) if n <= len(captions) else []
         url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
+        if url.startswith("../") and state.fmt in _LATEX_FORMATS:
+            # LaTeX runs in paranoid mode (filters.build.latex_env), which opens no '..' path: name the
+            # picture from the project's folder, which is on TeX's search path.
+            url = Path(os.path.relpath(image_path)).as_posix()
         height = height_for(block.options.height, state.fmt)
         alt = _words(block.options.alt)
         if not alt and caption and state.fmt not in _LATEX_FORMATS:
@@ -204,7 +208,7 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
         BlockError: for a block with two kinds, or one whose attributes pandoc could not read
             (it then shows the block as code on the slide).
     """
-    level, title, found = slide_level(doc), "(before the first slide)", []
+    level, found, current = slide_level(doc), [], ["(before the first slide)"]
 
     def collect(elem, _doc):
         if isinstance(elem, pf.CodeBlock):
@@ -213,25 +217,37 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
                 close = difflib.get_close_matches(elem.classes[0], KINDS, n=1, cutoff=0.8)
                 if close:
                     raise BlockError(f"'.{elem.classes[0]}' is no kind of live block; did you mean '.{close[0]}'?",
-                                     where=Where(deck, title, "." + elem.classes[0]))
+                                     where=Where(deck, current[0], "." + elem.classes[0]))
             if len(kinds) > 1:
                 raise BlockError(f"a block has one kind, this one has {', '.join('.' + k for k in kinds)}",
-                                 where=Where(deck, title, " ".join("." + c for c in elem.classes)))
+                                 where=Where(deck, current[0], " ".join("." + c for c in elem.classes)))
             if kinds:
-                found.append((elem, kinds[0], title))
+                found.append((elem, kinds[0], current[0]))
             elif elem.classes and others is not None:
-                others.append((elem.classes[0], title))
+                others.append((elem.classes[0], current[0]))
         if isinstance(elem, (pf.Code, pf.CodeBlock)) and not elem.classes and _UNREAD.match(elem.text):
             head = elem.text.strip().splitlines()[0][:60]
             raise BlockError("pandoc could not read this block's attributes, so it would show as code: write "
                              "them as {.kind #id key=value key=\"a b\"}, with no spaces around '='",
-                             where=Where(deck, title, head))
+                             where=Where(deck, current[0], head))
 
-    for block in doc.content:
-        if isinstance(block, pf.Header) and block.level <= level:
-            title = plain_text(block) or title
+    for block, title in slides_of(doc, level):
+        current[0] = title  # the slide of the blocks collect() meets
         block.walk(collect)
     return found
+
+
+def slides_of(doc: pf.Doc, level: int | None = None):
+    """Each top-level block with the title of its slide, as messages name it: a header at or above
+    the slide level starts a titled slide; a horizontal rule, an untitled one."""
+    level = slide_level(doc) if level is None else level
+    title, last = "(before the first slide)", None
+    for block in doc.content:
+        if isinstance(block, pf.Header) and block.level <= level:
+            title = last = plain_text(block) or title
+        elif isinstance(block, pf.HorizontalRule):
+            title = f"(a slide without a title, after «{last}»)" if last else "(a slide without a title)"
+        yield block, title
 
 
 def _deck_lines(deck: str, found) -> list[ScannedBlock | None]:
@@ -305,13 +321,15 @@ def _as_document(doc: pf.Doc) -> None:
         return
     doc.walk(lambda e, _: [] if _is_pause(e) or (isinstance(e, pf.Div) and "notes" in e.classes) else None)
     last: dict[int, str] = {}  # the last title at each level
-    for block in list(doc.content):
+    kept = []
+    for block in doc.content:
         if isinstance(block, pf.Header):
             title = plain_text(block)
             if last.get(block.level) == title:
-                block.parent.content.remove(block)
-                continue
+                continue  # (not list.remove: panflute's elements are equal by content, so it would drop the first)
             last = {level: text for level, text in last.items() if level < block.level} | {block.level: title}
+        kept.append(block)
+    doc.content = kept
 
 
 def prepare(doc: pf.Doc) -> None:
@@ -492,7 +510,7 @@ def _progress(done: int, total: int, job, seconds: float) -> None:
 
 # What would make a line of Markdown a block (a list item, a quote, a heading, a table row) instead
 # of text: escaped in a caption, which is text.
-_BLOCK_START = re.compile(r"^(?:[#>*+|:-]|\d+[.)]|[A-Za-z][.)](?=\s))")
+_BLOCK_START = re.compile(r"^(?:[#>*+|:-]|\d+[.)]|\(\w+\)|[A-Za-z][.)](?=\s)|[ivxlcdmIVXLCDM]+[.)](?=\s))")
 
 
 def _markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
@@ -509,6 +527,8 @@ def _markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
             start = _BLOCK_START.match(text)
             if not start:
                 return text
+            if text.startswith("("):  # "(a) …": an example list's marker in pandoc's Markdown
+                return "\\" + text
             end = start.end() - 1  # the marker's last character: "2." → "2\\.", "- x" → "\\- x"
             return text[:end] + "\\" + text[end:]
 
@@ -521,7 +541,8 @@ def _markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
             for block in div.content if div is not None else []:
                 if isinstance(block, (pf.Para, pf.Plain)):
                     inlines += ([pf.Space()] if inlines else []) + list(block.content)
-            parsed[text] = inlines or _words(text)
+            # an HTML comment alone is no caption at all; pandoc's reading is kept as it is
+            parsed[text] = inlines if div is not None else _words(text)
     return parsed
 
 
@@ -541,9 +562,13 @@ def action(elem, doc):
     if block.skipped:
         return _not_run(block, state.lang)
     folder, data = jobs_.load(state.cache, block.key)
-    copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
     out = BlockOutput(block, state, folder)
-    return block.kind.write(data, block.options, out) if block.kind.write else out.figure(1)
+    try:
+        written = block.kind.write(data, block.options, out) if block.kind.write else out.figure(1)
+    except BlockError as exc:  # e.g. more captions than figures: found only once the figures are known
+        raise (exc if exc.where else exc.at(block.where)) from None
+    copy_atomic(folder / "data.json", state.figures_dir / f"{block.name}.json")
+    return written
 
 
 def height_for(height: str, fmt: str) -> str:
@@ -583,6 +608,44 @@ def _not_run(block: LiveBlock, lang: str) -> list[pf.Block]:
 def finalize(doc: pf.Doc) -> None:
     if hasattr(doc, "attnslides"):
         del doc.attnslides
+    _check_code_width(doc)
+
+
+# Characters a line of code holds on a Beamer frame: Latin Modern Mono at 11 pt is 5.75 pt a
+# character in 307 pt of text (a 54-character line is 3 pt too wide, measured). Highlighted code
+# (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts.
+CODE_COLUMNS = 53
+
+
+def _check_code_width(doc: pf.Doc) -> None:
+    """In Beamer, a line of code (the deck's, a ``.run`` block's listing or printed output) longer
+    than :data:`CODE_COLUMNS` stops the build naming its slide (``overflow: warn`` only warns)."""
+    if doc.format != "beamer":
+        return
+    found = []
+
+    def look(elem, _doc, title):
+        if isinstance(elem, pf.CodeBlock):
+            longest = max((len(line.expandtabs(4)) for line in elem.text.splitlines()), default=0)
+            if longest > CODE_COLUMNS:
+                found.append((title, longest))
+
+    for block, title in slides_of(doc):
+        block.walk(lambda elem, d, title=title: look(elem, d, title))
+    if not found:
+        return
+    try:
+        overflow = read_metadata(doc.get_metadata("attnslides", {}), KINDS)[0].overflow
+    except BlockError:
+        overflow = "error"
+    deck = _deck_name(doc)
+    errors = [BlockError(f"a line of {n} characters runs off the slide (at most {CODE_COLUMNS} fit): break it, or "
+                         "print less per line", where=Where(deck, title, "a code block")) for title, n in found]
+    if overflow == "warn":
+        for error in errors:
+            print(f"{PREFIX} warning: {str(error).removeprefix(PREFIX + ' ')}", file=sys.stderr)
+        return
+    raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
 
 
 def main(doc: pf.Doc | None = None):

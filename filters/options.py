@@ -272,14 +272,16 @@ def optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return parse_optional
 
 
-def option(default: Any, parse: Callable[[Any], Any], *, help: str, figure: bool = True):
+def option(default: Any, parse: Callable[[Any], Any], *, help: str, figure: bool = True,
+           key: Callable[[Any], Any] | None = None):
     """One option of a kind: a dataclass field with its default, its parser and its help.
 
     ``figure=False``: it changes the slide, not the picture or data (caption, alt text, size on
-    the slide), so it is left out of the cache key. The help is text for people: the cache key
-    leaves it out too (see :func:`filters.cache.source_digest`).
+    the slide), so it is left out of the cache key. ``key``: what of the value the cache key sees
+    (a ``.run`` block's code without its ``#|`` lines, which are options of their own). The help is
+    text for people: the cache key leaves it out too (see :func:`filters.cache.source_digest`).
     """
-    return field(default=default, metadata={"help": help, "parse": parse, "figure": figure})
+    return field(default=default, metadata={"help": help, "parse": parse, "figure": figure, "key": key})
 
 
 # Colormaps a projector shows well (perceptually uniform or sequential). Listed here, not looked up
@@ -422,7 +424,8 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
     numbers = [n for n, line in enumerate(lines, start=1) if re.match(r"^\s*#\|", line)]  # of the body
     marked = [re.sub(r"^\s*#\|\s?", "", lines[n - 1]) for n in numbers]
     rest = "\n".join(line for line in lines if not re.match(r"^\s*#\|", line)).strip()
-    options = _yaml_mapping("\n".join(marked), "the block's #| lines", numbers) if marked else {}
+    options = _as_written(_yaml_mapping("\n".join(marked), "the block's #| lines", numbers) if marked else {},
+                          marked, cls)
     if cls.body_is_code:  # code keeps every line, #| ones too, so that its line numbers are the deck's
         return {**options, cls.body_key: text} if rest else options
     if not rest:
@@ -439,6 +442,7 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
     if isinstance(body, dict) and cls.body_key and not all(_KEY.fullmatch(str(k)) for k in body):
         body = rest  # "¿Qué tal? Esto es: una frase" reads as YAML, but it is the text, not options
     if isinstance(body, dict):
+        body = _as_written(body, rest.splitlines(), cls)
         twice = sorted(set(map(normalise_key, body)) & set(map(normalise_key, options)))
         if twice:
             raise BlockError("given both in a #| line and in the block's body; keep one", key=twice[0])
@@ -449,6 +453,22 @@ def read_body(text: str, cls: type) -> dict[str, Any]:
         "the block's body must be YAML options (key: value)"
         + (f" or the {cls.body_key}" if cls.body_key else "")
     )
+
+
+_TEXT_LINE = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_-]*)\s*:\s+(.*?)\s*")
+
+
+def _as_written(values: dict[str, Any], lines: list[str], cls: type) -> dict[str, Any]:
+    """``values`` read from YAML ``lines``, with every text option (a caption, alt text) as its line
+    writes it: YAML would make ``No`` false, ``12:30`` the number 750 and ``#1`` a comment. A quoted
+    or block value (``"…"``, ``|``) stays as YAML read it."""
+    texts = {name for name, f in keys_of(cls).items() if f.metadata["parse"] is as_str}
+    values = dict(values)
+    for line in lines:
+        match = _TEXT_LINE.fullmatch(line)
+        if match and normalise_key(match[1]) in texts and match[1] in values and match[2][:1] not in ("\"", "'", "|", ">"):
+            values[match[1]] = match[2]
+    return values
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -540,9 +560,10 @@ def parse_options(cls: type, attributes: Mapping[str, str], body: str, defaults:
 
 
 def figure_options(options) -> dict[str, Any]:
-    """The options that change the picture or data (caption, alt, size excluded)."""
+    """The options that change the picture or data (caption, alt, size excluded), each as the
+    cache key sees it (a field's ``key`` function, when it has one)."""
     return {
-        f.name: getattr(options, f.name)
+        f.name: f.metadata["key"](getattr(options, f.name)) if f.metadata.get("key") else getattr(options, f.name)
         for f in dataclasses.fields(options)
         if f.metadata.get("figure", True)
     }

@@ -33,6 +33,8 @@ from typing import Any
 
 from filters.errors import BlockError, JobTimeout, tracebacks_wanted
 
+CODE_WIDTH = 50  # characters a printed line may take on a slide (53 fit)
+
 # The file name the block's code is compiled under: its frames are the block's own.
 CODE_FILE = "<.run block>"
 
@@ -300,6 +302,9 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
         raise BlockError(f"the code does not compile: {message}", line=exc.lineno) from None
     linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)  # source lines in tracebacks
     plt.close("all")
+    # printed tensors and arrays wrap where a slide's code block does (filters.filter.CODE_COLUMNS)
+    torch.set_printoptions(linewidth=CODE_WIDTH)
+    np.set_printoptions(linewidth=CODE_WIDTH)
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)  # numpy's legacy seed is 32-bit
     random.seed(seed)

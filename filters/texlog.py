@@ -17,6 +17,7 @@ _OVERFULL = re.compile(
     r"(?:detected at line (?P<at>\d+)|in (?:paragraph|alignment) at lines (?P<start>\d+)--\d+|.*)", re.M)
 # -file-line-error: "./deck.tex:123: Undefined control sequence."
 _ERROR = re.compile(r"^(?:\./)?(?P<file>[^\s:]+\.tex):(?P<line>\d+): (?P<message>.+)$", re.M)
+_BANG = re.compile(r"^! (.+)$", re.M)  # TeX's own error line
 _FRAME_START = re.compile(r"\\begin\{frame\}|\\frame\{")
 _FRAME_END = re.compile(r"\\end\{frame\}")
 
@@ -112,9 +113,16 @@ def missing_characters(log: str, tex: str) -> list[tuple[str, list[Frame]]]:
 def errors(log: str, tex: str, tex_name: str) -> list[tuple[str, Frame | None]]:
     """LaTeX's errors in ``log`` (with ``-file-line-error``) that point into the deck's ``.tex``,
     each with its frame."""
-    all_frames = frames(tex)
-    return [(match["message"].strip(), frame_at(all_frames, int(match["line"])))
-            for match in _ERROR.finditer(log) if Path(match["file"]).name == tex_name]
+    all_frames, found = frames(tex), []
+    for match in _ERROR.finditer(log):
+        if Path(match["file"]).name != tex_name:
+            continue
+        message = match["message"].strip()
+        if message.startswith(("Emergency stop", "==> Fatal error")):  # the cause is the "! …" line before
+            cause = _BANG.findall(log, 0, match.start())
+            message = cause[-1].strip() if cause else message
+        found.append((message, frame_at(all_frames, int(match["line"]))))
+    return found
 
 
 def plain_title(latex_title: str) -> str:

@@ -136,6 +136,7 @@ def test_worked_example_overlays_are_relative_to_what_precedes_them(build_dirs, 
     doc = filter_deck(DECKS / "overlays-after-list.md", build_dirs, monkeypatch)
     (raw,) = [r for r in only(doc, pf.RawBlock) if "uncover" in r.text]
     assert raw.text.count("\\uncover<+->") == 4 and not re.search(r"\\uncover<\d", raw.text)
+    assert "\\addtocounter{beamerpauses}{-1}" in raw.text, "a pause after the block counts from its last step"
 
 
 # ---- the environment is checked first ----
@@ -376,7 +377,10 @@ def test_worked_example_appears_after_an_incremental_list(tmp_path, monkeypatch)
     both = next(n for n, p in enumerate(pages) if "segundo punto" in p)
     steps = [n for n, p in enumerate(pages) if "Q=" in p.replace(" ", "")]
     assert steps and min(steps) > both, f"the steps must come after the list: {pages}"
-    assert len(pages) == min(steps) + 4, "one page per step"
+    last_step = min(n for n, p in enumerate(pages) if "O=AV" in p.replace(" ", ""))
+    assert last_step == min(steps) + 3, "one page per step"
+    assert len(pages) == last_step + 2 and "conclusión" in pages[-1] and "conclusión" not in pages[-2], \
+        "a pause after the steps shows what follows on the very next page, with no empty overlay"
 
 
 @pytest.mark.e2e

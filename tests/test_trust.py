@@ -145,3 +145,66 @@ def test_a_folder_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path):
     done = subprocess.run([sys.executable, "-m", "filters", "beamer"], input=stream, capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     assert done.returncode == 1 and "cannot write" in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_emoji_sequences_and_flags_are_one_token_and_invisible_characters_none():
+    from engine.tokens import tokenize
+
+    assert tokenize("me gusta 👍🏽 y ❤️ en 🇪🇸") == ["me", "gusta", "👍🏽", "y", "❤️", "en", "🇪🇸"]
+    assert tokenize("👩‍💻 programa") == ["👩\u200d💻", "programa"]
+
+
+@pytest.mark.parametrize(("line", "caption"), [("#| caption: Atención #1 del curso", "Atención #1 del curso"),
+                                               ("#| caption: No", "No"), ("#| caption: 12:30", "12:30"),
+                                               ('#| caption: "Hola: mundo"', "Hola: mundo")])
+def test_a_text_option_is_read_as_written(line, caption):
+    """YAML would make 'No' false, '12:30' the number 750 and ' #1' a comment."""
+    from filters.kinds import KINDS
+    from filters.options import parse_options
+
+    assert parse_options(KINDS["attention"].options, {}, f"{line}\nel gato").caption == caption
+
+
+@pytest.mark.parametrize(("caption", "text", "emph"), [("(a) Pesos *con* máscara", "(a) Pesos con máscara", True),
+                                                        ("ii. Segundo paso: la matriz $A$", "ii. Segundo paso: la matriz A",
+                                                         False)])
+def test_captions_that_start_like_other_list_markers_stay_captions(build_dirs, caption, text, emph):
+    import panflute as pf
+
+    doc = main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0, caption=caption)),
+                        meta=build_dirs))
+    found = []
+    doc.walk(lambda e, d: found.append(e) if isinstance(e, pf.Figure) else None)
+    assert pf.stringify(found[0].caption) == text
+    assert bool([1 for e in found[0].caption.content[0].content if isinstance(e, pf.Emph)]) == emph
+
+
+def test_a_caption_that_is_only_a_comment_is_no_caption(build_dirs):
+    import panflute as pf
+
+    doc = main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0,
+                                         caption="<!-- pendiente -->")), meta=build_dirs))
+    found = []
+    doc.walk(lambda e, d: found.append(e) if isinstance(e, (pf.Figure, pf.Str)) else None)
+    assert not [e for e in found if isinstance(e, pf.Figure)] and "pendiente" not in pf.stringify(doc)
+
+
+def test_more_captions_than_figures_names_the_block_and_leaves_nothing(build_dirs):
+    import panflute as pf
+
+    block = pf.CodeBlock('#| fig-cap: ["a", "b"]\nplt.plot([1, 2])', identifier="exp", classes=["python", "run"])
+    error = error_of(*slide("Mi experimento", block), meta=build_dirs)
+    assert error.key == "fig_cap" and "«Mi experimento»" in str(error) and "#exp" in str(error)
+    assert not list(Path("figures").rglob("exp*"))
+
+
+def test_a_handout_drops_the_repeated_title_not_the_first(build_dirs):
+    """Found by the fuzz suite: list.remove() on panflute's content dropped the first of two equal
+    headers (elements compare by content), so the handout's first figure came before any title."""
+    import panflute as pf
+
+    doc = main(make_doc(*slide("Dos", live("posenc", ident="a", num_positions=8, d_model=8, dims=0)),
+                        *slide("Dos", live("posenc", ident="b", num_positions=9, d_model=8, dims=0)),
+                        meta=build_dirs, fmt="latex"))
+    assert [type(b).__name__ for b in doc.content][:1] == ["Header"]
+    assert sum(isinstance(b, pf.Header) for b in doc.content) == 1

@@ -30,6 +30,13 @@ EXAMPLES = {
 }
 
 
+def _without_option_lines(code: str) -> str:
+    """The code as the cache key sees it: its ``#|`` lines emptied (each is an option, in the key on
+    its own when it changes the result; a caption edited there must not run the code again), every
+    other line where it was, so that line numbers stay the deck's."""
+    return "\n".join("#|" if line.lstrip().startswith("#|") else line for line in code.splitlines())
+
+
 @dataclass(frozen=True)
 class RunOptions(FigureOptions):
     """``.run``: your own Python, run at build time with ``engine``, ``torch``, ``np``, ``plt`` and
@@ -39,7 +46,7 @@ class RunOptions(FigureOptions):
 
     body_key: ClassVar[str | None] = "code"
     body_is_code: ClassVar[bool] = True
-    code: str = option("", str, help="the Python code (the block's body)")
+    code: str = option("", str, help="the Python code (the block's body)", key=_without_option_lines)
     fig_cap: tuple[str, ...] = option((), str_list, figure=False,
                                       help="captions of the figures, in order, e.g. [\"first\", \"second\"]")
     echo: bool = option(False, as_bool, figure=False, help="show the code, highlighted, before what it makes")
