@@ -92,6 +92,7 @@ lint: $(STAMP)
 bench: setup
 	$(PY) -m tools.bench_attention
 	$(PY) -m tools.bench_build
+	$(PY) -m tools.bench_rebuild
 
 # On a GPU machine: .venv if there is one, else its own python3 with a CUDA torch, numpy, PyYAML
 # and pytest (no pandoc or TeX needed, so nothing is installed).

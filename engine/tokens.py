@@ -16,8 +16,9 @@ def _class(char: str) -> str:
     """``"word"`` for a letter or digit of any script; ``"mark"`` for what belongs to the character
     before it: a combining mark (Unicode category M: the dot of "i̇" after lower-casing "İ", Guaraní's
     "g̃", Devanagari's vowel signs, the variation selector of "❤️") or an emoji skin tone (🏽);
-    ``"joiner"`` for the zero-width joiner of emoji sequences (👩‍💻); ``"gap"`` for white space and
-    other invisible format characters (a byte-order mark, a zero-width space); ``"sign"`` for
+    ``"joiner"`` for the zero-width joiner of emoji sequences (👩‍💻); ``"gap"`` for white space,
+    control characters (NUL) and invisible format characters (a byte-order mark, a zero-width
+    space); ``"sign"`` for
     anything else. (Python's ``re`` has no Unicode categories and ``\\w`` leaves marks out; a loop
     over categories needs no third-party module, which the GPU check's bare environment would lack.)"""
     if char == "\u200d":
@@ -27,7 +28,7 @@ def _class(char: str) -> str:
         return "word"
     if category[0] == "M" or "\U0001f3fb" <= char <= "\U0001f3ff":
         return "mark"
-    return "gap" if char.isspace() or category == "Cf" else "sign"
+    return "gap" if char.isspace() or category in ("Cf", "Cc") else "sign"  # Cc: NUL and other controls
 
 
 def _regional(char: str) -> bool:

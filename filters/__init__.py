@@ -9,7 +9,8 @@ each, are shared by all kinds:
 3. :mod:`filters.jobs`     computing and drawing the blocks that miss the cache, in warm workers
 4. :mod:`filters.render`   the deck's style and the drawing helpers kinds share (imports matplotlib)
 5. :mod:`filters.filter`   the panflute filter: prepare / action / finalize / main
-6. :mod:`filters.build`    deck → pandoc → .tex → latexmk → PDF; :mod:`filters.cli` its commands
+6. :mod:`filters.build`    deck → pandoc → .tex → LaTeX (:mod:`filters.texrun`) → PDF; :mod:`filters.cli`
+   its commands, :mod:`filters.watch` rebuilding on save
 
 Importing this package, the registry, :mod:`filters.options`, :mod:`filters.cache` or
 :mod:`filters.filter` imports neither torch nor matplotlib: a build whose figures are all cached

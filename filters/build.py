@@ -1,8 +1,8 @@
 """Deck → what a lecturer hands out: pandoc reads the deck, our filter runs, pandoc writes the output.
 
-* ``beamer``: ``build/<deck>.tex``, then latexmk makes ``build/<deck>.pdf``. The ``.tex`` is
-  rewritten only when its text changed, and latexmk decides which LaTeX passes the change really
-  needs: an edit of one sentence costs one pass, an unchanged deck none.
+* ``beamer``: ``build/<deck>.tex``, then LaTeX makes ``build/<deck>.pdf`` (:mod:`filters.texrun`:
+  a precompiled preamble, and only the passes a change needs: an edit of one sentence costs one
+  pass, an unchanged deck none).
 * ``latex``: the same as a handout, ``build/<deck>-handout.pdf`` (an article: every step of a
   worked example at once, figures at their size on the slide).
 * ``revealjs``: a folder, ``build/<deck>-html/``, with ``index.html``, its figures, and the parts of
@@ -19,14 +19,15 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from filters import texrun
 from filters.cache import pandoc_version, write_atomic
 from filters.errors import PREFIX
+from filters.filter import file_name
 
 
 class BuildError(RuntimeError):
@@ -56,8 +57,18 @@ def filter_command() -> str:
     return found
 
 
+# pandoc reading deeply nested brackets ([[[[…]]]]) takes minutes and gigabytes; no deck needs that.
+PANDOC_TIME_LIMIT_S = 120.0
+
+
 def _pandoc(args: list[str], *, stdin: str | None = None) -> str:
-    done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True)
+    try:
+        done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True,
+                              timeout=PANDOC_TIME_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        what = f"reading {args[0]}" if stdin is None else "writing the output"
+        raise BuildError(f"pandoc ran for more than {PANDOC_TIME_LIMIT_S:g} s {what} and was stopped: is there "
+                         "text it struggles with, such as brackets nested many levels deep ([[[[…]]]])?") from None
     sys.stderr.write(done.stderr)  # pandoc's warnings
     if done.returncode != 0:
         raise BuildError(f"pandoc {' '.join(args)} failed (exit {done.returncode})")
@@ -107,8 +118,9 @@ def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None 
     if it changed).
 
     The three stages run one after another, as ``pandoc --filter`` would run them, but without a
-    pandoc waiting in memory while the figures are drawn: a cold build's peak memory is the
-    filter's alone. The filter's stderr (progress, errors) reaches the terminal as it happens.
+    pandoc waiting in memory while the figures are drawn (a cold build's peak memory is the
+    filter's alone), and the filter runs in this process (a warm build starts no Python). Its
+    progress and errors reach stderr as they happen.
     Figure paths are written relative to ``output``'s folder; ``figures_dir`` overrides the deck's
     ``figures-dir``; ``pandoc_args(filtered_json)`` gives pandoc's writer options.
 
@@ -120,34 +132,30 @@ def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None 
         BuildError: when pandoc or the filter fails (the filter has then printed which slide,
             block and key are at fault).
     """
-    env = dict(os.environ, ATTNSLIDES_DECK=str(deck), ATTNSLIDES_OUTPUT_DIR=str(output.parent),
-               PANDOC_VERSION=pandoc_version())
-    if figures_dir is not None:
-        env["ATTNSLIDES_FIGURES_DIR"] = str(figures_dir)
-    if device:
-        env["ATTNSLIDES_DEVICE"] = device
-    if not execute:
-        env["ATTNSLIDES_EXECUTE"] = "0"
-    ast = _pandoc([str(deck), "--to", "json"])
-    done = subprocess.run([filter_command(), to], input=ast, stdout=subprocess.PIPE, text=True, env=env,
-                          preexec_fn=die_with_parent)
-    if done.returncode != 0:
-        how = (f"the filter was killed by signal {-done.returncode}" if done.returncode < 0
-               else f"the filter stopped (exit {done.returncode})")
-        raise BuildError(f"{deck} was not built: {how}", reported=done.returncode == 1)
-    settings = {"overflow": _meta(done.stdout, "attnslides", "overflow") or "error",
-                "pdf-engine": _meta(done.stdout, "attnslides", "pdf-engine") or "auto"}
-    args = ["--from", "json", "--standalone", "--to", to, *pandoc_args(done.stdout)]
+    from filters.filter import explain, filter_json
+
+    env = {"ATTNSLIDES_DECK": str(deck), "ATTNSLIDES_OUTPUT_DIR": str(output.parent),
+           "PANDOC_VERSION": pandoc_version(), "ATTNSLIDES_FIGURES_DIR": str(figures_dir or ""),
+           "ATTNSLIDES_DEVICE": device or "", "ATTNSLIDES_EXECUTE": "1" if execute else "0"}
+    ast = _pandoc([str(deck) if deck.is_absolute() else os.path.join(".", deck), "--to", "json"])  # ./-x.md
+    try:
+        filtered = filter_json(ast, to, env)
+    except Exception as exc:  # the filter's own message; a KeyboardInterrupt goes on up
+        print(explain(exc), file=sys.stderr)
+        raise BuildError(f"{deck} was not built", reported=True) from None
+    settings = {"overflow": _meta(filtered, "attnslides", "overflow") or "error",
+                "pdf-engine": _meta(filtered, "attnslides", "pdf-engine") or "auto"}
+    args = ["--from", "json", "--standalone", "--to", to, *pandoc_args(filtered)]
     output.parent.mkdir(parents=True, exist_ok=True)
     if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
         partial = output.with_name(f".{output.name}.partial")
         try:
-            _pandoc([*args, "--resource-path", str(output.parent), "--output", str(partial)], stdin=done.stdout)
+            _pandoc([*args, "--resource-path", str(output.parent), "--output", str(partial)], stdin=filtered)
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
         return {"changed": True, **settings}
-    text = _pandoc(args, stdin=done.stdout)
+    text = _pandoc(args, stdin=filtered)
     if output.is_file() and output.read_text() == text:
         return {"changed": False, **settings}
     write_atomic(output, text.encode())
@@ -158,17 +166,23 @@ def _latex_args(ast_json: str) -> list[str]:
     return ["--include-in-header", str(PREAMBLE)]
 
 
+def _latex(tex: Path, engine: str, *, deck: Path | None, fresh: bool = False):
+    try:
+        return texrun.run(tex, engine, deck=deck, fresh=fresh)
+    except texrun.LatexTimeout as exc:
+        raise BuildError(f"{deck or tex}: {exc}") from None
+
+
 def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engine: str = "auto") -> Path:
-    """LaTeX ``tex`` (latexmk), in the ``.tex``'s own folder (figure paths are relative to it), then
+    """LaTeX ``tex`` (:mod:`filters.texrun`), in the ``.tex``'s own folder (figure paths are relative to it), then
     read LaTeX's log back: a frame whose content does not fit (an overfull box of more than 2 pt) is
     named, by its slide's title, and stops the build unless ``overflow="warn"``.
 
     ``engine="auto"`` takes pdflatex, or lualatex when the text has characters pdflatex cannot set
     (and when pdflatex says so, once).
 
-    latexmk reruns only what changed since its last *successful* run, as its ``.fdb_latexmk``
-    records it; after a failed or interrupted run that record is deleted, and a PDF older than its
-    ``.tex`` forces a full run, so a later build never trusts a run that did not finish.
+    Passes run only as the change needs them (none for an unchanged deck), from a precompiled
+    preamble; a later build never trusts a run that did not finish (:func:`filters.texrun.run`).
 
     Raises:
         BuildError: with the slide of LaTeX's error and the end of its log when it fails; or naming
@@ -180,12 +194,12 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     chosen = engine == "auto"
     if chosen:
         engine = "lualatex" if needs_unicode_engine(text) else "pdflatex"
-    log, done = _latexmk(tex, engine, deck=deck)
+    log, done, text = _latex(tex, engine, deck=deck)
     if done.returncode != 0 and chosen and engine == "pdflatex" and _UNICODE_ERROR.search(log):
         print(f"{PREFIX} {deck or tex}: the text has characters pdflatex cannot set; building with lualatex",
               file=sys.stderr)
         engine = "lualatex"
-        log, done = _latexmk(tex, engine, deck=deck, fresh=True)
+        log, done, text = _latex(tex, engine, deck=deck, fresh=True)
     if done.returncode != 0:
         tail = (log or done.stdout).splitlines()[-25:]
         where = ""
@@ -220,99 +234,6 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     return tex.with_suffix(".pdf")
 
 
-# A LaTeX run that takes longer than this is stuck (a \loop in a caption, a macro calling itself).
-LATEX_TIME_LIMIT_S = 300.0
-# What a LaTeX run writes besides the PDF and its log: cut short by a killed run, they would break
-# every later one ("File ended while scanning use of \@newl@bel").
-_AUXILIARIES = (".aux", ".nav", ".snm", ".toc", ".out", ".vrb", ".fls", ".fdb_latexmk")
-
-
-def die_with_parent() -> None:
-    """In a child process, before it runs: be killed when the build that started it dies, even by
-    SIGKILL (Linux's PR_SET_PDEATHSIG; elsewhere nothing). For ``subprocess``'s ``preexec_fn``."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
-
-
-def source_date(deck: Path | None) -> int:
-    """The date a deck's PDF carries (``SOURCE_DATE_EPOCH``): its last commit's, so that two clean
-    builds of one commit give the same bytes on any machine; else the deck file's modification time."""
-    if deck is None:
-        return 0
-    try:
-        done = subprocess.run(["git", "log", "-1", "--format=%ct", "--", Path(deck).name], cwd=Path(deck).parent,
-                              capture_output=True, text=True, timeout=10)
-        if done.returncode == 0 and done.stdout.strip().isdigit():
-            return int(done.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    try:
-        return int(Path(deck).stat().st_mtime)
-    except OSError:
-        return 0
-
-
-def latex_env(deck: Path | None) -> dict[str, str]:
-    """LaTeX's environment: no shell escape and no reading or writing files outside the build
-    (kpathsea's paranoid mode: no absolute paths, no ``..``, no dot files), so a caption's
-    ``\\input{/etc/passwd}`` reads nothing; a fixed date (:func:`source_date`); and the deck's folder
-    and the current one on TeX's search path, for the lecturer's own pictures (``img/logo.png``)."""
-    folders = [str(Path(deck).resolve().parent)] if deck else []
-    return dict(os.environ, shell_escape="f", openin_any="p", openout_any="p", FORCE_SOURCE_DATE="1",
-                SOURCE_DATE_EPOCH=str(source_date(deck)),
-                TEXINPUTS=os.pathsep.join([".", *folders, str(Path.cwd()), ""]))  # "": TeX's own trees after
-
-
-def _latexmk(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
-             ) -> tuple[str, subprocess.CompletedProcess]:
-    """Run latexmk with ``engine`` on ``tex`` (at most :data:`LATEX_TIME_LIMIT_S`); return its log
-    and how it ended.
-
-    A marker file lives while LaTeX runs: found at the start, it says the last run was killed, and
-    the auxiliary files it may have cut short are deleted first; so are those of a run that failed.
-    latexmk runs in a process group of its own, killed whole on a timeout or an interruption.
-
-    Raises:
-        BuildError: when LaTeX runs past its time limit.
-    """
-    pdf, record, running = tex.with_suffix(".pdf"), tex.with_suffix(".fdb_latexmk"), tex.with_suffix(".running")
-    if running.exists():
-        _forget_auxiliaries(tex)
-        fresh = True
-    stale = fresh or not pdf.exists() or pdf.stat().st_mtime < tex.stat().st_mtime
-    flag = {"pdflatex": "-pdf", "lualatex": "-lualatex"}[engine]
-    command = ["latexmk", flag, "-cd", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-               *(["-g"] if stale else []), str(tex)]
-    running.touch()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env=latex_env(deck), start_new_session=True, preexec_fn=die_with_parent)
-    try:
-        output, _ = process.communicate(timeout=LATEX_TIME_LIMIT_S)
-    except BaseException as exc:  # a timeout, Ctrl-C, SIGTERM: stop latexmk and its LaTeX together
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        record.unlink(missing_ok=True)  # the marker stays: the next run starts clean
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise BuildError(f"{deck or tex}: LaTeX ran for more than {LATEX_TIME_LIMIT_S:g} s and was stopped: is there "
-                             "a loop in the text (\\loop, a macro that calls itself)?") from None
-        raise
-    done = subprocess.CompletedProcess(command, process.returncode, output, "")
-    if done.returncode != 0:
-        _forget_auxiliaries(tex)
-    running.unlink(missing_ok=True)
-    log_file = tex.with_suffix(".log")
-    return (log_file.read_text(errors="replace") if log_file.exists() else ""), done
-
-
-def _forget_auxiliaries(tex: Path) -> None:
-    """Delete what an unfinished or failed LaTeX run left beside ``tex`` (not its log, which says why)."""
-    for suffix in _AUXILIARIES:
-        tex.with_suffix(suffix).unlink(missing_ok=True)
-
-
 @contextlib.contextmanager
 def deck_lock(out_dir: Path, deck: Path):
     """Hold ``out_dir``'s lock for ``deck`` (its name): two builds of one deck into one folder take
@@ -320,7 +241,7 @@ def deck_lock(out_dir: Path, deck: Path):
     import fcntl
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / f".{deck.stem}.lock", "w") as lock:
+    with open(out_dir / f".{file_name(deck)}.lock", "w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -339,25 +260,30 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     """
     if to not in FORMATS:
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
-    with deck_lock(out_dir, deck):
-        return _build(deck, out_dir, to=to, device=device, execute=execute)
+    try:
+        with deck_lock(out_dir, deck):
+            return _build(deck, out_dir, to=to, device=device, execute=execute)
+    except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
+        where = f" {exc.filename}" if exc.filename else ""
+        raise BuildError(f"{deck}: cannot write{where}: {exc.strerror or exc} (the output folder, --out, must be a "
+                         "folder you can write, with free space)") from None
 
 
 def _build(deck: Path, out_dir: Path, *, to: str, device: str | None, execute: bool) -> Path:
     start = time.perf_counter()
     if to in ("beamer", "latex"):
-        tex = out_dir / (deck.stem + (".tex" if to == "beamer" else "-handout.tex"))
+        tex = out_dir / (file_name(deck) + (".tex" if to == "beamer" else "-handout.tex"))
         settings = convert(deck, tex, to=to, device=device, execute=execute, pandoc_args=_latex_args)
         # a handout is no slide: a line over the margin is worth a warning, not a failed build
         result = to_pdf(tex, deck=deck, overflow=settings["overflow"] if to == "beamer" else "warn",
                         engine=settings["pdf-engine"])
     elif to == "revealjs":
-        folder = out_dir / f"{deck.stem}-html"
+        folder = out_dir / f"{file_name(deck)}-html"
         result = folder / "index.html"
         convert(deck, result, to=to, device=device, execute=execute, figures_dir=folder / "figures",
                 pandoc_args=lambda ast_json: reveal_assets(folder, _meta(ast_json, "theme")))
     else:
-        result = out_dir / f"{deck.stem}.{to}"
+        result = out_dir / f"{file_name(deck)}.{to}"
         convert(deck, result, to=to, device=device, execute=execute)
     print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return result

@@ -35,6 +35,7 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -296,8 +297,33 @@ _FIGURE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(?:json|pdf|svg|png)")
 
 
 def _written_by_us(file: Path, folder: Path) -> bool:
-    """Whether ``file`` is one a build writes: a figure or its data, directly in the deck's folder."""
-    return file.parent == folder and bool(_FIGURE_FILE.fullmatch(file.name)) and not file.is_symlink()
+    """Whether ``file`` is one a build writes: a figure or its data, directly in the deck's folder,
+    which is inside the project (a record that points elsewhere, edited or shared, deletes nothing)."""
+    return (file.parent == folder and bool(_FIGURE_FILE.fullmatch(file.name)) and not file.is_symlink()
+            and _inside_project(folder))
+
+
+def _inside_project(folder: Path) -> bool:
+    try:
+        resolved, project = folder.resolve(), Path.cwd().resolve()
+    except OSError:
+        return False
+    return resolved != project and resolved.is_relative_to(project)
+
+
+def _well_formed(manifest) -> bool:
+    """A manifest as builds write it: a map whose fields have their types (else no build and no
+    ``clean`` trusts it)."""
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("deck"), str):
+        return False
+    lists = all(isinstance(manifest.get(k, []), list) and all(isinstance(v, str) for v in manifest.get(k, []))
+                for k in ("keys", "figures", "written"))
+    return lists and isinstance(manifest.get("folder", ""), (str, type(None)))
+
+
+# A temporary folder or an unnamed entry younger than this may belong to a build still running:
+# `clean` leaves it alone (a figure has at most 300 s, see FIGURE_TIME_LIMIT_S).
+CLEAN_GRACE_S = 900
 
 
 CHECKSUMS = "sha256.json"  # in each entry: the SHA-256 of each of its files, written as it is published
@@ -344,6 +370,10 @@ class Cache:
         computed again."""
         folder = self.path(key)
         if not folder.is_dir():
+            if folder.exists() or folder.is_symlink():  # a file where an entry goes: not ours
+                print(f"{PREFIX} warning: the cached figure {key} is not a folder: it is computed again",
+                      file=sys.stderr)
+                self.discard(key)
             return None
         problem = _verify(folder)
         if problem is None:
@@ -399,7 +429,7 @@ class Cache:
                 manifest = json.loads(path.read_text())
             except (OSError, ValueError):
                 continue  # damaged: no build trusts it, clean leaves it
-            if isinstance(manifest, dict) and isinstance(manifest.get("deck"), str):
+            if _well_formed(manifest):
                 found.append((path, manifest))
         return found
 
@@ -440,7 +470,7 @@ class Cache:
         for path, manifest in self._manifests():
             gone = manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists()
             folder = Path(manifest["folder"]) if manifest.get("folder") else None
-            if folder is not None:
+            if folder is not None and _inside_project(folder):
                 folders.add(folder)
             # only what a build wrote into its deck's folder, of the types it writes: a record that
             # names anything else (edited, or from an old version) deletes nothing
@@ -462,7 +492,13 @@ class Cache:
                 removed["folders"] += 1
         if not self.root.is_dir():
             return removed
+        now = time.time()
         for path in self.root.iterdir():
+            try:
+                if now - path.stat().st_mtime < CLEAN_GRACE_S:
+                    continue  # perhaps a build's, still running
+            except OSError:
+                continue
             if path.name.startswith(".tmp-"):
                 shutil.rmtree(path, ignore_errors=True)
                 removed["temporary"] += 1

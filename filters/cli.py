@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 from engine.device import CHOICES as DEVICES
@@ -14,9 +15,8 @@ from filters.errors import PREFIX
 from filters.labels import LANGUAGES
 
 
-def _build(args) -> int:
-    from filters.build import BuildError, build
-
+def _decks(args) -> list[Path] | int:
+    """The decks a command names (default: slides/*.md), or its exit status when they will not do."""
     if args.traceback:
         os.environ["ATTNSLIDES_TRACEBACK"] = "1"  # the filter and its workers read it
     decks = args.decks or sorted(Path("slides").glob("*.md"))
@@ -28,12 +28,25 @@ def _build(args) -> int:
     if missing:
         print(f"{PREFIX} no such deck: {', '.join(map(str, missing))}", file=sys.stderr)
         return 2
-    stems = [Path(deck).stem for deck in decks]
-    same = sorted({str(deck) for deck in decks if stems.count(Path(deck).stem) > 1})
+    from filters.filter import file_name
+
+    stems = [file_name(deck) for deck in decks]
+    same = sorted({str(deck) for deck in decks if stems.count(file_name(deck)) > 1})
     if same:
         print(f"{PREFIX} {', '.join(same)} would write the same files in {args.out}/ (one name, "
-              f"{Path(same[0]).stem}): build them one at a time with --out", file=sys.stderr)
+              f"{file_name(same[0])}): build them one at a time with --out", file=sys.stderr)
         return 2
+    return [Path(deck) for deck in decks]
+
+
+def _build(args) -> int:
+    from filters.build import BuildError, build
+
+    decks = _decks(args)
+    if isinstance(decks, int):
+        return decks
+    if len(decks) > 1 and args.parallel != 1:
+        return _build_in_parallel(decks, args)
     failed = []
     for deck in decks:
         try:
@@ -50,6 +63,55 @@ def _build(args) -> int:
         print(f"{PREFIX} {len(decks) - len(failed)} of {len(decks)} decks built; failed: {', '.join(failed)}",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _build_in_parallel(decks: list[Path], args) -> int:
+    """Build each deck in a process of its own (``attnslides build DECK``), ``--parallel`` at once
+    (default: one per core): LaTeX's passes are one core's work, so decks side by side finish
+    sooner. Each message names its deck. A failure lets the running builds finish and starts no
+    new one, unless ``--keep-going``."""
+    import subprocess
+
+    at_once = args.parallel or os.cpu_count() or 1
+    options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
+               *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else [])]
+    pending, running, failed = list(decks), {}, []
+    try:
+        while pending or running:
+            while pending and len(running) < at_once and (args.keep_going or not failed):
+                deck = pending.pop(0)
+                running[deck] = subprocess.Popen([sys.executable, "-m", "filters.cli", "build", str(deck), *options])
+            if not running:
+                break
+            for deck, process in list(running.items()):
+                if process.poll() is not None:
+                    del running[deck]
+                    if process.returncode != 0:
+                        failed.append(str(deck))
+            time.sleep(0.02)
+    finally:  # interrupted: stop the builds still running, as Ctrl-C does
+        for process in running.values():
+            process.terminate()
+        for process in running.values():
+            process.wait()
+    if failed and len(decks) > 1:
+        print(f"{PREFIX} {len(decks) - len(failed) - len(pending)} of {len(decks)} decks built; failed: "
+              f"{', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _watch(args) -> int:
+    from filters.watch import watch
+
+    decks = _decks(args)
+    if isinstance(decks, int):
+        return decks
+    try:
+        return watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
+                     execute=not args.no_exec)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way a watch ends
+        print(f"{PREFIX} watch stopped", file=sys.stderr)
+        return 0
 
 
 def _new(args) -> int:
@@ -105,19 +167,25 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
 
     build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/")
-    build.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
-    build.add_argument("--out", default="build", help="output folder (default: build)")
-    build.add_argument("--to", default="beamer", choices=FORMATS, metavar="FORMAT",
-                       help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
-    build.add_argument("--device", choices=DEVICES, default=None,
-                       help="where the engine runs (default: the deck's setting, else cpu)")
-    build.add_argument("--no-exec", action="store_true",
-                       help="never run the deck's code (.run blocks): use a cached result, else show the code")
+    watching = commands.add_parser("watch", help="build decks (default: slides/*.md), then again on every save")
+    for command in (build, watching):
+        command.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
+        command.add_argument("--out", default="build", help="output folder (default: build)")
+        command.add_argument("--to", default="beamer", choices=FORMATS, metavar="FORMAT",
+                             help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
+        command.add_argument("--device", choices=DEVICES, default=None,
+                             help="where the engine runs (default: the deck's setting, else cpu)")
+        command.add_argument("--no-exec", action="store_true",
+                             help="never run the deck's code (.run blocks): use a cached result, else show the code")
+        command.add_argument("--traceback", action="store_true",
+                             help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
     build.add_argument("--keep-going", action="store_true",
                        help="when a deck fails, build the others, then list the failures (exit status 1)")
-    build.add_argument("--traceback", action="store_true",
-                       help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
+    build.add_argument("--parallel", type=int, default=0, metavar="N",
+                       help="decks built at once, each in its own process (default 0: one per core)")
     build.set_defaults(run=_build)
+    watching.add_argument("--open", action="store_true", help="open the PDF in the desktop's viewer once")
+    watching.set_defaults(run=_watch)
 
     new = commands.add_parser("new", help="write a starter deck that uses every kind of live block once")
     new.add_argument("deck", type=Path, help="the Markdown file to write, e.g. slides/mi-clase.md")

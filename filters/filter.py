@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import os
 import re
@@ -168,6 +169,15 @@ def plain_text(elem) -> str:
     return " ".join("".join(parts).split())
 
 
+def file_name(deck: Path | str) -> str:
+    """The name a deck's outputs and figure folder take: its file's name without ``.md``, made a name
+    every tool reads (LaTeX, in paranoid mode, refuses a leading dot; ``#``, ``%``, ``^``, spaces
+    break its file names; a leading ``-`` reads as an option): ``"Clase 1 (Atención).md"`` →
+    ``"Clase-1-Atencion"``."""
+    text = unicodedata.normalize("NFKD", Path(deck).stem).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_+-]+", "-", text).strip(".-_") or "deck"
+
+
 def slugify(text: str) -> str:
     """``"Auto-atención"`` → ``"auto-atencion"``: a file name any tool accepts."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -185,7 +195,7 @@ def slide_level(doc: pf.Doc) -> int:
     blocks = list(doc.content)
     levels = [
         block.level
-        for block, after in zip(blocks, blocks[1:] + [None], strict=True)
+        for block, after in zip(blocks, [*blocks[1:], None], strict=False)  # (an empty deck has no blocks)
         if isinstance(block, pf.Header) and after is not None and not isinstance(after, (pf.Header, pf.HorizontalRule))
     ]
     return min(levels, default=1)
@@ -303,6 +313,19 @@ def _parse_all(doc: pf.Doc, deck: str, defaults: dict, ext: str, others: list) -
             file, i = f"{base}-{i}", i + 1
         names[file] = where
         blocks.append(LiveBlock(elem, kind, options, where, file, "" if kind.output == "text" else ext))
+    # A block of several pictures writes <name>-1, <name>-2 …: no other block's file may be one of them.
+    several = {b.name: b for b in blocks if b.kind.output == "figures"}
+    for block in list(blocks):
+        owner = next((several[m[1]] for m in [re.fullmatch(r"(.+)-\d+", block.name)] if m and m[1] in several), None)
+        if owner is None or owner is block:
+            continue
+        if block.elem.identifier:
+            errors.append(BlockError(f"the id #{block.elem.identifier} is the name of a picture of {owner.where.block}, "
+                                     f"which writes {owner.name}-1, {owner.name}-2 …: choose another id", key="id",
+                                     where=block.where))
+            blocks.remove(block)
+        else:
+            block.name = f"{block.name}-b"
     return blocks, errors
 
 
@@ -439,7 +462,7 @@ def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[P
     path = Path(deck)
     known = deck.endswith(".md") and path.is_file()
     if known:
-        name, identity = path.stem, str(path.resolve())
+        name, identity = file_name(path), str(path.resolve())
     else:
         title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
         headers = "\n".join(plain_text(h) for h in doc.content if isinstance(h, pf.Header))
@@ -648,6 +671,31 @@ def _check_code_width(doc: pf.Doc) -> None:
     raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
 
 
+def filter_json(ast_json: str, fmt: str, env: dict[str, str] | None = None) -> str:
+    """Run the filter in this process on a Pandoc JSON document for the output format ``fmt``,
+    with ``env`` added to the environment while it runs (what ``attnslides build`` tells the filter:
+    the deck, the output folder …); return the filtered JSON. ``attnslides build`` and ``watch`` call
+    this, sparing a Python process per build; ``pandoc -F attnslides-filter`` runs :func:`main`.
+
+    Raises:
+        BlockError: as :func:`main` with a document.
+    """
+    saved = {name: os.environ.get(name) for name in env or {}}
+    os.environ.update(env or {})
+    try:
+        doc = pf.load(io.StringIO(ast_json))
+        doc.format = fmt
+        out = io.StringIO()
+        pf.dump(main(doc), out)
+        return out.getvalue()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def main(doc: pf.Doc | None = None):
     """Run the filter. With ``doc`` (tests), return the filtered document and let a
     :class:`BlockError` propagate; as a Pandoc filter, print it on stderr and exit with status 1."""
@@ -655,23 +703,28 @@ def main(doc: pf.Doc | None = None):
         return pf.run_filter(action, prepare=prepare, finalize=finalize, doc=doc)
     try:
         pf.run_filter(action, prepare=prepare, finalize=finalize)
-    except BlockError as exc:
-        print(exc, file=sys.stderr)
-        sys.exit(1)
     except KeyboardInterrupt:  # unfinished figures stay in .tmp- folders, which no build trusts
         sys.exit(130)
-    except OSError as exc:  # a folder that cannot be written: read-only, a full disk, a file in the way
-        where = f" {exc.filename}" if exc.filename else ""
-        print(f"{PREFIX} {os.environ.get('ATTNSLIDES_DECK', 'the deck')}: cannot write{where}: "
-              f"{exc.strerror or exc} (check the figures-dir and cache-dir folders and the free space)", file=sys.stderr)
+    except Exception as exc:
+        print(explain(exc), file=sys.stderr)
         sys.exit(1)
-    except Exception as exc:  # a bug of ours, not the deck's: say so, and how to see more
-        import traceback
 
-        print(f"{PREFIX} internal error, not the deck's fault: {type(exc).__name__}: {exc}"
-              + ("\n" + traceback.format_exc() if tracebacks_wanted() else
-                 " (ATTNSLIDES_TRACEBACK=1 or `attnslides build --traceback` shows where)"), file=sys.stderr)
-        sys.exit(1)
+
+def explain(exc: Exception) -> str:
+    """What the lecturer reads for an exception out of the filter: a :class:`BlockError` as it is;
+    a folder that cannot be written (read-only, a full disk, a file in the way) as such; anything
+    else as a bug of ours, not the deck's, with how to see more."""
+    if isinstance(exc, BlockError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" {exc.filename}" if exc.filename else ""
+        return (f"{PREFIX} {os.environ.get('ATTNSLIDES_DECK', 'the deck')}: cannot write{where}: "
+                f"{exc.strerror or exc} (check the figures-dir and cache-dir folders and the free space)")
+    import traceback
+
+    return (f"{PREFIX} internal error, not the deck's fault: {type(exc).__name__}: {exc}"
+            + ("\n" + "".join(traceback.format_exception(exc)) if tracebacks_wanted() else
+               " (ATTNSLIDES_TRACEBACK=1 or `attnslides build --traceback` shows where)"))
 
 
 if __name__ == "__main__":

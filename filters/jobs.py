@@ -33,6 +33,7 @@ from filters.cache import Cache
 from filters.entry import produce
 from filters.errors import PREFIX, BlockError, JobTimeout, Where, tracebacks_wanted
 from filters.run import time_limit
+from filters.texrun import die_with_parent
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,10 @@ def _child(job: Job, threads: int, conn) -> None:
     # Ctrl-C is the build's: it stops the jobs. File descriptor 1 is pandoc's JSON stream when the
     # filter runs under pandoc: nothing a block does may write there, so it goes to stderr.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A process group of its own, which the build kills whole (with what a .run block started), and
+    # death with the forkserver, which ends when the build does, however it ends (even SIGKILL).
+    os.setpgid(0, 0)
+    die_with_parent()
     os.dup2(2, 1)
     os.environ["ATTNSLIDES_TRACEBACK"] = "1" if job.tracebacks else "0"
     torch.set_num_threads(threads)
@@ -116,6 +121,14 @@ def _child(job: Job, threads: int, conn) -> None:
                                        details=traceback.format_exc() if job.tracebacks else "")))
     finally:
         conn.close()
+
+
+def _kill_group(process) -> None:
+    """Kill a job's process and every process it started (its process group)."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        process.kill()
 
 
 def _context():
@@ -168,7 +181,7 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
             for job, process, started in list(running.values()):
                 limit, elapsed = job.options.time_limit(), time.monotonic() - started
                 if limit and elapsed > limit + KILL_GRACE_S:
-                    process.kill()
+                    _kill_group(process)
                     raise _timed_out(job, limit)
                 if elapsed > STILL_S * (told.get(job.key, 0) + 1):  # a word now and then on a long block
                     told[job.key] = told.get(job.key, 0) + 1
@@ -178,7 +191,7 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
         # A failure or Ctrl-C: stop every job still running. Unfinished entries stay in their
         # .tmp- folders, which no build trusts.
         for _, process, _ in running.values():
-            process.kill()
+            _kill_group(process)
         for _, process, _ in running.values():
             process.join()
 
@@ -189,6 +202,7 @@ def _outcome(conn, process, job: Job) -> float:
         status, value = conn.recv()
     except EOFError:  # the process ended without a word: os._exit, a crash, a kill
         process.join()
+        _kill_group(process)
         code = process.exitcode
         how = f"was killed by signal {-code}" if code and code < 0 else f"ended with exit code {code}"
         raise BlockError(f"its process {how} before it finished (os._exit, a crash in a C library, or memory "
@@ -196,6 +210,8 @@ def _outcome(conn, process, job: Job) -> float:
     finally:
         conn.close()
     process.join()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)  # what a .run block started and left running
     if status == "error":
         raise value
     return value

@@ -70,16 +70,21 @@ def as_str(value: Any) -> str:
     return text
 
 
+BUILD_FOLDER = "build"  # the project's build folder: everything a build writes goes under it
+
+
 def as_folder(value: Any) -> str:
-    """A folder the build writes into: relative, inside the project (the folder the build runs
-    from), never ``..`` out of it — metadata cannot send files anywhere else."""
+    """A folder the build writes into: inside the project's build folder (``build/`` of the folder
+    the build runs from), never ``..`` out of it — metadata cannot send files anywhere else, nor
+    among the lecturer's own files."""
     text = as_str(value)
     if not text:
         raise ValueError("expected a folder such as build/figures, got an empty value")
     path = PurePosixPath(text.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or text.startswith("~"):
-        raise ValueError(f"the build writes only inside the project: give a relative folder without '..', "
-                         f"such as build/figures, not {shown(value)}")
+    if path.is_absolute() or ".." in path.parts or text.startswith("~") or len(path.parts) < 2 \
+            or path.parts[0] != BUILD_FOLDER:
+        raise ValueError(f"the build writes only inside the project's {BUILD_FOLDER}/ folder: give a folder such as "
+                         f"{BUILD_FOLDER}/figures, not {shown(value)}")
     return text
 
 
@@ -156,6 +161,28 @@ class _NoAliasLoader(yaml.SafeLoader):
             raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted in options",
                                               self.peek_event().start_mark)
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        """A key written twice is an error (PyYAML would keep the last, without a word)."""
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                twice = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the constructor below says so
+                continue
+            if twice:
+                raise yaml.constructor.ConstructorError(None, None, f"'{key}' is given twice; keep one",
+                                                        key_node.start_mark)
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.1 (PyYAML) reads 1e-3 as text: it wants a dot (1.0e-3). Lecturers write 1e-3, as YAML 1.2,
+# JSON and Python do; the number resolvers are copied, not shared with PyYAML's SafeLoader.
+_NoAliasLoader.yaml_implicit_resolvers = {k: list(v) for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_NoAliasLoader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"),
+                                     list("-+0123456789"))
 
 
 def load_yaml(text: str) -> Any:

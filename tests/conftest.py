@@ -19,7 +19,7 @@ def build_dirs(tmp_path, monkeypatch):
     """Figures and cache folders of one test, as ``attnslides:`` metadata: inside the test's own
     folder, which becomes the current one (the build writes only inside the project)."""
     monkeypatch.chdir(tmp_path)
-    return {"figures-dir": "figures", "cache-dir": "cache", "jobs": 1}
+    return {"figures-dir": "build/figures", "cache-dir": "build/cache", "jobs": 1}
 
 
 class FiguresFolder:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, live, make_doc, slide
 
-from filters.cache import Cache, key_for
+from filters.cache import CLEAN_GRACE_S, Cache, key_for
 from filters.filter import main
 from filters.kinds import KINDS
 from filters.kinds.attention import AttentionOptions
@@ -49,7 +49,7 @@ from filters.filter import main
 from filters.starter import starter_deck
 doc = pf.convert_text(starter_deck("es"), standalone=True, pandoc_path=pypandoc.get_pandoc_path())
 doc.format = "beamer"
-doc.metadata["attnslides"] = {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}
+doc.metadata["attnslides"] = {"figures-dir": "build/fig", "cache-dir": "build/cache", "jobs": 1}
 main(doc)
 """
 
@@ -221,7 +221,7 @@ doc = pf.Doc(pf.Header(pf.Str("S"), level=1),
              pf.CodeBlock("el gato", identifier="a", classes=["attention"]),
              pf.CodeBlock("", identifier="s", classes=["attention-steps"]),
              metadata={"lang": "es",
-                       "attnslides": {"figures-dir": "fig", "cache-dir": "cache", "jobs": 1}},
+                       "attnslides": {"figures-dir": "build/fig", "cache-dir": "build/cache", "jobs": 1}},
              format="beamer")
 main(doc)
 print(json.dumps(sorted(m for m in ("torch", "matplotlib", "numpy") if m in sys.modules)))
@@ -250,11 +250,11 @@ def test_parallel_misses_equal_a_serial_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
     def build(jobs):
-        meta = {"figures-dir": f"fig{jobs}", "cache-dir": f"cache{jobs}", "jobs": jobs}
+        meta = {"figures-dir": f"build/fig{jobs}", "cache-dir": f"build/cache{jobs}", "jobs": jobs}
         main(make_doc(*slide("A", live("attention", SENTENCE, ident="a"), live("attention", "hola mundo", ident="b", causal=1)),
                       *slide("B", live("posenc", ident="p", num_positions=30), live("attention-steps", ident="s", seed=2)),
                       meta=meta))
-        return {p.name: p.read_bytes() for p in sorted((tmp_path / f"fig{jobs}" / "deck-de-prueba").iterdir())}
+        return {p.name: p.read_bytes() for p in sorted((tmp_path / "build" / f"fig{jobs}" / "deck-de-prueba").iterdir())}
 
     serial, parallel = build(1), build(2)
     assert serial.keys() == parallel.keys() and len(serial) == 7
@@ -273,6 +273,9 @@ def test_an_unfinished_entry_is_never_trusted_and_clean_removes_it(tmp_path):
     staging = cache.staging("abc")
     (staging / "figure.pdf").write_bytes(b"%PDF half")
     assert cache.entry("abc") is None and cache.keys() == set()
+    assert Cache(tmp_path).clean()["temporary"] == 0 and staging.exists(), "young: perhaps a running build's"
+    old = time.time() - CLEAN_GRACE_S - 1
+    os.utime(staging, (old, old))
     assert Cache(tmp_path).clean()["temporary"] == 1 and not staging.exists()
 
 
@@ -297,7 +300,7 @@ DECK = """\
 title: Caché
 lang: es
 attnslides:
-  cache-dir: shared-cache
+  cache-dir: build/shared-cache
 ---
 
 # Ejemplo
@@ -342,7 +345,7 @@ def test_two_builds_at_once_share_one_cache(tmp_path):
     for name in ("uno", "dos"):
         data = tmp_path / "build" / "figures" / name / f"ej-{name}.json"
         assert worked_numbers_in_pdf(tmp_path / f"out-{name}" / f"{name}.pdf", data)
-    cache = Cache(tmp_path / "shared-cache")
+    cache = Cache(tmp_path / "build" / "shared-cache")
     assert len(cache.keys()) == 5, "the .posenc entry is shared, the others are per seed"
     assert not list(cache.root.glob(".tmp-*"))
 
@@ -351,7 +354,7 @@ def test_two_builds_at_once_share_one_cache(tmp_path):
 @pytest.mark.e2e
 def test_a_build_killed_half_way_then_rebuilt_gives_the_right_pdf(tmp_path):
     (tmp_path / "deck.md").write_text(DECK.replace("SEED", "4"))
-    cache = tmp_path / "shared-cache"
+    cache = tmp_path / "build" / "shared-cache"
     build = attnslides("build", "deck.md", cwd=tmp_path)
     deadline = time.monotonic() + 120
     while not list(cache.glob(".tmp-*")) and build.poll() is None and time.monotonic() < deadline:

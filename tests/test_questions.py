@@ -27,12 +27,12 @@ QUESTIONS = ["¿Qué significa que un modelo \"entienda\" una secuencia?", "¿Po
 def data(tmp_path_factory):
     """Every live block of the lecture, computed once: its JSON data by block id."""
     folder = tmp_path_factory.mktemp("lecture")
-    dirs = {"figures-dir": "figures", "cache-dir": "cache", "jobs": 0}
+    dirs = {"figures-dir": "build/figures", "cache-dir": "build/cache", "jobs": 0}
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         mp.setenv("PANDOC_VERSION", "3.9")
         filter_deck(DECK, dirs, mp)
-    return {path.stem: json.loads(path.read_text()) for path in (folder / "figures" / DECK.stem).glob("*.json")}
+    return {path.stem: json.loads(path.read_text()) for path in (folder / "build" / "figures" / DECK.stem).glob("*.json")}
 
 
 def test_every_question_is_answered_live_on_the_next_frame_with_its_title():

@@ -165,8 +165,8 @@ def test_a_blocks_changes_to_torch_stay_in_its_own_process(build_dirs, monkeypat
     poisoned.write_text("---\ntitle: Veneno\nlang: es\n---\n\n# R\n\n```{.python .run #r}\n"
                         "torch.softmax = lambda x, dim=-1, **k: torch.ones_like(x) / x.shape[dim]\n```\n\n"
                         "# A\n\n```{.attention #a seed=0}\nel gato come\n```\n")
-    filter_deck(clean, {**build_dirs, "cache-dir": "cache-1"}, monkeypatch)
-    filter_deck(poisoned, {**build_dirs, "cache-dir": "cache-2"}, monkeypatch)
+    filter_deck(clean, {**build_dirs, "cache-dir": "build/cache-1"}, monkeypatch)
+    filter_deck(poisoned, {**build_dirs, "cache-dir": "build/cache-2"}, monkeypatch)
     weights = [json.loads((figures_of(d, build_dirs) / "a.json").read_text())["weights"] for d in (clean, poisoned)]
     assert weights[0] == weights[1] and weights[0][0][0] != pytest.approx(1 / 3)
 

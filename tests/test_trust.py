@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -30,7 +31,7 @@ def error_of(*blocks, meta) -> BlockError:
 def test_an_id_is_a_name_not_a_path(build_dirs, tmp_path, ident):
     error = error_of(*slide("S", live("posenc", ident=ident, num_positions=8, d_model=8, dims=0)), meta=build_dirs)
     assert error.key == "id" and "«S»" in str(error)
-    assert not Path("figures").exists() and not (tmp_path.parent / "slides").exists()
+    assert not Path("build/figures").exists() and not (tmp_path.parent / "slides").exists()
 
 
 @pytest.mark.parametrize(("key", "value"), [("figures-dir", "/etc"), ("cache-dir", "../../tmp/x"), ("cache-dir", ""),
@@ -38,7 +39,7 @@ def test_an_id_is_a_name_not_a_path(build_dirs, tmp_path, ident):
 def test_metadata_cannot_point_outside_the_project(build_dirs, key, value):
     error = error_of(*slide("S", live("posenc", num_positions=8, d_model=8, dims=0)), meta={**build_dirs, key: value})
     assert "(metadata)" in str(error) and key.replace("-", "_") in str(error)
-    assert not Path("figures").exists()
+    assert not Path("build/figures").exists()
 
 
 def test_clean_deletes_only_what_a_build_wrote_in_its_own_folder(build_dirs, tmp_path):
@@ -48,14 +49,14 @@ def test_clean_deletes_only_what_a_build_wrote_in_its_own_folder(build_dirs, tmp
     mine = [tmp_path / "deck.md", tmp_path / "notes.txt"]
     for path in mine:
         path.write_text("del profesor")
-    for manifest in Path("cache/.manifests").glob("*.json"):  # a record that names other files
+    for manifest in Path("build/cache/.manifests").glob("*.json"):  # a record that names other files
         record = json.loads(manifest.read_text())
-        record["written"] += [str(p) for p in mine] + ["figures/deck-de-prueba/../../deck.md"]
+        record["written"] += [str(p) for p in mine] + ["build/figures/deck-de-prueba/../../../deck.md"]
         record["figures"] = []
         manifest.write_text(json.dumps(record))
-    Cache("cache").clean()
+    Cache("build/cache").clean()
     assert all(path.read_text() == "del profesor" for path in mine)
-    assert not list(Path("figures/deck-de-prueba").glob("pe*.pdf")), "its own unused figure is removed"
+    assert not list(Path("build/figures/deck-de-prueba").glob("pe*.pdf")), "its own unused figure is removed"
 
 
 # ---- limits before work ----
@@ -123,7 +124,7 @@ def test_slide_level_must_be_a_level(build_dirs):
 
 def test_a_byte_order_mark_before_a_body_is_no_text(build_dirs):
     main(make_doc(*slide("S", live("attention", "\ufeff#| seed: 3\nel gato come", ident="a")), meta=build_dirs))
-    data = json.loads(next(Path("figures/deck-de-prueba").glob("a-*.json")).read_text())
+    data = json.loads(next(Path("build/figures/deck-de-prueba").glob("a-*.json")).read_text())
     assert data["tokens"] == ["el", "gato", "come"] and data["seed"] == 3
 
 
@@ -138,9 +139,10 @@ def test_combining_marks_stay_in_their_word():
 
 def test_a_folder_that_cannot_be_written_is_a_message_not_a_traceback(tmp_path):
     """The figures folder is a file: the filter says where it could not write."""
-    Path(tmp_path / "figures").write_text("a file in the way")
+    Path(tmp_path / "build").mkdir()
+    Path(tmp_path / "build" / "figures").write_text("a file in the way")
     doc = make_doc(*slide("S", live("posenc", num_positions=8, d_model=8, dims=0)),
-                   meta={"figures-dir": "figures", "cache-dir": "cache", "jobs": 1})
+                   meta={"figures-dir": "build/figures", "cache-dir": "build/cache", "jobs": 1})
     stream = json.dumps(doc.to_json())
     done = subprocess.run([sys.executable, "-m", "filters", "beamer"], input=stream, capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
@@ -152,6 +154,7 @@ def test_emoji_sequences_and_flags_are_one_token_and_invisible_characters_none()
 
     assert tokenize("me gusta 👍🏽 y ❤️ en 🇪🇸") == ["me", "gusta", "👍🏽", "y", "❤️", "en", "🇪🇸"]
     assert tokenize("👩‍💻 programa") == ["👩\u200d💻", "programa"]
+    assert tokenize("el\x00gato\x07 come") == ["el", "gato", "come"], "control characters are no token"
 
 
 @pytest.mark.parametrize(("line", "caption"), [("#| caption: Atención #1 del curso", "Atención #1 del curso"),
@@ -195,7 +198,7 @@ def test_more_captions_than_figures_names_the_block_and_leaves_nothing(build_dir
     block = pf.CodeBlock('#| fig-cap: ["a", "b"]\nplt.plot([1, 2])', identifier="exp", classes=["python", "run"])
     error = error_of(*slide("Mi experimento", block), meta=build_dirs)
     assert error.key == "fig_cap" and "«Mi experimento»" in str(error) and "#exp" in str(error)
-    assert not list(Path("figures").rglob("exp*"))
+    assert not list(Path("build/figures").rglob("exp*"))
 
 
 def test_a_handout_drops_the_repeated_title_not_the_first(build_dirs):
@@ -208,3 +211,61 @@ def test_a_handout_drops_the_repeated_title_not_the_first(build_dirs):
                         meta=build_dirs, fmt="latex"))
     assert [type(b).__name__ for b in doc.content][:1] == ["Header"]
     assert sum(isinstance(b, pf.Header) for b in doc.content) == 1
+
+
+def test_clean_deletes_nothing_a_record_names_outside_the_project(build_dirs, tmp_path):
+    from filters.cache import Cache
+
+    victim = tmp_path.parent / f"{tmp_path.name}-victim"
+    victim.mkdir()
+    (victim / "thesis.pdf").write_text("years of work")
+    manifests = tmp_path / "build" / "cache" / ".manifests"
+    manifests.mkdir(parents=True)
+    (manifests / "evil.json").write_text(json.dumps({"deck": "gone.md", "folder": str(victim), "keys": [],
+                                                     "written": [str(victim / "thesis.pdf")], "figures": []}))
+    Cache("build/cache").clean()
+    assert (victim / "thesis.pdf").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("record", ['{"deck": "d.md", "written": 5}', '{"deck": "d.md", "keys": "7326"}', "[1, 2]"])
+def test_a_manifest_of_the_wrong_shape_is_ignored_by_builds_and_clean(build_dirs, record):
+    from filters.cache import Cache
+
+    manifests = Path("build/cache/.manifests")
+    manifests.mkdir(parents=True)
+    (manifests / "raro.json").write_text(record)
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    assert Cache("build/cache").clean()["entries"] == 0, "the entry the build just made is young and used"
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+
+
+def test_a_file_where_a_cache_entry_goes_is_replaced(build_dirs, capsys):
+    from filters.cache import Cache
+
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    (key,) = Cache("build/cache").keys()
+    shutil.rmtree(Path("build/cache") / key)
+    (Path("build/cache") / key).write_text("junk")
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    assert (Path("build/cache") / key).is_dir() and "is not a folder" in capsys.readouterr().err
+
+
+def test_an_id_that_is_the_name_of_another_blocks_picture_is_refused(build_dirs):
+    code = "import matplotlib.pyplot as plt\nfor _ in range(2):\n    plt.figure(); plt.plot([1, 2])\n"
+    error = error_of(*slide("Dos figuras", live("run", code, ident="a", caption="Una.")),
+                     *slide("Otra", live("posenc", ident="a-1", num_positions=8, d_model=8, dims=0)), meta=build_dirs)
+    assert error.key == "id" and "«Otra»" in str(error) and "#a-1" in str(error) and ".run #a" in str(error)
+
+
+def test_numbers_as_lecturers_write_them_and_defaults_that_fit(build_dirs, figures):
+    """1e-3 is a number (YAML 1.1 reads it as text); .posenc's default curves are those that exist."""
+    main(make_doc(*slide("S", live("attention-steps", "#| q: [[1e-3, 1], [0, 1]]\n#| k: [[1, 0], [0, 1]]\n"
+                                   "#| v: [[1, 2], [3, 4]]", ident="ej"),
+                         live("posenc", ident="pe", num_positions=8, d_model=8)), meta=build_dirs))
+    assert json.loads((figures / "ej.json").read_text())["q"][0][0] == 0.001
+    assert json.loads((figures / "pe.json").read_text())["dims"] == [0, 1]
+
+
+def test_a_key_written_twice_in_the_hash_pipe_lines_is_an_error(build_dirs):
+    error = error_of(*slide("S", live("attention", '#| caption: "a"\n#| caption: "b"\nel gato')), meta=build_dirs)
+    assert "'caption' is given twice" in str(error) and "«S»" in str(error)

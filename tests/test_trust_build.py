@@ -28,7 +28,7 @@ ATTNSLIDES = str(Path(sys.executable).with_name("attnslides"))
 
 def the_entry() -> Path:
     """The one entry of the test's cache."""
-    (entry,) = [p for p in Path("cache").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    (entry,) = [p for p in Path("build/cache").iterdir() if p.is_dir() and not p.name.startswith(".")]
     return entry
 
 
@@ -37,7 +37,7 @@ def the_entry() -> Path:
 def test_an_entry_that_does_not_verify_is_computed_again(build_dirs, capfd, damage):
     def build():
         main(make_doc(*slide("S", live("attention", "el gato come", ident="a")), meta=build_dirs))
-        return json.loads(next(Path("figures/deck-de-prueba").glob("a-*.json")).read_text())
+        return json.loads(next(Path("build/figures/deck-de-prueba").glob("a-*.json")).read_text())
 
     first = build()
     entry = the_entry()
@@ -59,7 +59,7 @@ def test_an_entry_that_does_not_verify_is_computed_again(build_dirs, capfd, dama
     err = capfd.readouterr().err
     assert "is computed again" in err and "figure 1/1" in err, err
     assert again == first
-    picture = next(Path("figures/deck-de-prueba").glob("a-*.pdf")).read_bytes()
+    picture = next(Path("build/figures/deck-de-prueba").glob("a-*.pdf")).read_bytes()
     assert picture.startswith(b"%PDF") and picture.rstrip().endswith(b"%%EOF")
 
 
@@ -167,8 +167,9 @@ def test_the_lecturers_own_pictures_are_found_beside_the_deck(tmp_path, monkeypa
 @needs_latex
 def test_a_latex_run_that_never_ends_is_stopped(tmp_path, monkeypatch):
     from filters import build as build_module
+    from filters import texrun
 
-    monkeypatch.setattr(build_module, "LATEX_TIME_LIMIT_S", 4.0)
+    monkeypatch.setattr(texrun, "LATEX_TIME_LIMIT_S", 4.0)
     start = time.monotonic()
     with pytest.raises(build_module.BuildError, match="ran for more than 4 s"):
         build_here(tmp_path, monkeypatch, "bucle.md",
@@ -241,3 +242,19 @@ def test_three_builds_of_one_deck_at_once_all_succeed(tmp_path):
     text = subprocess.run(["pdftotext", str(tmp_path / "build" / "deck.pdf"), "-"], capture_output=True, text=True,
                           check=True).stdout
     assert "Un mapa de atención" in text
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_lualatex_lua_reaches_no_file_outside_the_project(tmp_path, monkeypatch):
+    """Found by a hostile review: kpathsea's paranoid mode does not cover Lua's io.open."""
+    outside = tmp_path.parent / f"{tmp_path.name}-fuera"
+    outside.mkdir()
+    (outside / "secreto.txt").write_text("NO-DEBE-SALIR")
+    lua = (f"local f = io.open('{outside / 'secreto.txt'}'); tex.print(f and f:read('*l') or 'NEGADO'); "
+           f"local g = io.open('{outside / 'escrito.txt'}', 'w'); if g then g:write('x'); g:close() end")
+    text = f"---\ntitle: Lua\nlang: es\n---\n\n# Lua 中文\n\nTexto `\\directlua{{{lua}}}`{{=latex}}.\n"
+    pdf = build_here(tmp_path, monkeypatch, "lua.md", text)
+    shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "NEGADO" in shown and "NO-DEBE-SALIR" not in shown
+    assert not (outside / "escrito.txt").exists()

@@ -38,7 +38,8 @@ class PosencOptions(FigureOptions):
     num_positions: int = option(50, as_int(1, 10000), help="number of positions (rows of the heatmap)")
     d_model: int = option(64, as_int(1, 4096), help="width of the encoding (columns of the heatmap)")
     base: float = option(10000.0, as_positive_float, help="wavelength base (10000 in the paper)")
-    dims: tuple[int, ...] = option((0, 1, 8, 9), int_list(0), help="dimensions drawn as curves, e.g. [0, 1, 8, 9]")
+    dims: tuple[int, ...] = option((), int_list(0), help="dimensions drawn as curves, e.g. [0, 1, 8, 9] (default: "
+                                   "those of 0, 1, 8, 9 below d_model)")
     cmap: str = option("RdBu_r", as_choice(*COLORMAPS, *DIVERGING),
                        help="colormap of the heatmap (its values lie in [-1, 1]: a diverging one suits them)")
 
@@ -67,6 +68,14 @@ class PosencData(TypedDict):
     encoding: Matrix  # (num_positions, d_model), values in [-1, 1]
 
 
+DEFAULT_DIMS = (0, 1, 8, 9)  # a fast pair and a slower pair of sine/cosine dimensions
+
+
+def drawn_dims(options: PosencOptions) -> tuple[int, ...]:
+    """The dimensions drawn as curves: the block's ``dims``, else those of :data:`DEFAULT_DIMS` that exist."""
+    return options.dims or tuple(d for d in DEFAULT_DIMS if d < options.d_model)
+
+
 def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
     """The sinusoidal encoding ``P`` (Vaswani et al. 2017, §3.5), shape ``(num_positions, d_model)``."""
     from engine.device import pick
@@ -77,7 +86,7 @@ def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
     return {
         "kind": "posenc",
         "num_positions": options.num_positions, "d_model": options.d_model, "base": options.base,
-        "dims": list(options.dims), "device": dev.type,
+        "dims": list(drawn_dims(options)), "device": dev.type,
         "encoding": as_list(encoding),
     }
 
