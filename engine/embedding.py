@@ -3,10 +3,19 @@ embeddings learned from text with skip-gram ("¿Qué captura un embedding bien e
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
+
+
+def token_seed(token: str, seed: int = 0) -> int:
+    """A 63-bit seed from a token's text and ``seed``: the first 8 bytes of SHA-256 of both, the
+    same on every machine and in every Python run."""
+    digest = hashlib.sha256(f"{seed}\0{token}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
 
 
 class TokenEmbedding(nn.Module):
@@ -20,17 +29,34 @@ class TokenEmbedding(nn.Module):
         vocab_size: number of ids.
         d_model: embedding width.
         seed: if given, the table is drawn from ``torch.Generator().manual_seed(seed)``.
+        tokens: if given (``vocab_size`` strings, the vocabulary's ``itos``), each row is drawn from
+            a generator seeded by the token's *text* and ``seed`` (:func:`token_seed`): one word has
+            one vector in every sentence and every deck, on any machine (not Python's salted
+            ``hash``). Without it rows follow the order of the ids, so two sentences with the same
+            pattern of repeated words would get the same vectors.
 
     Shapes:
         ``forward(ids)``: ``(..., L)`` ``torch.long`` → ``(..., L, d_model)`` float32.
+
+    Raises:
+        ValueError: when ``tokens`` does not have ``vocab_size`` entries.
     """
 
-    def __init__(self, vocab_size: int, d_model: int, *, seed: int | None = None):
+    def __init__(self, vocab_size: int, d_model: int, *, seed: int | None = None,
+                 tokens: Sequence[str] | None = None):
         super().__init__()
         self.d_model = d_model
         self.table = nn.Embedding(vocab_size, d_model)
-        generator = None if seed is None else torch.Generator().manual_seed(seed)
-        nn.init.normal_(self.table.weight, std=d_model**-0.5, generator=generator)
+        if tokens is None:
+            generator = None if seed is None else torch.Generator().manual_seed(seed)
+            nn.init.normal_(self.table.weight, std=d_model**-0.5, generator=generator)
+            return
+        if len(tokens) != vocab_size:
+            raise ValueError(f"{len(tokens)} tokens for a table of {vocab_size} rows")
+        with torch.no_grad():
+            for i, token in enumerate(tokens):  # (d_model,) each, N(0, 1/d_model)
+                generator = torch.Generator().manual_seed(token_seed(token, seed or 0))
+                self.table.weight[i] = torch.randn(d_model, generator=generator) * d_model**-0.5
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         return self.table(ids) * math.sqrt(self.d_model)  # (..., L, d_model)

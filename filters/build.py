@@ -24,10 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from filters import texrun
+from filters import pandocargs, texrun
 from filters.cache import pandoc_version, write_atomic
 from filters.errors import PREFIX
 from filters.filter import file_name
+from filters.pandocargs import PandocOptions
 
 
 class BuildError(RuntimeError):
@@ -77,13 +78,21 @@ def _pandoc(args: list[str], *, stdin: str | None = None) -> str:
 
 # Beyond Latin, pdflatex sets these (pandoc's template, inputenc): anything else asks for LuaLaTeX.
 _PDFLATEX_SETS = set("→×…–—“”‘’‚„‖€°·•†‡™«»¿¡§¶©®")
-_UNICODE_ERROR = re.compile(r"Unicode character .* not set up for use with LaTeX")
+# pdflatex cannot build it, lualatex can: a character it has no font for, or a package of the
+# Unicode engines (fontspec in the deck's header-includes).
+_UNICODE_ERROR = re.compile(r"Unicode character .* not set up for use with LaTeX|"
+                            r"fontspec package requires either XeTeX|cannot-use-pdftex")
 PREAMBLE = Path(__file__).with_name("preamble.tex")
 
 
+# fontspec loaded by the deck (header-includes): pandoc's template loads it only for XeTeX and LuaTeX.
+_FONTSPEC = re.compile(r"^\s*\\usepackage(?:\[[^\]]*\])?\{fontspec\}", re.M)
+
+
 def needs_unicode_engine(tex: str) -> bool:
-    """Whether ``tex`` has characters pdflatex cannot set (Chinese, emoji, Greek, ≤ …)."""
-    return any(ord(c) > 0x24F and c not in _PDFLATEX_SETS for c in tex)
+    """Whether ``tex`` has characters pdflatex cannot set (Chinese, emoji, Greek, ≤ …), or the deck
+    loads ``fontspec``, which pdflatex cannot run."""
+    return any(ord(c) > 0x24F and c not in _PDFLATEX_SETS for c in tex) or bool(_FONTSPEC.search(tex))
 
 
 # What `attnslides build --to` makes, and where.
@@ -113,7 +122,8 @@ def _meta(ast_json: str, *path: str) -> str | None:
 
 
 def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None = None, execute: bool = True,
-            figures_dir: Path | None = None, pandoc_args=lambda ast_json: []) -> dict:
+            figures_dir: Path | None = None, pandoc_args=lambda ast_json: [],
+            options: PandocOptions | None = None) -> dict:
     """Read ``deck`` with pandoc, run the filter, write ``output`` with pandoc (a text output only
     if it changed).
 
@@ -122,7 +132,8 @@ def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None 
     filter's alone), and the filter runs in this process (a warm build starts no Python). Its
     progress and errors reach stderr as they happen.
     Figure paths are written relative to ``output``'s folder; ``figures_dir`` overrides the deck's
-    ``figures-dir``; ``pandoc_args(filtered_json)`` gives pandoc's writer options.
+    ``figures-dir``; ``pandoc_args(filtered_json)`` gives pandoc's writer options; ``options`` are
+    the lecturer's own pandoc options (:mod:`filters.pandocargs`).
 
     Returns:
         ``{"changed": bool, "overflow": "error" | "warn", "pdf-engine": …}``: whether the output
@@ -137,33 +148,54 @@ def convert(deck: Path, output: Path, *, to: str = "beamer", device: str | None 
     env = {"ATTNSLIDES_DECK": str(deck), "ATTNSLIDES_OUTPUT_DIR": str(output.parent),
            "PANDOC_VERSION": pandoc_version(), "ATTNSLIDES_FIGURES_DIR": str(figures_dir or ""),
            "ATTNSLIDES_DEVICE": device or "", "ATTNSLIDES_EXECUTE": "1" if execute else "0"}
-    ast = _pandoc([str(deck) if deck.is_absolute() else os.path.join(".", deck), "--to", "json"])  # ./-x.md
+    options = options or PandocOptions()
+    ast = _pandoc([str(deck) if deck.is_absolute() else os.path.join(".", deck),  # ./-x.md: a file, not an option
+                   *options.reading, "--to", "json", "--output", "-"])
     try:
         filtered = filter_json(ast, to, env)
     except Exception as exc:  # the filter's own message; a KeyboardInterrupt goes on up
         print(explain(exc), file=sys.stderr)
         raise BuildError(f"{deck} was not built", reported=True) from None
     settings = {"overflow": _meta(filtered, "attnslides", "overflow") or "error",
-                "pdf-engine": _meta(filtered, "attnslides", "pdf-engine") or "auto"}
-    args = ["--from", "json", "--standalone", "--to", to, *pandoc_args(filtered)]
+                "pdf-engine": options.pdf_engine or _meta(filtered, "attnslides", "pdf-engine")
+                or _meta(filtered, "pdf-engine") or "auto"}
+    args = ["--from", "json", "--standalone", "--to", to, *options.writing, *pandoc_args(filtered)]
+    if to in ("beamer", "latex"):  # our preamble (filters/preamble.tex) after the deck's own
+        if options.includes_header:  # the lecturer's -H already replaces header-includes, as pandoc does
+            args += ["--include-in-header", str(PREAMBLE)]
+        else:
+            filtered = _with_header(filtered, PREAMBLE.read_text())
+    resources = os.pathsep.join([str(output.parent), str(deck.resolve().parent), "."])
     output.parent.mkdir(parents=True, exist_ok=True)
     if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
         partial = output.with_name(f".{output.name}.partial")
         try:
-            _pandoc([*args, "--resource-path", str(output.parent), "--output", str(partial)], stdin=filtered)
+            _pandoc([*args, "--resource-path", resources, "--output", str(partial)], stdin=filtered)
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
         return {"changed": True, **settings}
-    text = _pandoc(args, stdin=filtered)
+    text = _pandoc([*args, "--resource-path", resources, "--output", "-"], stdin=filtered)
     if output.is_file() and output.read_text() == text:
         return {"changed": False, **settings}
     write_atomic(output, text.encode())
     return {"changed": True, **settings}
 
 
-def _latex_args(ast_json: str) -> list[str]:
-    return ["--include-in-header", str(PREAMBLE)]
+def _with_header(ast_json: str, tex: str) -> str:
+    """The document with ``tex`` added at the end of its ``header-includes`` metadata (a list
+    made of it when it is one value). Not ``--include-in-header``: pandoc's ``-H`` replaces the
+    deck's own ``header-includes``, which would vanish without a word."""
+    doc = json.loads(ast_json)
+    raw = {"t": "MetaBlocks", "c": [{"t": "RawBlock", "c": ["latex", tex]}]}
+    given = doc["meta"].get("header-includes")
+    if given is None:
+        doc["meta"]["header-includes"] = {"t": "MetaList", "c": [raw]}
+    elif given.get("t") == "MetaList":
+        given["c"].append(raw)
+    else:
+        doc["meta"]["header-includes"] = {"t": "MetaList", "c": [given, raw]}
+    return json.dumps(doc, ensure_ascii=False)
 
 
 def _latex(tex: Path, engine: str, *, deck: Path | None, fresh: bool = False):
@@ -194,17 +226,23 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     chosen = engine == "auto"
     if chosen:
         engine = "lualatex" if needs_unicode_engine(text) else "pdflatex"
+    if not shutil.which(engine):
+        how = ("install Debian's texlive-xetex (sudo apt-get install texlive-xetex; `make setup` leaves it out, few "
+               "decks need it), or build with --pdf-engine=lualatex") if engine == "xelatex" else "run `make setup`"
+        raise BuildError(f"{deck or tex}: this deck is built with {engine}, which is not installed: {how}")
     log, done, text = _latex(tex, engine, deck=deck)
     if done.returncode != 0 and chosen and engine == "pdflatex" and _UNICODE_ERROR.search(log):
-        print(f"{PREFIX} {deck or tex}: the text has characters pdflatex cannot set; building with lualatex",
-              file=sys.stderr)
+        print(f"{PREFIX} {deck or tex}: the deck needs a Unicode engine (characters pdflatex cannot set, or "
+              "fontspec); building with lualatex", file=sys.stderr)
         engine = "lualatex"
         log, done, text = _latex(tex, engine, deck=deck, fresh=True)
     if done.returncode != 0:
         tail = (log or done.stdout).splitlines()[-25:]
         where = ""
         if engine != "pdflatex" and not shutil.which(engine):
-            where = f"{deck or tex}: this deck needs {engine}, which is not installed: run `make setup`\n"
+            package = {"lualatex": "texlive-luatex", "xelatex": "texlive-xetex"}.get(engine, engine)
+            where = (f"{deck or tex}: this deck needs {engine}, which is not installed: run `make setup`, or install "
+                     f"Debian's {package}\n")
         for message, frame in texlog.errors(log, text, tex.name)[:1]:
             slide = texlog.plain_title(frame.title) if frame else "(outside any frame: the preamble)"
             where = f"{deck or tex}, slide «{slide}»: LaTeX: {message}\n"
@@ -251,9 +289,12 @@ def deck_lock(out_dir: Path, deck: Path):
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
-          execute: bool = True) -> Path:
+          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = ()) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
+    ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
+    ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pandocargs` says, with those a
+    deck's ``attnslides: {pandoc-defaults: file}`` names first.
 
     Raises:
         BuildError: for a format that is not one of :data:`FORMATS`, and as the stages raise it.
@@ -262,18 +303,39 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
     try:
         with deck_lock(out_dir, deck):
-            return _build(deck, out_dir, to=to, device=device, execute=execute)
+            try:
+                options = pandocargs.split([*_deck_defaults(deck), *pandoc_options], out_dir=out_dir,
+                                           stem=file_name(deck))
+            except pandocargs.PandocOptionError as exc:
+                raise BuildError(f"{deck}: {exc}") from None
+            return _build(deck, out_dir, to=to, device=device, execute=execute, options=options)
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
         where = f" {exc.filename}" if exc.filename else ""
         raise BuildError(f"{deck}: cannot write{where}: {exc.strerror or exc} (the output folder, --out, must be a "
                          "folder you can write, with free space)") from None
 
 
-def _build(deck: Path, out_dir: Path, *, to: str, device: str | None, execute: bool) -> Path:
+def _deck_defaults(deck: Path) -> list[str]:
+    """``-d FILE`` for a pandoc defaults file the deck's front matter names
+    (``attnslides: {pandoc-defaults: FILE}``, relative to the deck's folder), else nothing."""
+    import yaml
+
+    match = re.match(r"---\s*\n(.*?)\n(?:---|\.\.\.)\s*\n", deck.read_text(errors="replace"), re.S)
+    try:
+        front = yaml.safe_load(match[1]) if match else None
+    except yaml.YAMLError:
+        return []  # pandoc reports it, with the line
+    named = front.get("attnslides", {}).get("pandoc-defaults") if isinstance(front, dict) and \
+        isinstance(front.get("attnslides"), dict) else None
+    return ["--defaults", str(deck.parent / str(named))] if named else []
+
+
+def _build(deck: Path, out_dir: Path, *, to: str, device: str | None, execute: bool,
+           options: PandocOptions) -> Path:
     start = time.perf_counter()
     if to in ("beamer", "latex"):
         tex = out_dir / (file_name(deck) + (".tex" if to == "beamer" else "-handout.tex"))
-        settings = convert(deck, tex, to=to, device=device, execute=execute, pandoc_args=_latex_args)
+        settings = convert(deck, tex, to=to, device=device, execute=execute, options=options)
         # a handout is no slide: a line over the margin is worth a warning, not a failed build
         result = to_pdf(tex, deck=deck, overflow=settings["overflow"] if to == "beamer" else "warn",
                         engine=settings["pdf-engine"])
@@ -281,10 +343,10 @@ def _build(deck: Path, out_dir: Path, *, to: str, device: str | None, execute: b
         folder = out_dir / f"{file_name(deck)}-html"
         result = folder / "index.html"
         convert(deck, result, to=to, device=device, execute=execute, figures_dir=folder / "figures",
-                pandoc_args=lambda ast_json: reveal_assets(folder, _meta(ast_json, "theme")))
+                pandoc_args=lambda ast_json: reveal_assets(folder, _meta(ast_json, "theme")), options=options)
     else:
         result = out_dir / f"{file_name(deck)}.{to}"
-        convert(deck, result, to=to, device=device, execute=execute)
+        convert(deck, result, to=to, device=device, execute=execute, options=options)
     print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return result
 

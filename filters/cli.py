@@ -50,7 +50,8 @@ def _build(args) -> int:
     failed = []
     for deck in decks:
         try:
-            build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec)
+            build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
+                  pandoc_options=args.pandoc_options)
         except BuildError as exc:
             if exc.listed:
                 print(exc, file=sys.stderr)
@@ -74,7 +75,8 @@ def _build_in_parallel(decks: list[Path], args) -> int:
 
     at_once = args.parallel or os.cpu_count() or 1
     options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
-               *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else [])]
+               *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
+               *(["--", *args.pandoc_options] if args.pandoc_options else [])]
     pending, running, failed = list(decks), {}, []
     try:
         while pending or running:
@@ -107,11 +109,12 @@ def _watch(args) -> int:
     if isinstance(decks, int):
         return decks
     try:
-        return watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
-                     execute=not args.no_exec)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the way a watch ends
-        print(f"{PREFIX} watch stopped", file=sys.stderr)
-        return 0
+        status = watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
+                       execute=not args.no_exec, pandoc_options=args.pandoc_options)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM during a build: the way a watch ends, too
+        status = 0
+    print(f"{PREFIX} watch stopped", file=sys.stderr)
+    return status
 
 
 def _new(args) -> int:
@@ -166,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"attnslides {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/")
+    build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/; after '--', pandoc's "
+                                "own options (-d defaults.yml, -H, -V, --citeproc, --pdf-engine …)")
     watching = commands.add_parser("watch", help="build decks (default: slides/*.md), then again on every save")
     for command in (build, watching):
         command.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
@@ -200,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     clean.add_argument("--cache", default="build/cache", help="the cache folder (default: build/cache)")
     clean.set_defaults(run=_clean)
 
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # after '--': pandoc's own options, passed on to pandoc (attnslides build deck.md -- -d defaults.yml)
+    pandoc_options = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.pandoc_options = pandoc_options
 
     def terminated(signum, frame):  # `kill`: stop as Ctrl-C does, with pandoc, the filter and LaTeX
         raise KeyboardInterrupt

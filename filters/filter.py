@@ -27,7 +27,7 @@ import subprocess
 import sys
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import panflute as pf
 
@@ -577,7 +577,23 @@ def _words(text: str) -> list[pf.Inline]:
     return out[:-1]
 
 
+def _picture_in_the_project(image: pf.Image, doc: pf.Doc) -> None:
+    """Under ``attnslides build``, for LaTeX: a picture the deck names with ``..``
+    (``../figuras/a.png``) is named from the project's folder instead, which is on TeX's search path:
+    LaTeX in paranoid mode opens no ``..`` path. A picture outside the project stays as written
+    (LaTeX then says it is not found, naming the slide)."""
+    deck, url = os.environ.get("ATTNSLIDES_DECK"), image.url
+    if not deck or doc.format not in _LATEX_FORMATS or "://" in url or ".." not in PurePosixPath(url).parts:
+        return
+    found, project = (Path(deck).resolve().parent / url).resolve(), Path.cwd().resolve()
+    if found.is_file() and found.is_relative_to(project):
+        image.url = found.relative_to(project).as_posix()
+
+
 def action(elem, doc):
+    if isinstance(elem, pf.Image):
+        _picture_in_the_project(elem, doc)
+        return None
     state: DocState | None = getattr(doc, "attnslides", None)
     if state is None or not isinstance(elem, pf.CodeBlock) or id(elem) not in state.blocks:
         return None

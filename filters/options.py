@@ -386,9 +386,12 @@ class Settings:
     lang: str | None = option(None, optional(as_choice(*LANGUAGES)),
                               help=f"language of figure labels: {' or '.join(LANGUAGES)} (auto: the deck's lang)")
     jobs: int = option(0, as_int(0, 64), help="worker processes for figures that miss the cache (0: one per core)")
-    pdf_engine: str = option("auto", as_choice("auto", "pdflatex", "lualatex"),
+    pdf_engine: str = option("auto", as_choice("auto", "pdflatex", "lualatex", "xelatex"),
                              help="the LaTeX engine: auto takes pdflatex (the fastest), or lualatex, with fallback "
-                                  "fonts, when the text has characters pdflatex cannot set (Chinese, emoji, Greek …)")
+                                  "fonts, when the text has characters pdflatex cannot set (Chinese, emoji, Greek …) "
+                                  "or the deck loads fontspec; pandoc's --pdf-engine after '--' wins")
+    pandoc_defaults: str = option("", as_str, help="a pandoc defaults file for `attnslides build` (relative to the "
+                                  "deck's folder), read before the options given after '--'")
     overflow: str = option("error", as_choice("error", "warn"),
                            help="a frame whose content LaTeX cannot fit (more than 2 pt): error stops the build, "
                                 "warn only says so")

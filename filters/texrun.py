@@ -296,9 +296,10 @@ def _pages_of(tex: Path, layout: dict | None) -> dict:
 
 
 def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env: dict, *,
-                         ahead: subprocess.Popen | None) -> tuple[str, subprocess.CompletedProcess, str] | None:
+                         ahead: list) -> tuple[str, subprocess.CompletedProcess, str] | None:
     """Typeset only the frames whose text changed since the last run and put their pages in the
-    PDF; ``None`` when this cannot stand for a full run (the caller then runs the passes)."""
+    PDF; ``None`` when this cannot stand for a full run (the caller then runs the passes).
+    ``ahead``: ``[a LaTeX started ahead, or None]``, emptied (``[None]``) when its pass uses it."""
     hashes = [hashlib.sha256(f.encode()).hexdigest() for f in layout["frames"]]
     if (last.get("head") != layout["head"] or len(last.get("frames", [])) != len(hashes)
             or {k: last.get(k) for k in ("engine", "format", "date")} != {k: record[k] for k in ("engine", "format", "date")}
@@ -320,7 +321,9 @@ def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env:
     for suffix in _HANDED_ON:  # what the full run knows: totals, labels, the frames' pages
         if tex.with_suffix(suffix).exists():
             shutil.copy(tex.with_suffix(suffix), partial.with_suffix(suffix))
-    done = _run_pass([*_command(record["engine"], record["format"]), partial.name], tex.parent, env, ahead=ahead)
+    started, ahead[0] = ahead[0], None
+    done = _run_pass([*_command(record["engine"], record["format"]), partial.name], tex.parent, env,
+                     ahead=started if started is not None and started.poll() is None else None)
     log = partial.with_suffix(".log").read_text(errors="replace") if partial.with_suffix(".log").exists() else ""
     if done.returncode != 0:
         return None  # the full run says what is wrong, about the whole deck
@@ -442,13 +445,14 @@ def run(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
         ahead = _AHEAD.pop(_ahead_key(tex, _command(engine, fmt), env), None)
         layout = _layout(text)
         if not fresh and layout is not None and last is not None:
+            given = [ahead]  # taken by the frames' pass when it runs one; else kept for the full passes
             try:
-                done = _changed_frames_only(tex, layout, last, record, env, ahead=ahead)
+                done = _changed_frames_only(tex, layout, last, record, env, ahead=given)
             except LatexTimeout:
                 raise
             except Exception:  # (OSError, a PDF pikepdf cannot read …) the full passes will do
                 done = None
-            ahead = None
+            ahead = given[0]
             if done is not None:
                 running.unlink(missing_ok=True)
                 return done

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from filters.errors import PREFIX
@@ -85,18 +87,42 @@ def _watch(decks: list[Path], out_dir: Path, *, open_viewer: bool, **options) ->
 
     default = watchfiles.DefaultFilter()
 
-    opened = False
-    for deck in decks:
-        result = _build_one(deck, out_dir, **options)
-        if result and open_viewer and not opened:
-            _open_viewer(result)
-            opened = True
-    print(f"{PREFIX} watching {', '.join(map(str, decks))} (Ctrl-C stops)", file=sys.stderr, flush=True)
-    for changes in watchfiles.watch(*folders, watch_filter=wanted, step=STEP_MS, debounce=1000,
-                                    raise_interrupt=True):
-        changed = {Path(path).resolve() for _, path in changes}
+    # Signals set an event the watcher checks every step (and stop a build that is running): a
+    # signal is never left to land inside the file watcher's own code.
+    stop, building = threading.Event(), [False]
+
+    def stop_now(signum, frame):
+        stop.set()
+        if building[0]:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop_now) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        # The watcher starts before the first builds, so that a save made while they run is seen.
+        changes = watchfiles.watch(*folders, watch_filter=wanted, step=STEP_MS, debounce=1000, stop_event=stop,
+                                   rust_timeout=500, yield_on_timeout=True, raise_interrupt=False)
+        next(changes)
+        opened = False
         for deck in decks:
-            own = deck.resolve()
-            if own in changed or any(p.suffix != ".md" and p.is_relative_to(own.parent) for p in changed):
-                _build_one(deck, out_dir, **options)
+            building[0] = True
+            result = _build_one(deck, out_dir, **options)
+            building[0] = False
+            if result and open_viewer and not opened:
+                _open_viewer(result)
+                opened = True
+        print(f"{PREFIX} watching {', '.join(map(str, decks))} (Ctrl-C stops)", file=sys.stderr, flush=True)
+        for batch in changes:
+            changed = {Path(path).resolve() for _, path in batch}
+            for deck in decks:
+                own = deck.resolve()
+                if own in changed or any(p.suffix != ".md" and p.is_relative_to(own.parent) for p in changed):
+                    building[0] = True
+                    _build_one(deck, out_dir, **options)
+                    building[0] = False
+            if stop.is_set():
+                break
+    finally:
+        building[0] = False
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return 0

@@ -113,3 +113,25 @@ def test_rotary_positions_that_could_line_up_two_ways_raise():
         rotary_embedding(x, positions)
     out = rotary_embedding(x, positions[:, None])  # (B, 1, L)
     torch.testing.assert_close(out[1], rotary_embedding(x[1], positions[1]))
+
+
+def test_a_word_has_one_vector_whatever_the_sentence():
+    """Token vectors depend on the token's text and the seed, not on the order words first appear
+    in (two sentences with one pattern of repeats had the same heatmap)."""
+    import hashlib
+
+    from engine.embedding import TokenEmbedding
+    from engine.tokens import Vocabulary, tokenize
+
+    def table(sentence):
+        vocab = Vocabulary(tokenize(sentence))
+        return vocab, TokenEmbedding(len(vocab), 16, seed=3, tokens=vocab.itos).table.weight.detach()
+
+    first, a = table("o gato sentou no tapete")
+    second, b = table("el gato come")
+    assert torch.equal(a[first.stoi["gato"]], b[second.stoi["gato"]])
+    other, c = table("go modules pick minimal versions")
+    assert not torch.allclose(a[first.stoi["o"]], c[other.stoi["go"]])
+    seed = int.from_bytes(hashlib.sha256(b"3\0gato").digest()[:8], "little") & (2**63 - 1)
+    expected = torch.randn(16, generator=torch.Generator().manual_seed(seed)) / 4  # N(0, 1/d_model)
+    assert torch.allclose(a[first.stoi["gato"]], expected)

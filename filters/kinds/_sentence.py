@@ -28,7 +28,8 @@ class SentenceOptions(Options):
     max_tokens: ClassVar[int] = 40
     sentence: str = option("", as_str, help="the sentence: the block's body (or sentence=\"…\"); words and "
                                              "punctuation marks are tokens")
-    seed: int = option(0, as_seed, help="seed of the embedding and of W_Q, W_K, W_V")
+    seed: int = option(0, as_seed, help="seed of the embedding and of W_Q, W_K, W_V (a word's vector depends on its text "
+                       "and the seed only: the same word has the same vector in every sentence)")
     d_model: int = option(16, as_int(1, 1024), help="width of the token vectors")
 
     def validate(self) -> None:
@@ -83,7 +84,7 @@ def make_head(vocab, *, seed: int, d_model: int, d_k: int, device) -> Head:
     from engine.attention import SelfAttention
     from engine.embedding import TokenEmbedding
 
-    embedding = TokenEmbedding(len(vocab), d_model, seed=seed).to(device)
+    embedding = TokenEmbedding(len(vocab), d_model, seed=seed, tokens=vocab.itos).to(device)
     attention = SelfAttention(d_model, d_k, seed=seed + 1).to(device)
     return Head(embedding, attention)
 

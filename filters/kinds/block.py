@@ -86,7 +86,7 @@ def compute(options: BlockOptions, device: str = "cpu") -> BlockData:
     tokens = options.tokens
     vocab = Vocabulary(tokens)
     d_ff = options.d_ff or 4 * options.d_model
-    embedding = TokenEmbedding(len(vocab), options.d_model, seed=options.seed).to(dev)
+    embedding = TokenEmbedding(len(vocab), options.d_model, seed=options.seed, tokens=vocab.itos).to(dev)
     block = TransformerBlock(options.d_model, options.heads, d_ff, norm_first=options.norm_first,
                              seed=options.seed + 1).to(dev).eval()
     x = embed(tokens, vocab, embedding, positional=options.positional)[None]  # (1, L, d_model)

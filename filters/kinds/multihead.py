@@ -89,7 +89,7 @@ def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
     dev = pick(device)
     tokens = options.tokens
     vocab = Vocabulary(tokens)
-    embedding = TokenEmbedding(len(vocab), options.d_model, seed=options.seed).to(dev)
+    embedding = TokenEmbedding(len(vocab), options.d_model, seed=options.seed, tokens=vocab.itos).to(dev)
     attention = MultiHeadAttention(options.d_model, options.heads, seed=options.seed + 1).to(dev).eval()
     x = embed(tokens, vocab, embedding, positional=options.positional)  # (L, d_model)
     with torch.no_grad():
