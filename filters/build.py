@@ -301,6 +301,8 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     """
     if to not in FORMATS:
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
+    if not Path(deck).is_file():
+        raise BuildError(f"{deck}: no such deck (moved or deleted?)")
     try:
         with deck_lock(out_dir, deck):
             try:

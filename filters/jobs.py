@@ -105,6 +105,7 @@ def _child(job: Job, threads: int, conn) -> None:
     # Ctrl-C is the build's: it stops the jobs. File descriptor 1 is pandoc's JSON stream when the
     # filter runs under pandoc: nothing a block does may write there, so it goes to stderr.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())  # (started while the build held its signals back)
     # A process group of its own, which the build kills whole (with what a .run block started), and
     # death with the forkserver, which ends when the build does, however it ends (even SIGKILL).
     os.setpgid(0, 0)
@@ -121,6 +122,17 @@ def _child(job: Job, threads: int, conn) -> None:
                                        details=traceback.format_exc() if job.tracebacks else "")))
     finally:
         conn.close()
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """Hold Ctrl-C and SIGTERM back while a worker starts and is registered; they arrive after."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _kill_group(process) -> None:
@@ -168,9 +180,10 @@ def run_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
                 job = pending.pop(0)
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(target=_child, args=(job, threads, send), daemon=True)
-                process.start()
-                send.close()
-                running[receive] = (job, process, time.monotonic())
+                with _signals_held():  # a Ctrl-C now would leave a worker no one knows of
+                    process.start()
+                    send.close()
+                    running[receive] = (job, process, time.monotonic())
             ready = multiprocessing.connection.wait(list(running), timeout=0.5)
             for conn in ready:
                 job, process, _ = running.pop(conn)

@@ -309,13 +309,20 @@ def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env:
     changed = [k for k, (new, old) in enumerate(zip(hashes, last["frames"], strict=True)) if new != old]
     if not changed or len(changed) > max(1, len(hashes) // 3):
         return None
+    if _troubled(tex.with_suffix(".log"), tex.read_text()):
+        return None  # the full run's log says something is off a slide: it stays the log that is read
     pages = last["pages"]
+    before, end = _counters(tex.with_suffix(".aux"))
+    if any(k not in before and k != 0 for k in changed):
+        return None  # a frame the full run kept no numbers for
     partial = tex.with_name(tex.stem + PARTIAL_SUFFIX + ".tex")
     text = tex.read_text().partition("\\begin{document}")[0] + "\\begin{document}\n"
-    for k in changed:  # the counters as they stand before frame k in the full run
+    for k in changed:  # the counters as they stand before frame k in the full run, and a mark after it
         # (\\mode<all>: pandoc's Beamer class option ignorenonframetext would skip it outside a frame)
-        text += (f"\\mode<all>{{\\setcounter{{framenumber}}{{{k}}}\\setcounter{{page}}{{{pages[k][0]}}}}}\n"
-                 f"{layout['frames'][k]}\n")
+        numbers = "".join(f"\\setcounter{{{name}}}{{{value}}}"
+                          for name, value in zip(_COUNTED, before.get(k, (0,) * len(_COUNTED)), strict=True))
+        text += (f"\\mode<all>{{\\setcounter{{framenumber}}{{{k}}}\\setcounter{{page}}{{{pages[k][0]}}}{numbers}}}\n"
+                 f"{layout['frames'][k]}\n\\mode<all>{{\\attnslidesmark{{after}}}}\n")
     text += "\\end{document}\n"
     partial.write_text(text)
     for suffix in _HANDED_ON:  # what the full run knows: totals, labels, the frames' pages
@@ -325,11 +332,15 @@ def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env:
     done = _run_pass([*_command(record["engine"], record["format"]), partial.name], tex.parent, env,
                      ahead=started if started is not None and started.poll() is None else None)
     log = partial.with_suffix(".log").read_text(errors="replace") if partial.with_suffix(".log").exists() else ""
-    if done.returncode != 0:
-        return None  # the full run says what is wrong, about the whole deck
+    if done.returncode != 0 or _troubled(partial.with_suffix(".log"), text):
+        return None  # the full run says what is wrong (an error, a frame that overflows), in the deck's log
     new_pages = [(int(a), int(b)) for a, b in _FRAME_PAGES.findall(partial.with_suffix(".nav").read_text())]
     if [b - a for a, b in new_pages] != [pages[k][1] - pages[k][0] for k in changed]:
         return None  # a page more or less: every later page moves
+    after = _counters(partial.with_suffix(".aux"), mark="after")[0]
+    expected = {k: before.get(k + 1, end) for k in changed}  # what the next frame starts with, in the full run
+    if [after.get(k + 1) for k in changed] != [expected[k] for k in changed]:
+        return None  # a figure or footnote more or less: later numbers move
     labels = set(re.findall(r"^\\newlabel.*$", partial.with_suffix(".aux").read_text(), re.M))
     if not labels <= set(re.findall(r"^\\newlabel.*$", tex.with_suffix(".aux").read_text(), re.M)):
         return None  # a label that moved or is new: other frames may show it
@@ -342,6 +353,34 @@ def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env:
     write_atomic(tex.with_suffix(".passes.json"),
                  json.dumps({**last, **record, "inputs": inputs, "frames": hashes}, indent=1).encode())
     return log, done, text
+
+
+def _troubled(log: Path, text: str) -> bool:
+    """Whether ``log`` says something is off a slide (an overflow, a missing glyph), as
+    :func:`filters.build.to_pdf` reads it."""
+    from filters import texlog
+
+    try:
+        written = log.read_text(errors="replace")
+    except OSError:
+        return True
+    return bool(texlog.overflows(written, text)) or bool(texlog.missing_characters(written, text))
+
+
+_COUNTED = ("figure", "table", "footnote", "equation")  # numbered things a frame may hold (preamble.tex)
+_COUNTERS = re.compile(r"^\\attnslidescounters\{(\w+)\}\{(\d+)\}\{(\d+)\}\{(\d+)\}\{(\d+)\}\{(\d+)\}", re.M)
+
+
+def _counters(aux: Path, mark: str = "before") -> tuple[dict[int, tuple[int, ...]], tuple[int, ...] | None]:
+    """The numbers :data:`_COUNTED` stood at, by frame number, as ``\\attnslidesmark{mark}`` wrote
+    them in ``aux`` (filters/preamble.tex), and those at the end of the document."""
+    try:
+        found = _COUNTERS.findall(aux.read_text(errors="replace"))
+    except OSError:
+        return {}, None
+    marks = {int(f[1]): tuple(map(int, f[2:])) for f in found if f[0] == mark}
+    end = next((tuple(map(int, f[2:])) for f in found if f[0] == "end"), None)
+    return marks, end
 
 
 def _replace_pages(pdf: Path, partial: Path, numbers: list[int]) -> bool:
@@ -407,6 +446,9 @@ def stop_ahead(key: tuple | None = None) -> None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+            folder = Path(k[0]).parent  # the recorder's file of a LaTeX that never got its file name
+            for left in [*folder.glob(f"*{process.pid}.fls"), *folder.glob(f"formats/*{process.pid}.fls")]:
+                left.unlink(missing_ok=True)
 
 
 def run(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False

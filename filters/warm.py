@@ -9,8 +9,10 @@ import importlib
 import pkgutil
 import signal
 
-# Ctrl-C is the build's to handle; this helper process ends with it.
+# Ctrl-C is the build's to handle; this helper process ends with it. It starts while the build
+# holds its signals back (filters.jobs): they are not held here.
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 import matplotlib  # noqa: E402
 

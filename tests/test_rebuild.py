@@ -145,6 +145,52 @@ def test_a_frame_that_gains_a_page_is_built_by_the_full_passes(tmp_path, monkeyp
     assert "\\beamer@framepages {2}{3}" in (tmp_path / "build" / "deck.nav").read_text()
 
 
+NUMBERED = ("---\ntitle: Números\nlang: es\n---\n\n# Uno\n\nTexto^[nota uno].\n\n"
+            "![Uno](gato.png){height=20%}\n\n# Dos\n\nMás WORD^[nota dos].\n\n![Dos](gato.png){height=20%}\n")
+
+
+def test_a_frame_rebuilt_alone_keeps_its_figure_and_footnote_numbers(tmp_path, monkeypatch):
+    """Found by a newcomer's review: the frame typeset alone restarted figures and footnotes at 1."""
+    shutil.copy(Path(__file__).parent / "corpus" / "tema-propio" / "img" / "gato.png", tmp_path / "gato.png")
+    build_in(tmp_path, monkeypatch, NUMBERED.replace("WORD", "palabras"))
+    pdf = build_in(tmp_path, monkeypatch, NUMBERED.replace("WORD", "otras palabras"))
+    assert (tmp_path / "build" / "deck-frames.tex").exists(), "the second frame alone"
+    shown = text_of(pdf)
+    assert "Figura 2: Dos" in shown and "2 nota dos" in " ".join(shown.split())
+    quick = pages_as_pixels(pdf, tmp_path / "quick")
+    shutil.rmtree(tmp_path / "build")
+    assert pages_as_pixels(build_in(tmp_path, monkeypatch), tmp_path / "full") == quick
+
+    pdf = build_in(tmp_path, monkeypatch, NUMBERED.replace("WORD", "otras palabras").replace("![Uno](gato.png){height=20%}", ""))
+    assert "Figura 1: Dos" in text_of(pdf), "a figure less before: the full passes renumber"
+
+
+def test_an_overflow_is_reported_until_it_is_fixed_whatever_frame_changes(tmp_path, monkeypatch):
+    """Found by a newcomer's review: a frame rebuilt alone left the log of the last full run, so an
+    overflow elsewhere (or in it) stopped being reported."""
+    from filters.build import BuildError
+
+    long = "\n".join(f"- línea {n} de una lista demasiado larga para un solo frame" for n in range(30))
+    deck = THREE.replace("- una\n- lista", long)
+    with pytest.raises(BuildError, match="«Dos»"):
+        build_in(tmp_path, monkeypatch, deck.replace("WORD", "hola"))
+    with pytest.raises(BuildError, match="«Dos»"):
+        build_in(tmp_path, monkeypatch, deck.replace("WORD", "adiós"))  # another frame changed
+    with pytest.raises(BuildError, match="«Dos»"):
+        build_in(tmp_path, monkeypatch, deck.replace("WORD", "adiós"))  # nothing changed
+    build_in(tmp_path, monkeypatch, THREE.replace("WORD", "adiós"))  # fixed
+
+
+def test_a_deck_that_is_gone_is_said_so(tmp_path, monkeypatch):
+    from filters.build import BuildError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(BuildError, match="no such deck"):
+        from filters.build import build
+
+        build(Path("ausente.md"))
+
+
 # ---- attnslides watch ----
 
 
@@ -200,6 +246,13 @@ def test_watch_rebuilds_on_save_survives_an_error_and_stops_cleanly(tmp_path, st
     watch.wait_for("build/deck.pdf (")  # a new figure, computed by the warm process's workers
     assert "arreglado" in text_of(pdf)
 
+    for n in range(3):  # new frames: full passes, each with a LaTeX started ahead that must not pile up
+        deck.write_text(SMALL.replace("TITLE", "Uno").replace("WORD", "arreglado").replace("num_positions=8", "num_positions=9")
+                        + f"\n# Extra {n}\n\nMás.\n" * (n + 1))
+        watch.wait_for("build/deck.pdf (")
+    time.sleep(0.5)
+    latex = [p for p in psutil.Process(watch.process.pid).children() if "latex" in " ".join(p.cmdline())]
+    assert len(latex) <= 1, f"LaTeX processes waiting: {len(latex)}"
     family = [watch.process.pid] + [p.pid for p in psutil.Process(watch.process.pid).children(recursive=True)]
     watch.process.send_signal(stop)
     assert watch.process.wait(timeout=30) == 0
