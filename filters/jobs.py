@@ -32,8 +32,8 @@ from pathlib import Path
 from filters.cache import Cache
 from filters.entry import produce
 from filters.errors import PREFIX, BlockError, JobTimeout, Where, tracebacks_wanted
+from filters.processes import die_with_parent
 from filters.run import time_limit
-from filters.texrun import die_with_parent
 
 
 @dataclass(frozen=True)

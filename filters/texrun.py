@@ -36,6 +36,7 @@ from pathlib import Path
 
 from filters.cache import write_atomic
 from filters.errors import PREFIX
+from filters.processes import die_with_parent
 
 # A pass that takes longer than this is stuck (a \loop in a caption, a macro calling itself).
 LATEX_TIME_LIMIT_S = 300.0
@@ -50,26 +51,6 @@ _AUXILIARIES = (*_HANDED_ON, ".vrb", ".fls", ".passes.json")
 
 class LatexTimeout(RuntimeError):
     """A LaTeX pass ran past :data:`LATEX_TIME_LIMIT_S` and was stopped."""
-
-
-def _prctl():
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    return ctypes.CDLL(None, use_errno=True).prctl
-
-
-# Looked up once, here: a child between fork and exec must not load a library (another thread of
-# the parent, a watch's file watcher, may hold the loader's lock at the fork).
-_PRCTL = _prctl()
-
-
-def die_with_parent() -> None:
-    """In a child process, before it runs: be killed when the process that started it dies, even
-    by SIGKILL (Linux's PR_SET_PDEATHSIG; elsewhere nothing). For ``subprocess``'s ``preexec_fn``."""
-    if _PRCTL is not None:
-        _PRCTL(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
 
 def source_date(deck: Path | None) -> int:
