@@ -303,6 +303,13 @@ def _written_by_us(file: Path, folder: Path) -> bool:
             and _inside_project(folder))
 
 
+def project_root() -> Path:
+    """The project a build belongs to: the git repository holding the folder the build runs from,
+    else that folder. LaTeX may read pictures anywhere in it (filters/texrun.py)."""
+    here = Path.cwd().resolve()
+    return next((folder for folder in (here, *here.parents) if (folder / ".git").exists()), here)
+
+
 def _inside_project(folder: Path) -> bool:
     try:
         resolved, project = folder.resolve(), Path.cwd().resolve()

@@ -32,7 +32,7 @@ from pathlib import Path, PurePosixPath
 import panflute as pf
 
 from filters import jobs as jobs_
-from filters.cache import Cache, copy_atomic, key_for
+from filters.cache import Cache, copy_atomic, key_for, project_root
 from filters.errors import PREFIX, BlockError, BlockErrors, Where, tracebacks_wanted
 from filters.kind import Kind
 from filters.kinds import KINDS
@@ -579,15 +579,20 @@ def _words(text: str) -> list[pf.Inline]:
 
 def _picture_in_the_project(image: pf.Image, doc: pf.Doc) -> None:
     """Under ``attnslides build``, for LaTeX: a picture the deck names with ``..``
-    (``../figuras/a.png``) is named from the project's folder instead, which is on TeX's search path:
+    (``../figuras/a.png``) is named from the project's folder (:func:`filters.cache.project_root`)
+    instead, which is on TeX's search path:
     LaTeX in paranoid mode opens no ``..`` path. A picture outside the project stays as written
     (LaTeX then says it is not found, naming the slide)."""
     deck, url = os.environ.get("ATTNSLIDES_DECK"), image.url
     if not deck or doc.format not in _LATEX_FORMATS or "://" in url or ".." not in PurePosixPath(url).parts:
         return
-    found, project = (Path(deck).resolve().parent / url).resolve(), Path.cwd().resolve()
+    found, project = (Path(deck).resolve().parent / url).resolve(), project_root()
     if found.is_file() and found.is_relative_to(project):
         image.url = found.relative_to(project).as_posix()
+    elif found.is_file():
+        print(f"{PREFIX} warning: {deck}: the picture {url} is outside the project ({project}: the git repository, "
+              "or the folder you build from), where LaTeX reads nothing: build from a folder that holds it",
+              file=sys.stderr)
 
 
 def action(elem, doc):

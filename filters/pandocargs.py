@@ -69,8 +69,9 @@ def _engine(value: str) -> str:
 
 
 def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions) -> None:
-    try:
-        given = yaml.safe_load(Path(path).read_text()) or {}
+    try:  # ${.} is the defaults file's own folder (pandoc's rule): expanded here, as the file is copied
+        text = Path(path).read_text().replace("${.}", str(Path(path).resolve().parent))
+        given = yaml.safe_load(text) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PandocOptionError(f"the pandoc defaults file {path} cannot be read: {exc}") from None
     if not isinstance(given, dict):

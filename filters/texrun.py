@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from filters.cache import write_atomic
+from filters.cache import project_root, write_atomic
 from filters.errors import PREFIX
 from filters.processes import die_with_parent
 
@@ -89,9 +89,11 @@ def latex_env(deck: Path | None, out: Path | None = None) -> dict[str, str]:
     date = pinned_dates.get(str(Path(deck).resolve())) if deck else None
     return dict(os.environ, shell_escape="f", openin_any="p", openout_any="p", FORCE_SOURCE_DATE="1",
                 SOURCE_DATE_EPOCH=str(date if date is not None else source_date(deck)),
-                TEXINPUTS=os.pathsep.join([".", *folders, str(Path.cwd()), ""]),  # "": TeX's own trees after
+                # "" at the end: TeX's own trees after the deck's folder, this one and the project
+                TEXINPUTS=os.pathsep.join([".", *folders, str(Path.cwd()), str(project_root()), ""]),
                 # LuaLaTeX: Lua's own file access, limited the same way (filters/sandbox.lua)
-                ATTNSLIDES_LUA_SANDBOX=str(SANDBOX), ATTNSLIDES_READ=os.pathsep.join([*folders, str(Path.cwd())]),
+                ATTNSLIDES_LUA_SANDBOX=str(SANDBOX),
+                ATTNSLIDES_READ=os.pathsep.join([*folders, str(Path.cwd()), str(project_root())]),
                 ATTNSLIDES_WRITE=str(Path.cwd() / "build") if out is None else str(Path(out).resolve()))
 
 
@@ -170,11 +172,11 @@ def precompiled_preamble(tex: Path, text: str, engine: str, env: dict, *, name: 
     folder = tex.parent / "formats"
     key = hashlib.sha256(f"{engine}\n{_installation(engine, folder)}\n{head}".encode()).hexdigest()[:20]
     fmt, failed = folder / f"{key}.fmt", folder / f"{key}.failed"
+    if failed.is_file():  # the dump failed, or LaTeX could not run from it
+        return None
     if fmt.is_file():
         os.utime(fmt)  # recently used: kept by the pruning below
         return f"formats/{key}"
-    if failed.is_file():
-        return None
     folder.mkdir(parents=True, exist_ok=True)
     job = f"{tex.stem}-preamble-{os.getpid()}"  # two builds dumping one preamble never share files
     done = _run_pass([engine, "-ini", "-interaction=nonstopmode", "-halt-on-error", f"-jobname={job}",
@@ -216,6 +218,17 @@ def _read_inputs(tex: Path) -> dict[str, str | None]:
             continue  # TeX Live's own files (/usr/share/...): not the deck's
         inputs[name] = _digest(path)
     return inputs
+
+
+def _crashed(done: subprocess.CompletedProcess, log: Path) -> bool:
+    """Whether a pass ended without an error of TeX's own (a ``!`` line): killed by a signal, or
+    cut short, as pdfTeX is when a precompiled preamble holds what it cannot restore."""
+    if done.returncode < 0 or done.returncode >= 128:
+        return True
+    try:
+        return not any(line.startswith("!") or ".tex:" in line for line in log.read_text(errors="replace").splitlines())
+    except OSError:
+        return True
 
 
 def forget_auxiliaries(tex: Path) -> None:
@@ -485,6 +498,18 @@ def run(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
             before = {s: _digest(tex.with_suffix(s)) for s in _HANDED_ON}
             done = _run_pass(command, tex.parent, env, ahead=ahead if ahead and ahead.poll() is None else None)
             ahead = None
+            if done.returncode != 0 and fmt and _crashed(done, log_file):
+                # TeX itself died on the precompiled preamble (pdfTeX segfaults on some pgf shadings
+                # dumped into a format, e.g. the Warsaw theme): never again for this preamble.
+                tex.parent.joinpath(f"{fmt}.failed").write_text(done.stdout)
+                tex.parent.joinpath(f"{fmt}.fmt").unlink(missing_ok=True)
+                print(f"{PREFIX} {deck or tex}: LaTeX could not run from its precompiled preamble (it ended by "
+                      f"{'signal ' + str(-done.returncode) if done.returncode < 0 else 'no error of its own'}); "
+                      "LaTeX loads the preamble on every pass", file=sys.stderr)
+                forget_auxiliaries(tex)
+                record["format"], fmt = None, None
+                command = [*_command(engine, None), tex.name]
+                continue
             if done.returncode != 0:
                 forget_auxiliaries(tex)
                 break

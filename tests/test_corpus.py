@@ -147,3 +147,40 @@ def test_a_deck_can_name_its_pandoc_defaults_file(course):
     assert done.returncode == 0, done.stderr
     shown = text(here / "build" / "Aula-2.pdf")
     assert "Vaswani" in shown and "Aprendizado Profundo" in shown, "citations and the -H of the defaults file"
+
+
+def test_a_theme_latex_cannot_run_from_a_precompiled_preamble_builds_plainly(tmp_path):
+    """Found by a newcomer: pdfTeX segfaults on the Warsaw theme's shadings dumped into a format."""
+    (tmp_path / "d.md").write_text("---\ntitle: W\nlang: es\n---\n\n# Hola\n\nTexto.\n")
+    for word in ("uno", "dos"):
+        (tmp_path / "d.md").write_text(f"---\ntitle: W\nlang: es\n---\n\n# Hola\n\nTexto {word}.\n")
+        done = subprocess.run([str(BIN / "attnslides"), "build", "d.md", "--", "-V", "theme=Warsaw"], cwd=tmp_path,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert f"Texto {word}." in text(tmp_path / "build" / "d.pdf")
+    assert not list((tmp_path / "build" / "formats").glob("*.fmt")), "that format is not kept"
+
+
+def test_a_defaults_file_names_its_own_folder_with_dot(course):
+    """${.} in a defaults file is the file's folder (pandoc's rule), not the build folder."""
+    here = course / "con-opciones"
+    defaults = (here / "defaults.yml").read_text().replace("bibliography: referencias.bib",
+                                                          "bibliography: ${.}/referencias.bib")
+    (here / "defaults.yml").write_text(defaults.replace("- cabecalho.tex", "- ${.}/cabecalho.tex"))
+    done = subprocess.run([str(BIN / "attnslides"), "build", "con-opciones/Aula 2.md", "--", "-d",
+                           "con-opciones/defaults.yml"], cwd=course, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "Vaswani" in text(course / "build" / "Aula-2.pdf")
+
+
+def test_pictures_beside_the_decks_folder_are_found_inside_a_git_repository(course):
+    """A course's decks/ and figuras/ side by side, built from inside decks/: the git repository is
+    the project."""
+    subprocess.run(["git", "init", "-q"], cwd=course, check=True)
+    shutil.copytree(course / "tema-propio" / "img", course / "figuras")
+    (course / "decks").mkdir()
+    (course / "decks" / "base.md").write_text("---\ntitle: Base\nlang: es\n---\n\n# Figura del curso\n\n"
+                                              "![Curva.](../figuras/gato.png){height=30%}\n")
+    done = subprocess.run([str(BIN / "attnslides"), "build", "base.md"], cwd=course / "decks",
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
