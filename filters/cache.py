@@ -206,7 +206,8 @@ _IN_MEMORY = Sources()  # for keys computed without a cache folder (tests, tools
 _ENTRY = re.compile(r"[0-9a-f]{20}")  # the name of a cache entry: 20 hex digits of a key
 
 
-def _file_digest(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, in hex: cache keys, entries' checksums, LaTeX's inputs."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
@@ -232,7 +233,7 @@ def matplotlibrc() -> str:
         candidates.append(Path.home() / ".matplotlib" / "matplotlibrc")
     for path in candidates:
         if path.is_file():
-            return _file_digest(path)
+            return file_sha256(path)
     return "default"
 
 
@@ -280,13 +281,13 @@ def key_for(kind, options, *, fmt: str, device: str, lang: str = "en", sources: 
         "lang": lang if kind.output != "text" else "",  # a text kind's entry is data, the same in every language
         "options": figure_options(options),
         "sources": {name: sources.digest(name) for name in sources.closure(kind.module, "filters.entry")},
-        "files": {name: _file_digest(Path(_module_file(kind.module)).parent / name) for name in kind.files},
+        "files": {name: file_sha256(Path(_module_file(kind.module)).parent / name) for name in kind.files},
         "versions": versions(),
         "format": fmt,
         "device": resolve(device),
     }
     if kind.output != "text":
-        payload["style"] = _file_digest(STYLE)
+        payload["style"] = file_sha256(STYLE)
         payload["fonts"] = available_fallback_fonts()
         payload["matplotlibrc"] = matplotlibrc()
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)
@@ -336,10 +337,6 @@ CLEAN_GRACE_S = 900
 CHECKSUMS = "sha256.json"  # in each entry: the SHA-256 of each of its files, written as it is published
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _verify(folder: Path) -> str | None:
     """What is wrong with the entry ``folder`` (its files against its record of them), or ``None``."""
     try:
@@ -353,7 +350,7 @@ def _verify(folder: Path) -> str | None:
         return f"has files {sorted(present ^ set(record))} its record does not"
     for name, digest in record.items():
         try:
-            if _sha256(folder / name) != digest:
+            if file_sha256(folder / name) != digest:
                 return f"has a file that changed since it was written ({name})"
         except OSError:
             return f"has a file that cannot be read ({name})"
@@ -410,7 +407,7 @@ class Cache:
         target = self.path(key)
         os.chmod(staging, 0o777 & ~_UMASK)
         files = sorted(p for p in staging.iterdir() if p.name != CHECKSUMS)
-        (staging / CHECKSUMS).write_text(json.dumps({p.name: _sha256(p) for p in files}, indent=1))
+        (staging / CHECKSUMS).write_text(json.dumps({p.name: file_sha256(p) for p in files}, indent=1))
         for path in staging.iterdir():
             os.chmod(path, 0o666 & ~_UMASK)
         try:

@@ -34,7 +34,7 @@ import sys
 import time
 from pathlib import Path
 
-from filters.cache import project_root, write_atomic
+from filters.cache import file_sha256, project_root, write_atomic
 from filters.errors import PREFIX
 from filters.processes import die_with_parent
 
@@ -98,8 +98,9 @@ def latex_env(deck: Path | None, out: Path | None = None) -> dict[str, str]:
 
 
 def _digest(path: Path) -> str | None:
+    """A file's SHA-256, or ``None`` when it is not there."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return file_sha256(path)
     except OSError:
         return None
 
@@ -255,10 +256,10 @@ def _layout(text: str) -> dict | None:
     hash and each frame's text; ``None`` when the body holds anything but frames and blank lines."""
     from filters import texlog
 
-    head, begins, _ = text.partition("\\begin{document}")
+    head, begins, body = text.partition("\\begin{document}")
     lines = text.splitlines()
     found = texlog.frames(text)
-    if not begins or not found or _SECTIONING.search(text.partition("\\begin{document}")[2]):
+    if not begins or not found or _SECTIONING.search(body):
         return None
     inside = set()
     for frame in found:
@@ -289,7 +290,7 @@ def _pages_of(tex: Path, layout: dict | None) -> dict:
             "pages": pages}
 
 
-def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env: dict, *,
+def _changed_frames_only(tex: Path, deck_text: str, layout: dict, last: dict, record: dict, env: dict, *,
                          ahead: list) -> tuple[str, subprocess.CompletedProcess, str] | None:
     """Typeset only the frames whose text changed since the last run and put their pages in the
     PDF; ``None`` when this cannot stand for a full run (the caller then runs the passes).
@@ -303,14 +304,14 @@ def _changed_frames_only(tex: Path, layout: dict, last: dict, record: dict, env:
     changed = [k for k, (new, old) in enumerate(zip(hashes, last["frames"], strict=True)) if new != old]
     if not changed or len(changed) > max(1, len(hashes) // 3):
         return None
-    if _troubled(tex.with_suffix(".log"), tex.read_text()):
+    if last.get("troubled", True):
         return None  # the full run's log says something is off a slide: it stays the log that is read
     pages = last["pages"]
     before, end = _counters(tex.with_suffix(".aux"))
     if any(k not in before and k != 0 for k in changed):
         return None  # a frame the full run kept no numbers for
     partial = tex.with_name(tex.stem + PARTIAL_SUFFIX + ".tex")
-    text = tex.read_text().partition("\\begin{document}")[0] + "\\begin{document}\n"
+    text = deck_text.partition("\\begin{document}")[0] + "\\begin{document}\n"
     for k in changed:  # the counters as they stand before frame k in the full run, and a mark after it
         # (\\mode<all>: pandoc's Beamer class option ignorenonframetext would skip it outside a frame)
         numbers = "".join(f"\\setcounter{{{name}}}{{{value}}}"
@@ -483,7 +484,7 @@ def run(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
         if not fresh and layout is not None and last is not None:
             given = [ahead]  # taken by the frames' pass when it runs one; else kept for the full passes
             try:
-                done = _changed_frames_only(tex, layout, last, record, env, ahead=given)
+                done = _changed_frames_only(tex, text, layout, last, record, env, ahead=given)
             except LatexTimeout:
                 raise
             except Exception:  # (OSError, a PDF pikepdf cannot read …) the full passes will do
@@ -514,7 +515,8 @@ def run(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False
                 forget_auxiliaries(tex)
                 break
             if {s: _digest(tex.with_suffix(s)) for s in _HANDED_ON} == before:
-                write_atomic(record_file, json.dumps({**record, "inputs": _read_inputs(tex), **_pages_of(tex, layout)},
+                write_atomic(record_file, json.dumps({**record, "inputs": _read_inputs(tex), **_pages_of(tex, layout),
+                                                      "troubled": layout is not None and _troubled(log_file, text)},
                                                      indent=1).encode())
                 break
     except BaseException:
