@@ -14,7 +14,7 @@ STAMP  := $(VENV)/.installed
 # cost is page faults without it. Set it to 0 to measure without.
 export THP_MEM_ALLOC_ENABLE ?= 1
 
-.PHONY: all setup tex browser slides html handouts office test fuzz lint bench gpu-check clean
+.PHONY: all setup tex browser slides html handouts office test test-fast fuzz lint bench gpu-check clean
 all: slides
 
 $(STAMP): pyproject.toml
@@ -80,10 +80,14 @@ office: setup
 test: setup browser
 	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q
 
-# Generated decks through the filter (tests/test_fuzz.py): 2,000 fresh cases (make test runs 200, fixed).
+# The edit-test loop: every test that needs neither LaTeX nor a browser (not marked e2e), on every core.
+test-fast: $(STAMP)
+	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q -m "not e2e" -n auto
+
+# Generated decks through the filter (tests/test_pandoc_fuzz.py): 2,000 fresh cases (make test runs 200, fixed).
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
-	ATTNSLIDES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ATTNSLIDES_FUZZ_RANDOM=1 $(PY) -m pytest -q tests/test_fuzz.py \
+	ATTNSLIDES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ATTNSLIDES_FUZZ_RANDOM=1 $(PY) -m pytest -q tests/test_pandoc_fuzz.py \
 	  --hypothesis-show-statistics
 
 lint: $(STAMP)

@@ -100,31 +100,75 @@ def scaled_dot_product_attention(
         ValueError: if the last dimensions of ``q`` and ``k`` differ, ``k`` and ``v`` have a
             different number of keys, or the mask has a wrong dtype or shape.
     """
+    scale = _check_arguments(q, k, v, mask, scale)
+    if not need_weights:
+        return _fused_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p, is_causal=is_causal), None
+    if is_causal:
+        mask = merge_masks(mask, causal_mask(q.shape[-2], k.shape[-2], device=q.device))  # (..., L, S)
+    return _manual_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p)
+
+
+def _check_arguments(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
+                     scale: float | None) -> float:
+    """Check :func:`scaled_dot_product_attention`'s arguments and return the scale to use:
+    ``scale`` itself, or ``1 / √d_k`` when it is ``None`` (§3.2.1).
+
+    Shapes: ``q (..., L, d_k)``, ``k (..., S, d_k)``, ``v (..., S, d_v)``; ``mask`` must broadcast
+    to the scores' ``(..., L, S)`` (see :func:`_check_mask`).
+
+    Raises:
+        ValueError: if the last dimensions of ``q`` and ``k`` differ, ``k`` and ``v`` have a
+            different number of keys, or the mask has a wrong dtype or shape.
+    """
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k need the same d_k, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v need the same number of keys S, got {k.shape[-2]} and {v.shape[-2]}")
     L, S, d_k = q.shape[-2], k.shape[-2], q.shape[-1]
     scale = 1.0 / math.sqrt(d_k) if scale is None else float(scale)
-    scores_shape = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (L, S)
+    scores_shape = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (L, S)  # (..., L, S)
     if mask is not None:
         _check_mask(mask, scores_shape)
-    if not need_weights:
-        return _fused_attention(q, k, v, mask, scale=scale, dropout_p=dropout_p, is_causal=is_causal), None
-    if is_causal:
-        mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
+    return scale
 
-    # ---- manual path: every step of eq. (1), the weights kept for the figures ----
+
+def _manual_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
+                      scale: float, dropout_p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The manual path: every step of eq. (1) (§3.2.1), the weights kept for the figures.
+
+    ``mask`` is already checked and already holds the causal mask, if any. float16/bfloat16 inputs
+    are computed in float32 and the results cast back.
+
+    Shapes:
+        ``q (..., L, d_k)``, ``k (..., S, d_k)``, ``v (..., S, d_v)``, ``mask (..., L, S)`` →
+        ``(output (..., L, d_v), weights (..., L, S))``, both in ``q``'s dtype.
+    """
     out_dtype = q.dtype
     compute_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
     q, k, v = (t.to(compute_dtype) for t in (q, k, v))
     q = q * scale  # fold 1/√d_k into q: L·d_k multiplications instead of L·S
     scores = q @ k.transpose(-2, -1)  # (..., L, d_k) @ (..., d_k, S) -> (..., L, S)
     allowed = None if mask is None else mask if mask.dtype == torch.bool else ~torch.isneginf(mask)  # (..., L, S)
+    weights = _masked_softmax(scores, mask, allowed)  # (..., L, S)
+    attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    output = _weighted_values(attended, v, allowed)  # (..., L, d_v)
+    return output.to(out_dtype), weights.to(out_dtype)
+
+
+def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: torch.Tensor | None) -> torch.Tensor:
+    """``softmax(scores + mask)`` over the keys, with our rules for masked keys and dead rows (§3.2.1).
+
+    ``scores`` must be a fresh tensor of the caller's: it is overwritten in place. ``allowed`` is
+    ``mask`` as booleans (``True`` = may attend), ``None`` with no mask.
+
+    Shapes:
+        ``scores (..., L, S)``, ``mask`` and ``allowed`` broadcastable to it → weights ``(..., L, S)``,
+        each row summing to 1, or all zero for a query whose keys are all masked.
+    """
     if mask is not None:
         # in place: ``scores`` is our own fresh tensor, and matmul's backward does not need it
         if mask.dtype != torch.bool:
-            scores += mask.to(compute_dtype)  # (..., L, S)
+            scores += mask.to(scores.dtype)  # (..., L, S)
         # a masked key is -inf whatever its score was: a NaN or inf in a masked-out key changes nothing
         scores.masked_fill_(~allowed, float("-inf"))  # (..., L, S)
     if scores.requires_grad:
@@ -138,15 +182,22 @@ def scaled_dot_product_attention(
         dead = _fully_masked_rows(mask)  # (..., L, 1), broadcastable to weights
         if dead.any():
             weights = weights.masked_fill(dead, 0.0)
-    attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
+    return weights
+
+
+def _weighted_values(attended: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """The last product of eq. (1), ``weights · V``, where a value a query may not see adds nothing.
+
+    Shapes:
+        ``attended (..., L, S)`` (the weights after dropout), ``v (..., S, d_v)``, ``allowed``
+        broadcastable to ``(..., L, S)`` or ``None`` → output ``(..., L, d_v)``.
+    """
     if allowed is not None and not torch.isfinite(v).all():
         # 0 · inf and 0 · NaN are NaN: a value that is masked out (or in a fully masked row) must add
         # nothing, so each query sums only the values it may see. (..., L, S, 1) · (..., 1, S, d_v)
         contributions = attended.unsqueeze(-1) * v.unsqueeze(-3)  # (..., L, S, d_v)
-        output = contributions.masked_fill(~allowed.unsqueeze(-1), 0.0).sum(dim=-2)  # (..., L, d_v)
-    else:
-        output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
-    return output.to(out_dtype), weights.to(out_dtype)
+        return contributions.masked_fill(~allowed.unsqueeze(-1), 0.0).sum(dim=-2)  # (..., L, d_v)
+    return attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
 
 
 def _fully_masked_rows(mask: torch.Tensor) -> torch.Tensor:

@@ -145,29 +145,53 @@ def rotary_embedding(
     d = x.shape[-1]
     if d % 2:
         raise ValueError(f"rotary_embedding needs an even last dimension, got {d}")
-    L = x.shape[-2]
     work = torch.float64 if x.dtype == torch.float64 else torch.float32
+    positions = _rope_positions(x, positions)  # (L,) or (..., L)
+    theta = base ** (-torch.arange(0, d, 2, device=x.device, dtype=work) / d)  # (d/2,)
+    angle = positions.to(work)[..., None] * theta  # (..., L, d/2)
+    cos, sin = angle.cos(), angle.sin()
+    return _rotate_pairs(x.to(work), cos, sin, interleaved=interleaved).to(x.dtype)  # (..., L, d)
+
+
+def _rope_positions(x: torch.Tensor, positions: torch.Tensor | None) -> torch.Tensor:
+    """:func:`rotary_embedding`'s positions, checked: ``0..L-1`` when ``None``.
+
+    Shapes:
+        ``x (..., L, d)``; ``positions`` ``(L,)`` or ``(..., L)`` with all of ``x``'s leading
+        dimensions (size 1 where shared) → the same positions, or ``(L,)`` for the default.
+
+    Raises:
+        ValueError: if ``positions`` could be read two ways.
+    """
+    L = x.shape[-2]
     if positions is None:
-        positions = torch.arange(L, device=x.device)
-    elif positions.shape[-1:] != (L,) or positions.dim() not in (1, x.dim() - 1):
+        return torch.arange(L, device=x.device)  # (L,)
+    if positions.shape[-1:] != (L,) or positions.dim() not in (1, x.dim() - 1):
         # (B, L) positions against (B, H, L, d) queries would line B up with H: say which is meant
         raise ValueError(f"positions of shape {tuple(positions.shape)} for x of shape {tuple(x.shape)}: give (L,) = "
                          f"({L},) or one per row with all of x's leading dimensions, {tuple(x.shape[:-1])} "
                          "(size 1 where shared, e.g. positions[:, None] for every head)")
-    theta = base ** (-torch.arange(0, d, 2, device=x.device, dtype=work) / d)  # (d/2,)
-    angle = positions.to(work)[..., None] * theta  # (..., L, d/2)
-    cos, sin = angle.cos(), angle.sin()
-    xw = x.to(work)
+    return positions
+
+
+def _rotate_pairs(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, *, interleaved: bool) -> torch.Tensor:
+    """Rotate each coordinate pair ``(a, b)`` of ``x`` by its angle (RoFormer §3.4.2, eq. (34)):
+    ``(a cos − b sin, a sin + b cos)``. The pairs are ``(2i, 2i+1)`` with ``interleaved=True``,
+    ``(i, i + d/2)`` otherwise (see :func:`rotary_embedding`).
+
+    Shapes:
+        ``x (..., L, d)``, ``cos`` and ``sin`` ``(..., L, d/2)`` (broadcastable) → ``(..., L, d)``,
+        in ``x``'s dtype.
+    """
+    d = x.shape[-1]
     if interleaved:
-        a, b = xw[..., 0::2], xw[..., 1::2]  # (..., L, d/2) each
+        a, b = x[..., 0::2], x[..., 1::2]  # (..., L, d/2) each
     else:
-        a, b = xw[..., : d // 2], xw[..., d // 2 :]  # (..., L, d/2) each
+        a, b = x[..., : d // 2], x[..., d // 2 :]  # (..., L, d/2) each
     ra, rb = a * cos - b * sin, a * sin + b * cos  # (..., L, d/2) each
     if interleaved:
-        out = torch.stack((ra, rb), dim=-1).flatten(-2)  # (..., L, d/2, 2) -> (..., L, d)
-    else:
-        out = torch.cat((ra, rb), dim=-1)  # (..., L, d)
-    return out.to(x.dtype)
+        return torch.stack((ra, rb), dim=-1).flatten(-2)  # (..., L, d/2, 2) -> (..., L, d)
+    return torch.cat((ra, rb), dim=-1)  # (..., L, d)
 
 
 def alibi_slopes(num_heads: int) -> torch.Tensor:

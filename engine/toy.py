@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -36,7 +35,11 @@ from engine.tokens import Vocabulary
 
 @dataclass(frozen=True)
 class ReversalConfig:
-    """Everything that decides the trained model (same config + same seed ⇒ same numbers on CPU)."""
+    """Everything that decides the trained model (same config + same seed ⇒ same numbers on CPU).
+
+    ``vocab`` may be given as a string or any sequence of symbols; a non-string one is stored as a
+    tuple (so the config stays hashable and ``asdict`` gives the same value however it was given).
+    """
 
     seq_len: int = 8  # L = S: longer sequences need more steps and a wider model
     vocab: str | tuple[str, ...] = "ABCDEFGHIJ"  # the symbols; more of them make the readout harder
@@ -48,6 +51,10 @@ class ReversalConfig:
     train_size: int = 4096  # distinct training sequences
     held_out: int = 512  # distinct sequences never trained on, used for the accuracy
     seed: int = 0  # seeds the data, the initial weights and the batch order
+
+    def __post_init__(self):
+        vocab = "".join(self.vocab) if isinstance(self.vocab, str) else tuple(self.vocab)
+        object.__setattr__(self, "vocab", vocab)  # frozen: the dataclass way to normalise a field
 
 
 @dataclass
@@ -124,19 +131,18 @@ def exact_match(model: ReversalModel, ids: torch.Tensor) -> float:
     return (logits.argmax(-1) == ids.flip(-1)).all(dim=-1).float().mean().item()
 
 
-def train_reversal(*, seed: int = 0, seq_len: int = 8, vocab: str | Sequence[str] = "ABCDEFGHIJ",
-                   steps: int = 300, d_model: int = 32, num_heads: int = 1, batch_size: int = 64,
-                   lr: float = 1e-2, device: str | torch.device = "cpu", num_threads: int | None = 1,
-                   example: int = 0) -> ReversalResult:
+def train_reversal(config: ReversalConfig | None = None, *, device: str | torch.device = "cpu",
+                   num_threads: int | None = 1, example: int = 0) -> ReversalResult:
     """Train :class:`ReversalModel` to reverse sequences; return accuracy, time and an attention map.
 
     Deterministic on the CPU: the same arguments give the same numbers on every run (data, weights
-    and batch order all come from generators seeded by ``seed``; ``num_threads=1`` fixes the
+    and batch order all come from generators seeded by ``config.seed``; ``num_threads=1`` fixes the
     order of floating-point sums).
 
     Args:
-        seed: the one seed of the run. seq_len: ``L``. vocab: the symbols (a string or a list).
-        steps, d_model, num_heads, batch_size, lr: see :class:`ReversalConfig`.
+        config: the task, the model and the training (seed, seq_len, vocab, steps, d_model,
+            num_heads, batch_size, lr, …); see :class:`ReversalConfig`. ``None``: its defaults,
+            the deck's configuration.
         device: where to train (``"cpu"``, ``"cuda"``; see :func:`engine.device.pick`).
         num_threads: torch CPU threads during training (restored afterwards); ``None`` leaves it.
         example: index of the held-out sequence whose attention is returned.
@@ -144,16 +150,28 @@ def train_reversal(*, seed: int = 0, seq_len: int = 8, vocab: str | Sequence[str
     Returns:
         A :class:`ReversalResult`.
     """
-    cfg = ReversalConfig(seq_len=seq_len, vocab="".join(vocab) if isinstance(vocab, str) else tuple(vocab),
-                         d_model=d_model, num_heads=num_heads, steps=steps, batch_size=batch_size, lr=lr,
-                         seed=seed)
+    cfg = ReversalConfig() if config is None else config
     symbols = Vocabulary(cfg.vocab, specials=())
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(cfg.seed)
     train, held_out = make_data(cfg, generator)
     model = ReversalModel(cfg).to(device)
     optimiser = Adam(model.parameters(), lr=cfg.lr)
     train, held_out = train.to(device), held_out.to(device)
+    loss, train_seconds = _fit_reversal(model, optimiser, train, cfg, generator, num_threads=num_threads)
+    model.eval()
+    return _reversal_result(model, held_out, symbols, cfg, example=example, loss=loss, train_seconds=train_seconds)
 
+
+def _fit_reversal(model: ReversalModel, optimiser: Adam, train: torch.Tensor, cfg: ReversalConfig,
+                  generator: torch.Generator, *, num_threads: int | None) -> tuple[torch.Tensor, float]:
+    """``cfg.steps`` Adam steps on the cross-entropy between the model's output and the reversed
+    input, each on ``cfg.batch_size`` rows of ``train (N, L)`` drawn with ``generator``.
+
+    Runs on ``num_threads`` torch CPU threads (``None``: as it is), restored afterwards.
+
+    Returns:
+        ``(loss of the last batch (a 0-dim tensor), wall-clock seconds of the loop)``.
+    """
     threads = torch.get_num_threads()
     if num_threads is not None:
         torch.set_num_threads(num_threads)
@@ -169,8 +187,14 @@ def train_reversal(*, seed: int = 0, seq_len: int = 8, vocab: str | Sequence[str
         train_seconds = time.perf_counter() - start
     finally:
         torch.set_num_threads(threads)
+    return loss, train_seconds
 
-    model.eval()
+
+def _reversal_result(model: ReversalModel, held_out: torch.Tensor, symbols: Vocabulary, cfg: ReversalConfig, *,
+                     example: int, loss: torch.Tensor, train_seconds: float) -> ReversalResult:
+    """The trained ``model``'s exact match on ``held_out (N, L)`` and its attention on the held-out
+    sequence ``example``, as a :class:`ReversalResult` (weights ``(L, S)`` averaged over heads,
+    ``(H, L, S)`` per head)."""
     accuracy = exact_match(model, held_out)
     ids = held_out[example : example + 1]  # (1, L)
     with torch.no_grad():
@@ -178,8 +202,8 @@ def train_reversal(*, seed: int = 0, seq_len: int = 8, vocab: str | Sequence[str
     return ReversalResult(
         tokens=symbols.decode(ids[0].tolist()),
         prediction=symbols.decode(logits[0].argmax(-1).tolist()),
-        weights=weights[0].mean(0).cpu().tolist(),
-        head_weights=weights[0].cpu().tolist(),
+        weights=weights[0].mean(0).cpu().tolist(),  # (L, S)
+        head_weights=weights[0].cpu().tolist(),  # (H, L, S)
         accuracy=accuracy,
         train_seconds=train_seconds,
         steps=cfg.steps,

@@ -1,5 +1,5 @@
 """``python -m filters`` runs the Pandoc JSON filter (same as ``attnslides-filter``)."""
 
-from filters.filter import main
+from filters.pandoc.filter import main
 
 main()

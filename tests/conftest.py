@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 DECKS = Path(__file__).resolve().parent / "decks"  # one small deck per behaviour
+
+# The one test of whether LaTeX can run here (pdflatex for the decks, latexmk for plain pandoc's
+# reference build, poppler's pdftotext to read the PDF back); `make setup` installs them.
+needs_latex = pytest.mark.skipif(not all(shutil.which(t) for t in ("pdflatex", "latexmk", "pdftotext")),
+                                 reason="needs pdflatex, latexmk and pdftotext: run `make setup`")
+needs_lualatex = pytest.mark.skipif(not shutil.which("lualatex"), reason="needs lualatex: run `make setup`")
 
 
 @pytest.fixture
@@ -90,7 +97,7 @@ def filter_deck(deck: Path, build_dirs: dict, monkeypatch, *, fmt: str = "beamer
     import panflute as pf
     import pypandoc
 
-    from filters.filter import main
+    from filters.pandoc.filter import main
 
     monkeypatch.setenv("ATTNSLIDES_DECK", str(deck))
     doc = pf.convert_text(deck.read_text(), standalone=True, pandoc_path=pypandoc.get_pandoc_path())

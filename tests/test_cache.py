@@ -13,12 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, live, make_doc, slide
+from conftest import ROOT, live, make_doc, needs_latex, slide
 
-from filters.cache import CLEAN_GRACE_S, Cache, key_for
-from filters.filter import main
+from filters.cache.keys import key_for
+from filters.cache.store import CLEAN_GRACE_S, Cache
 from filters.kinds import KINDS
 from filters.kinds.attention import AttentionOptions
+from filters.pandoc.filter import main
 
 SENTENCE = "el gato se sentó en la alfombra"
 ATTENTION = KINDS["attention"]
@@ -28,7 +29,7 @@ ATTENTION = KINDS["attention"]
 
 
 def key(options=None, kind=ATTENTION, **where):
-    where = {"fmt": "latex/pdf", "device": "cpu", **where}
+    where = {"fmt": "latex/pdf", "device": "cpu", "pandoc": "3.9", **where}
     return key_for(kind, options or kind.options(), **where)
 
 
@@ -45,8 +46,8 @@ def test_key_changes_with_options_format_and_device_but_not_caption():
 # The starter deck, one block of every kind; the filter prints one progress line per figure drawn.
 ALL_KINDS_SCRIPT = """
 import panflute as pf, pypandoc
-from filters.filter import main
-from filters.starter import starter_deck
+from filters.pandoc.filter import main
+from filters.cli.starter import starter_deck
 doc = pf.convert_text(starter_deck("es"), standalone=True, pandoc_path=pypandoc.get_pandoc_path())
 doc.format = "beamer"
 doc.metadata["attnslides"] = {"figures-dir": "build/fig", "cache-dir": "build/cache", "jobs": 1}
@@ -88,7 +89,8 @@ def test_text_for_people_redraws_nothing(code_copy):
     """A help string, a default caption, a comment or a docstring never reaches a picture."""
     drawn, edit = code_copy
     drawn()
-    edit("filters/options.py", 'help="decimals of the weight printed in each cell"', 'help="decimals printed in each cell"')
+    edit("filters/blocks/options.py", 'help="decimals of the weight printed in each cell"',
+         'help="decimals printed in each cell"')
     edit("filters/kinds/attention.py", "Pesos de auto-atención de", "Pesos de la auto-atención de")
     edit("filters/kinds/posenc.py", "# room above the curves for the legend", "# leaves room for the legend")
     edit("engine/attention.py", "Scaled dot-product attention, self-attention", "Scaled dot-product attention and self-attention")
@@ -98,9 +100,9 @@ def test_text_for_people_redraws_nothing(code_copy):
 def test_editing_shared_code_redraws_the_kinds_that_use_it(code_copy):
     drawn, edit = code_copy
     drawn()
-    edit("filters/heatmap.py", 'return "black" if', 'return "black"  if')  # white space only: the same tree
+    edit("filters/figures/heatmap.py", 'return "black" if', 'return "black"  if')  # white space only: the same tree
     assert drawn() == []
-    edit("filters/heatmap.py", "> 0.45 else", "> 0.5 else")  # the heatmaps' text colour
+    edit("filters/figures/heatmap.py", "> 0.45 else", "> 0.5 else")  # the heatmaps' text colour
     assert drawn() == ["attention", "block", "multihead", "permutation", "run", "trained-attention"]
     edit("engine/positional.py", "base: float = 10000.0,\n    *,", "base: float = 10000.0 + 0,\n    *,")
     assert drawn() == ["attention", "block", "multihead", "permutation", "posenc", "posenc-compare", "run",
@@ -110,10 +112,12 @@ def test_editing_shared_code_redraws_the_kinds_that_use_it(code_copy):
 KEYS_SCRIPT = """
 import json, sys
 from pathlib import Path
-from filters.cache import Sources, key_for
+from filters.cache.keys import key_for
+from filters.cache.sources import Sources
 from filters.kinds import KINDS
 sources = Sources(Path(sys.argv[1]))
-print(json.dumps({name: key_for(kind, kind.options(), fmt="latex/pdf", device="cpu", sources=sources)
+print(json.dumps({name: key_for(kind, kind.options(), fmt="latex/pdf", device="cpu", pandoc="3.9",
+                                  sources=sources)
                   for name, kind in KINDS.items()}))
 sources.save()
 """
@@ -144,7 +148,7 @@ def test_saving_and_package_code_is_in_every_key(keys_of_copy):
     __init__.py (run before any module in it) changed no key, and old figures were reused."""
     root, keys = keys_of_copy
     base = keys()
-    with open(root / "filters" / "render.py", "a") as f:
+    with open(root / "filters" / "figures" / "render.py", "a") as f:
         f.write("\nBACKGROUND = 'red'\n")
     after_render = keys()
     assert changed(base, after_render) == sorted(KINDS)
@@ -159,7 +163,7 @@ def test_a_module_that_appears_later_is_followed(keys_of_copy):
     then a new filters/tweak.py, whose edits no key saw."""
     root, keys = keys_of_copy
     scaling = root / "filters" / "kinds" / "scaling.py"
-    anchor = "    from filters.render import slide_figure\n"
+    anchor = "    from filters.figures.render import slide_figure\n"
     assert anchor in scaling.read_text()
     scaling.write_text(scaling.read_text().replace(anchor, anchor + "    from filters import tweak  # noqa: F401\n", 1))
     with open(root / "filters" / "__init__.py", "a") as f:
@@ -201,7 +205,7 @@ def test_a_users_matplotlibrc_changes_figure_keys(tmp_path, monkeypatch):
 def test_the_renderer_honours_the_users_matplotlibrc(tmp_path):
     """The key follows the rc file because the figure does: a serif rc draws serif text."""
     script = ("import matplotlib; from matplotlib.figure import Figure; import matplotlib.style as s\n"
-              "from filters import STYLE\n"
+              "from filters.figures import STYLE\n"
               "with s.context(STYLE): print(Figure().add_subplot().set_title('x').get_fontfamily()[0])")
     (tmp_path / "rc").write_text("font.family: serif\n")
     env = dict(os.environ, MATPLOTLIBRC=str(tmp_path / "rc"), MPLCONFIGDIR=str(tmp_path / "mpl"))
@@ -214,7 +218,7 @@ def test_the_renderer_honours_the_users_matplotlibrc(tmp_path):
 WARM_SCRIPT = """
 import sys, json
 import panflute as pf
-from filters.filter import main
+from filters.pandoc.filter import main
 doc = pf.Doc(pf.Header(pf.Str("S"), level=1),
              pf.CodeBlock("", identifier="p", classes=["posenc"],
                           attributes={"num_positions": "10", "d_model": "8", "dims": "0"}),
@@ -292,8 +296,6 @@ def test_two_publishers_of_one_entry_both_succeed(tmp_path):
 
 # ---- whole builds: at once, and killed half-way ----
 
-needs_latex = pytest.mark.skipif(not shutil.which("latexmk") or not shutil.which("pdftotext"),
-                                 reason="needs latexmk and pdftotext: run `make setup`")
 
 DECK = """\
 ---
@@ -389,3 +391,60 @@ def test_ctrl_c_during_latex_then_rebuild_gives_the_pdf(tmp_path):
     _, err = rebuild.communicate(timeout=300)
     assert rebuild.returncode == 0, err
     assert worked_numbers_in_pdf(tmp_path / "build" / "deck.pdf", tmp_path / "build" / "figures" / "deck" / "ej.json")
+
+
+# ---- clean and damaged records (moved with the store) ----
+
+
+def test_clean_deletes_only_what_a_build_wrote_in_its_own_folder(build_dirs, tmp_path):
+    from filters.cache.store import Cache
+
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    mine = [tmp_path / "deck.md", tmp_path / "notes.txt"]
+    for path in mine:
+        path.write_text("del profesor")
+    for manifest in Path("build/cache/.manifests").glob("*.json"):  # a record that names other files
+        record = json.loads(manifest.read_text())
+        record["written"] += [str(p) for p in mine] + ["build/figures/deck-de-prueba/../../../deck.md"]
+        record["figures"] = []
+        manifest.write_text(json.dumps(record))
+    Cache("build/cache").clean()
+    assert all(path.read_text() == "del profesor" for path in mine)
+    assert not list(Path("build/figures/deck-de-prueba").glob("pe*.pdf")), "its own unused figure is removed"
+
+
+def test_clean_deletes_nothing_a_record_names_outside_the_project(build_dirs, tmp_path):
+    from filters.cache.store import Cache
+
+    victim = tmp_path.parent / f"{tmp_path.name}-victim"
+    victim.mkdir()
+    (victim / "thesis.pdf").write_text("years of work")
+    manifests = tmp_path / "build" / "cache" / ".manifests"
+    manifests.mkdir(parents=True)
+    (manifests / "evil.json").write_text(json.dumps({"deck": "gone.md", "folder": str(victim), "keys": [],
+                                                     "written": [str(victim / "thesis.pdf")], "figures": []}))
+    Cache("build/cache").clean()
+    assert (victim / "thesis.pdf").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("record", ['{"deck": "d.md", "written": 5}', '{"deck": "d.md", "keys": "7326"}', "[1, 2]"])
+def test_a_manifest_of_the_wrong_shape_is_ignored_by_builds_and_clean(build_dirs, record):
+    from filters.cache.store import Cache
+
+    manifests = Path("build/cache/.manifests")
+    manifests.mkdir(parents=True)
+    (manifests / "raro.json").write_text(record)
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    assert Cache("build/cache").clean()["entries"] == 0, "the entry the build just made is young and used"
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+
+
+def test_a_file_where_a_cache_entry_goes_is_replaced(build_dirs, capsys):
+    from filters.cache.store import Cache
+
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    (key,) = Cache("build/cache").keys()
+    shutil.rmtree(Path("build/cache") / key)
+    (Path("build/cache") / key).write_text("junk")
+    main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
+    assert (Path("build/cache") / key).is_dir() and "is not a folder" in capsys.readouterr().err

@@ -10,12 +10,12 @@ import pytest
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
-from filters.heatmap import WEIGHT_RANGE
+from filters.blocks.labels import LABELS
+from filters.figures.heatmap import WEIGHT_RANGE
+from filters.figures.render import render
 from filters.kinds import KINDS
 from filters.kinds.attention import AttentionOptions
 from filters.kinds.posenc import PosencOptions
-from filters.labels import LABELS
-from filters.render import render
 
 ATTENTION, POSENC = KINDS["attention"], KINDS["posenc"]
 

@@ -16,28 +16,18 @@ import panflute as pf
 import pytest
 from conftest import ROOT
 
-from filters.entry import produce
-from filters.kind import Kind
+from filters.blocks.kind import Kind
+from filters.blocks.labels import LANGUAGES
+from filters.blocks.options import parse_options
+from filters.figures.entry import produce
 from filters.kinds import KINDS
-from filters.labels import LANGUAGES
-from filters.options import parse_options
-
-
-@pytest.mark.parametrize("name", sorted(KINDS))
-def test_every_kind_is_complete(name):
-    kind = KINDS[name]
-    assert kind.problems() == []
-    assert kind.summary, "shown by `attnslides options`"
-    if kind.output == "figure":
-        for lang in LANGUAGES:
-            assert kind.default_caption(kind.options(), lang)
 
 
 class StubOut:
     """What the filter gives a kind's ``write`` (filters.kind.Out), without a document."""
 
     def __init__(self, fmt, figures):
-        self.fmt, self.identifier, self.lang, self.figures = fmt, "x", "es", figures
+        self.fmt, self.identifier, self.lang, self.figures, self.classes = fmt, "x", "es", figures, []
 
     def figure(self, n=1):
         assert 1 <= n <= self.figures
@@ -78,8 +68,8 @@ def test_an_incomplete_kind_is_named_when_the_registry_loads(tmp_path):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
     (tmp_path / "filters" / "kinds" / "incomplete.py").write_text(
         "from dataclasses import dataclass\n"
-        "from filters.kind import Kind\n"
-        "from filters.options import FigureOptions\n\n"
+        "from filters.blocks.kind import Kind\n"
+        "from filters.blocks.options import FigureOptions\n\n"
         "@dataclass(frozen=True)\n"
         "class IncompleteOptions(FigureOptions):\n"
         "    '''``.incomplete``: a kind that forgot its English caption.'''\n\n"
@@ -107,7 +97,7 @@ def test_kind_problems_name_each_missing_piece():
         "a 'text' kind needs write(data, options, out) -> panflute.Block",
         "a 'text' kind has no default caption, so it must not declare captions",
         "labels in 'en' lack a",
-        "labels query are shared ones (filters.labels); use those",
+        "labels query are shared ones (filters.blocks.labels); use those",
     ]
     pictures = Kind("attention", attention.options, attention.compute, "figures", 1, examples=attention.examples)
     assert pictures.problems() == [
@@ -148,7 +138,7 @@ def test_the_readme_walkthrough_kind_and_its_test_work_as_printed(tmp_path):
 
 def test_a_run_blocks_key_covers_the_whole_engine():
     """A .run block may use any engine module: its key must change with each of them."""
-    from filters.cache import _IN_MEMORY
+    from filters.cache.sources import _IN_MEMORY
 
     engine_modules = {f"engine.{p.stem}" for p in (ROOT / "engine").glob("*.py") if p.stem != "__init__"}
-    assert engine_modules <= set(_IN_MEMORY.closure(KINDS["run"].module)), "name it in filters/run.py's _engine()"
+    assert engine_modules <= set(_IN_MEMORY.closure(KINDS["run"].module)), "name it in filters/figures/sandbox.py's _engine()"

@@ -206,9 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     if not torch.cuda.is_available():
         print("CUDA: not available, skipped\n")
     if not args.no_toy:
-        from engine.toy import train_reversal
+        from engine.toy import ReversalConfig, train_reversal
 
-        result = train_reversal(seed=0)
+        result = train_reversal(ReversalConfig(seed=0))
         print(f"toy reversal model (1 attention layer, {result.steps} steps, 1 CPU thread): "
               f"trained in {result.train_seconds:.2f} s, held-out exact match {result.accuracy:.3f}")
     return 0

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import psutil
 
-from filters.build import filter_command, pandoc_path
-from filters.scan import live_blocks, strip_live_blocks
+from filters.pandoc.scan import live_blocks, strip_live_blocks
+from filters.pipeline.build import filter_command
+from filters.util.pandoc import pandoc_path
 from tools import ROOT
 
 BIN = Path(sys.executable).parent
@@ -40,8 +41,8 @@ BIN = Path(sys.executable).parent
 ONE_FIGURE = """
 import sys, json, pathlib
 from filters.kinds import KINDS
-from filters.options import parse_options
-from filters.entry import produce
+from filters.blocks.options import parse_options
+from filters.figures.entry import produce
 name, attributes, text, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], pathlib.Path(sys.argv[4])
 out.mkdir(exist_ok=True)
 kind = KINDS[name]

@@ -69,9 +69,9 @@ def check_block(device: torch.device) -> dict[str, object]:
 
 def check_toy(device: torch.device) -> dict[str, object]:
     """Training differs in the last bits between devices; what the slide shows must not."""
-    from engine.toy import train_reversal
+    from engine.toy import ReversalConfig, train_reversal
 
-    result = train_reversal(seed=0, device=device)
+    result = train_reversal(ReversalConfig(seed=0), device=device)
     return {"toy.accuracy": result.accuracy,
             "toy.argmax": torch.tensor(result.weights).argmax(-1).tolist()}
 
@@ -92,10 +92,10 @@ def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
     """
     import tempfile
 
-    from filters.entry import produce
+    from filters.blocks.options import parse_options
+    from filters.figures.entry import produce
     from filters.kinds import KINDS
-    from filters.options import parse_options
-    from filters.scan import live_blocks
+    from filters.pandoc.scan import live_blocks
 
     arrays: dict[str, object] = {}
     for n, (name, ident, attributes, body, *_) in enumerate(live_blocks(deck.read_text()), start=1):

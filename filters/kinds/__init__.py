@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from filters.kind import Kind, KindError
+from filters.blocks.kind import Kind, KindError
 
 
 def _discover() -> dict[str, Kind]:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
 from engine.tokens import tokenize
+from filters.blocks.options import Options, option
+from filters.blocks.parsers import as_int, as_seed, as_str
 from filters.errors import BlockError
-from filters.options import Options, as_int, as_seed, as_str, option
 
 MAX_TOKEN_CHARS = 24  # the longest word a figure labels ("desafortunadamente" is 18)
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from filters.kind import Kind, Matrix, as_list
-from filters.kinds._sentence import SentenceOptions
-from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, option, optional
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, as_int, optional
+from filters.kinds._sentence import SentenceOptions
+
 EXAMPLES = {
     "es": "# Auto-atención\n\n```{.attention #atencion}\nel gato se sentó en la alfombra\n```",
     "en": "# Self-attention\n\n```{.attention #attention}\nthe cat sat on the mat\n```",
@@ -87,8 +89,8 @@ def compute(options: AttentionOptions, device: str = "cpu") -> AttentionData:
 def draw(data: AttentionData, options: AttentionOptions, labels: dict):
     """The heatmap (queries on rows, keys on columns) and its colorbar."""
 
-    from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale, slide_figure
+    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.render import projected_scale, slide_figure
 
     L = len(data["tokens"])
     fig = slide_figure((4.2, 3.2) if L <= 12 else (5.6, 3.8), options.height)

@@ -16,12 +16,14 @@ import math
 from dataclasses import dataclass
 from typing import TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.latex import bmatrix
-from filters.options import Options, as_bool, as_int, as_matrix, as_seed, option, optional
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import Options, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, as_int, as_matrix, as_seed, optional
+from filters.errors import BlockError
+from filters.figures.matrices import bmatrix
+
 EXAMPLES = {
     "es": "# Paso a paso, con máscara causal\n\n```{.attention-steps #pasos seed=1 causal=true}\n```",
     "en": "# Step by step, with a causal mask\n\n```{.attention-steps #steps seed=1 causal=true}\n```",

@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.kinds._sentence import SentenceOptions
-from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, option, optional
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, as_int, optional
+from filters.errors import BlockError
+from filters.kinds._sentence import SentenceOptions
+
 EXAMPLES = {
     "es": "# Un bloque Transformer\n\n```{.block #bloque heads=2}\nel gato se sentó en la alfombra\n```",
     "en": "# One Transformer block\n\n```{.block #block heads=2}\nthe cat sat on the mat\n```",
@@ -114,8 +116,8 @@ def draw(data: BlockData, options: BlockOptions, labels: dict):
     """The attention heatmap beside horizontal bars, one pair per token (same rows)."""
     import numpy as np
 
-    from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale, slide_figure
+    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.render import projected_scale, slide_figure
 
     fig = slide_figure((5.2, 2.9), options.height)
     heat_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
@@ -136,7 +138,7 @@ def draw(data: BlockData, options: BlockOptions, labels: dict):
     return fig
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"block_attention": "atención ({heads} cabezas, media)", "block_attention_one": "atención (1 cabeza)",
            "block_attention_bar": "atención",

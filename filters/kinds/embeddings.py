@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
-from filters.kind import Kind, Matrix, as_list
-from filters.options import FigureOptions, as_choice, as_int, as_seed, option
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import FigureOptions, option
+from filters.blocks.parsers import as_choice, as_int, as_seed
 
 CORPORA = ("es", "en")  # corpus/<name>.txt, beside this file
 
@@ -107,7 +108,7 @@ def compute(options: EmbeddingsOptions, device: str = "cpu") -> EmbeddingsData:
     }
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"embeddings_title": "similitud media: mismo tema {within:.2f} · temas distintos {between:.2f}",
            "component": "componente principal {n}"},
@@ -122,7 +123,7 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     import numpy as np
     from adjustText import adjust_text
 
-    from filters.render import slide_figure
+    from filters.figures.render import slide_figure
 
     fig = slide_figure((4.6, 3.0), options.height)
     ax = fig.add_subplot()

@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.kinds._sentence import SentenceOptions
-from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, option
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, as_int
+from filters.errors import BlockError
+from filters.kinds._sentence import SentenceOptions
+
 EXAMPLES = {
     "es": "# Varias cabezas\n\n```{.multihead #cabezas heads=4}\nel gato se sentó en la alfombra\n```",
     "en": "# Several heads\n\n```{.multihead #heads heads=4}\nthe cat sat on the mat\n```",
@@ -50,7 +52,7 @@ class MultiheadOptions(FigureOptions, HeatmapOptions, SentenceOptions):
 
 def max_tokens_for(heads: int) -> int:
     """The longest sentence whose ``heads`` panels stay labelled at 4 pt or more at the default height
-    (measured with Spanish words of up to eight letters; tests/test_never_silent.py draws each):
+    (measured with Spanish words of up to eight letters; tests/test_errors.py draws each):
     two heads share the slide's width, three fit 11 columns each, four or more go in a grid of four
     columns."""
     return {2: 12, 3: 11}.get(heads, 7)
@@ -108,7 +110,7 @@ def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
 
 def draw(data: MultiheadData, options: MultiheadOptions, labels: dict):
     """One heatmap per head."""
-    from filters.heatmap import heads_figure
+    from filters.figures.heatmap import heads_figure
 
     return heads_figure(data["head_weights"], data["tokens"], data["tokens"], labels=labels, height=options.height,
                         precision=options.precision, annotate=options.annotate, cmap=options.cmap)

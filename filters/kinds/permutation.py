@@ -13,12 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.kinds._sentence import SentenceOptions
-from filters.options import FigureOptions, HeatmapOptions, as_bool, int_list, option, optional
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, int_list, optional
+from filters.errors import BlockError
+from filters.kinds._sentence import SentenceOptions
+
 EXAMPLES = {
     "es": "# ¿Ve el orden la atención?\n\n```{.permutation #permutacion}\nel gato se sentó en la alfombra\n```",
     "en": "# Does attention see order?\n\n```{.permutation #permutation}\nthe cat sat on the mat\n```",
@@ -91,7 +93,7 @@ def compute(options: PermutationOptions, device: str = "cpu") -> PermutationData
     }
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"original": "orden original", "permuted": "tokens permutados",
            "max_difference": "máx. |A′ − A permutada| = {:.0e}"},
@@ -103,8 +105,8 @@ LABELS = {
 def draw(data: PermutationData, options: PermutationOptions, labels: dict):
     """The sentence's heatmap beside the permuted sentence's, one colour scale, one colorbar."""
 
-    from filters.heatmap import attention_heatmap, weights_colorbar
-    from filters.render import projected_scale, slide_figure
+    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.render import projected_scale, slide_figure
 
     fig = slide_figure((5.0, 2.75), options.height)
     axes = fig.subplots(1, 2)

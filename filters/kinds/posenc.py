@@ -11,18 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import COLORMAPS, DIVERGING, FigureOptions, option
+from filters.blocks.parsers import as_choice, as_int, as_positive_float, int_list
 from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.options import (
-    COLORMAPS,
-    DIVERGING,
-    FigureOptions,
-    as_choice,
-    as_int,
-    as_positive_float,
-    int_list,
-    option,
-)
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -91,7 +83,7 @@ def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
     }
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"posenc_heat": "$P$: posiciones × dimensiones", "posenc_curves": "algunas dimensiones",
            "sin": "sen", "cos": "cos", "dim": "dim. {d} ({fn})", "posenc_value": "valor de $P$"},
@@ -134,7 +126,7 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
 
 def draw(data: PosencData, options: PosencOptions, labels: dict):
     """The heatmap (with its colorbar) beside the curves."""
-    from filters.render import slide_figure
+    from filters.figures.render import slide_figure
 
     fig = slide_figure((5.4, 2.6), options.height)
     heat_ax, curve_ax = fig.subplots(1, 2, width_ratios=[1.1, 1])

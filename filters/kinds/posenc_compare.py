@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
+from filters.blocks.kind import Kind, Matrix, as_list
+from filters.blocks.options import DIVERGING, FigureOptions, option
+from filters.blocks.parsers import as_choice, as_int, as_positive_float, as_seed
 from filters.errors import BlockError
-from filters.kind import Kind, Matrix, as_list
-from filters.options import DIVERGING, FigureOptions, as_choice, as_int, as_positive_float, as_seed, option
 
 ENCODINGS = ("sinusoidal", "learned", "rope", "alibi")
 
@@ -27,7 +28,7 @@ EXAMPLES = {
 
 def _encodings(value) -> tuple[str, ...]:
     """``sinusoidal,rope`` or ``[learned, alibi]`` → a tuple of known encodings, in that order."""
-    from filters.options import str_list
+    from filters.blocks.parsers import str_list
 
     if isinstance(value, str) and not value.strip().startswith("["):
         value = [part for part in value.replace(",", " ").split() if part]
@@ -113,7 +114,7 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
     """One panel per encoding, each scaled to [−1, 1] by its largest magnitude, one colorbar."""
     import numpy as np
 
-    from filters.render import slide_figure
+    from filters.figures.render import slide_figure
 
     n = len(data["encodings"])
     rows, cols = (2, 2) if n == 4 else (1, n)
@@ -135,7 +136,7 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
     return fig
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "aprendida\n(sin entrenar)", "posenc_rope": "RoPE",
            "posenc_alibi": "ALiBi (sesgo)", "posenc_similarity": "similitud entre posiciones (escalada)"},

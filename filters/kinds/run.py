@@ -1,4 +1,5 @@
-"""``.run``: the lecturer's own Python, run with the engine while the deck builds (see :mod:`filters.run`).
+"""``.run``: the lecturer's own Python, run with the engine while the deck builds (see
+:mod:`filters.figures.sandbox`).
 
 ````markdown
 ```{.python .run #fig-mi-experimento caption="Lo que mide mi experimento"}
@@ -15,9 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypedDict
 
+from filters.blocks.kind import Kind
+from filters.blocks.options import FigureOptions, option, without_option_lines
+from filters.blocks.parsers import as_bool, as_positive_float, as_seed, str_list
 from filters.errors import BlockError
-from filters.kind import Kind
-from filters.options import FigureOptions, as_bool, as_positive_float, as_seed, option, str_list
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -30,11 +32,17 @@ EXAMPLES = {
 }
 
 
-def _without_option_lines(code: str) -> str:
+# What the slide says of a block whose code was not run and has no saved result.
+NOT_RUN = {
+    "es": "(Código no ejecutado: compilado sin ejecutar código —--no-exec o execute: false— y sin resultado guardado.)",
+    "en": "(Code not run: built without running code —--no-exec or execute: false— and no saved result.)",
+}
+
+
+def _code_as_keyed(code: str) -> str:
     """The code as the cache key sees it: its ``#|`` lines emptied (each is an option, in the key on
-    its own when it changes the result; a caption edited there must not run the code again), every
-    other line where it was, so that line numbers stay the deck's."""
-    return "\n".join("#|" if line.lstrip().startswith("#|") else line for line in code.splitlines())
+    its own when it changes the result), every other line where it was."""
+    return without_option_lines(code, keep_places=True)
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class RunOptions(FigureOptions):
 
     body_key: ClassVar[str | None] = "code"
     body_is_code: ClassVar[bool] = True
-    code: str = option("", str, help="the Python code (the block's body)", key=_without_option_lines)
+    code: str = option("", str, help="the Python code (the block's body)", key=_code_as_keyed)
     fig_cap: tuple[str, ...] = option((), str_list, figure=False,
                                       help="captions of the figures, in order, e.g. [\"first\", \"second\"]")
     echo: bool = option(False, as_bool, figure=False, help="show the code, highlighted, before what it makes")
@@ -63,16 +71,13 @@ class RunOptions(FigureOptions):
         if self.timeout > 3600:
             raise BlockError(f"at most 3600 seconds, got {self.timeout:g}", key="timeout")
 
-    def time_limit(self) -> float:
-        return self.timeout
-
     def figure_captions(self) -> list[str]:
         return list(self.fig_cap) or super().figure_captions()
 
     @property
     def listing(self) -> str:
         """The code as shown with ``echo``: without its ``#|`` option lines."""
-        return "\n".join(line for line in self.code.splitlines() if not line.lstrip().startswith("#|")).strip("\n")
+        return without_option_lines(self.code)
 
 
 class RunData(TypedDict):
@@ -86,11 +91,11 @@ class RunData(TypedDict):
 
 
 def make(options: RunOptions, folder, *, ext: str, device: str, lang: str) -> RunData:
-    """Run the block's code (:func:`filters.run.execute`); its figures go to ``folder``."""
-    from filters.run import execute
+    """Run the block's code (:func:`filters.figures.sandbox.execute`); its figures go to ``folder``."""
+    from filters.figures.sandbox import execute
 
     return execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height, folder=folder,
-                   ext=ext, timeout=options.timeout)
+                   ext=ext)
 
 
 def write(data: RunData, options: RunOptions, out) -> list:
@@ -117,6 +122,15 @@ def write(data: RunData, options: RunOptions, out) -> list:
     return blocks
 
 
+def write_unrun(options: RunOptions, out) -> list:
+    """What the slide shows of a block the build must not run (``--no-exec``) and has no result of:
+    its code, and a note in the deck's language that it was not run."""
+    import panflute as pf
+
+    words = [w for word in NOT_RUN[out.lang].split() for w in (pf.Str(word), pf.Space())][:-1]
+    return [pf.CodeBlock(options.listing, classes=out.classes[:1]), pf.Para(pf.Emph(*words))]
+
+
 def across_devices(data: RunData) -> dict[str, Any]:
     """What must agree on the CPU and a GPU: the numbers the block gave ``slide.data``."""
     return {f"data.{name}": value for name, value in data["data"].items()
@@ -124,4 +138,4 @@ def across_devices(data: RunData) -> dict[str, Any]:
 
 
 KIND = Kind("run", RunOptions, None, output="figures", make=make, write=write, cost=5, executes=True,
-            across_devices=across_devices, examples=EXAMPLES)
+            write_unrun=write_unrun, timeout_option="timeout", across_devices=across_devices, examples=EXAMPLES)

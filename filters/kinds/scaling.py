@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind
-from filters.options import FigureOptions, as_int, as_seed, int_list, option
+from filters.blocks.kind import Kind
+from filters.blocks.options import FigureOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_int, as_seed, int_list
+from filters.errors import BlockError
+
 EXAMPLES = {
     "es": "# ¿Por qué dividir por $\\sqrt{d_k}$?\n\n```{.scaling #escala}\n```",
     "en": "# Why divide by $\\sqrt{d_k}$?\n\n```{.scaling #scale}\n```",
@@ -91,7 +93,7 @@ def compute(options: ScalingOptions, device: str = "cpu") -> ScalingData:
             "seed": options.seed, "device": dev.type, **rows}
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"d_k": "$d_k$ (escala logarítmica)", "max_weight": "peso máximo medio",
            "unscaled": r"sin escalar: $QK^T$", "scaled": r"escalado: $QK^T/\sqrt{d_k}$",
@@ -105,7 +107,7 @@ LABELS = {
 def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
     """Mean largest softmax weight against ``d_k`` (log axis), without and with the ``1/√d_k`` scale.
     ``unscaled``/``scaled``: one value in [1/keys, 1] per ``d_k``. Returns the lines."""
-    from filters.render import before_save, thin_tick_labels
+    from filters.figures.render import before_save, thin_tick_labels
 
     lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"])
     lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"])
@@ -122,7 +124,7 @@ def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
 
 def draw(data: ScalingData, options: ScalingOptions, labels: dict):
     """The two curves and the uniform level."""
-    from filters.render import slide_figure
+    from filters.figures.render import slide_figure
 
     fig = slide_figure((4.4, 2.6), options.height)
     curves(fig.add_subplot(), data["d_k"], data["max_weight_unscaled"], data["max_weight_scaled"],

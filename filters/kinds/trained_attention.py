@@ -12,11 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, TypedDict
 
-from filters.errors import BlockError
-from filters.kind import Kind, Matrix
-from filters.options import FigureOptions, HeatmapOptions, as_bool, as_int, as_seed, as_str, option
+from filters.blocks.kind import Kind, Matrix
+from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
+from filters.blocks.parsers import as_bool, as_int, as_seed, as_str
+from filters.errors import BlockError
+
 EXAMPLES = {
     "es": "# Atención aprendida\n\n```{.trained-attention #aprendida}\n```",
     "en": "# Learned attention\n\n```{.trained-attention #learned}\n```",
@@ -74,7 +76,7 @@ class TrainedData(TypedDict):
     config: dict[str, Any]  # engine.toy.ReversalConfig
 
 
-# The words of this figure besides the shared ones (filters.labels), in every language.
+# The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"input": "entrada (key)", "output": "salida predicha (query)",
            "accuracy": "exactitud en {held_out} secuencias no vistas: {percent:.0f} %"},
@@ -86,11 +88,12 @@ LABELS = {
 def compute(options: TrainedOptions, device: str = "cpu") -> TrainedData:
     """Train :mod:`engine.toy`'s reversal model and return its attention on a held-out sequence."""
     from engine.device import pick
-    from engine.toy import train_reversal
+    from engine.toy import ReversalConfig, train_reversal
 
     dev = pick(device)
-    result = train_reversal(seed=options.seed, seq_len=options.seq_len, vocab=options.vocab, steps=options.steps,
-                            d_model=options.d_model, num_heads=options.heads, device=dev)
+    config = ReversalConfig(seed=options.seed, seq_len=options.seq_len, vocab=options.vocab, steps=options.steps,
+                            d_model=options.d_model, num_heads=options.heads)
+    result = train_reversal(config, device=dev)
     # the training time is left out: the same numbers must give the same bytes on every build
     data = {key: value for key, value in result.to_dict().items() if key != "train_seconds"}
     return {"kind": "trained-attention", "device": dev.type, **data}
@@ -99,8 +102,8 @@ def compute(options: TrainedOptions, device: str = "cpu") -> TrainedData:
 def draw(data: TrainedData, options: TrainedOptions, labels: dict):
     """The learned weights, input symbols on columns and the model's output symbols on rows, titled
     with the held-out exact-match rate."""
-    from filters.heatmap import attention_heatmap, heads_figure, weights_colorbar
-    from filters.render import projected_scale, slide_figure
+    from filters.figures.heatmap import attention_heatmap, heads_figure, weights_colorbar
+    from filters.figures.render import projected_scale, slide_figure
 
     title = labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"])
     if options.per_head:

@@ -1,0 +1,225 @@
+"""The ``attnslides`` command: build decks, start a new one, list options, clean the cache."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine.device import CHOICES as DEVICES
+from filters.blocks.labels import LANGUAGES
+from filters.errors import PREFIX
+from filters.pipeline.build import FORMATS
+
+
+def _decks(args) -> list[Path] | int:
+    """The decks a command names (default: slides/*.md), or its exit status when they will not do."""
+    if args.traceback:
+        os.environ["ATTNSLIDES_TRACEBACK"] = "1"  # the filter and its workers read it
+    decks = args.decks or sorted(Path("slides").glob("*.md"))
+    if not decks:
+        print(f"{PREFIX} no decks to build: name them (attnslides build deck.md), or put them in slides/",
+              file=sys.stderr)
+        return 2
+    missing = [deck for deck in decks if not Path(deck).is_file()]
+    if missing:
+        print(f"{PREFIX} no such deck: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    from filters.util.names import file_name
+
+    stems = [file_name(deck) for deck in decks]
+    same = sorted({str(deck) for deck in decks if stems.count(file_name(deck)) > 1})
+    if same:
+        print(f"{PREFIX} {', '.join(same)} would write the same files in {args.out}/ (one name, "
+              f"{file_name(same[0])}): build them one at a time with --out", file=sys.stderr)
+        return 2
+    return [Path(deck) for deck in decks]
+
+
+def _build(args) -> int:
+    from filters.pipeline.build import build
+    from filters.pipeline.errors import BuildError, report
+
+    decks = _decks(args)
+    if isinstance(decks, int):
+        return decks
+    if len(decks) > 1 and args.parallel != 1:
+        return _build_in_parallel(decks, args)
+    failed = []
+    for deck in decks:
+        try:
+            build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
+                  pandoc_options=args.pandoc_options)
+        except BuildError as exc:
+            report(exc)
+            failed.append(str(deck))
+            if not args.keep_going:
+                break
+    if failed and args.keep_going and len(decks) > 1:
+        print(f"{PREFIX} {len(decks) - len(failed)} of {len(decks)} decks built; failed: {', '.join(failed)}",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _build_in_parallel(decks: list[Path], args) -> int:
+    """Build each deck in a process of its own (``attnslides build DECK``), ``--parallel`` at once
+    (default: one per core): LaTeX's passes are one core's work, so decks side by side finish
+    sooner. Each message names its deck. A failure lets the running builds finish and starts no
+    new one, unless ``--keep-going``."""
+    import subprocess
+
+    at_once = args.parallel or os.cpu_count() or 1
+    options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
+               *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
+               *(["--", *args.pandoc_options] if args.pandoc_options else [])]
+    pending, running, failed = list(decks), {}, []
+    try:
+        while pending or running:
+            while pending and len(running) < at_once and (args.keep_going or not failed):
+                deck = pending.pop(0)
+                running[deck] = subprocess.Popen([sys.executable, "-m", "filters.cli", "build", str(deck), *options])
+            if not running:
+                break
+            for deck, process in list(running.items()):
+                if process.poll() is not None:
+                    del running[deck]
+                    if process.returncode != 0:
+                        failed.append(str(deck))
+            time.sleep(0.02)
+    finally:  # interrupted: stop the builds still running, as Ctrl-C does
+        for process in running.values():
+            process.terminate()
+        for process in running.values():
+            process.wait()
+    if failed and len(decks) > 1:
+        print(f"{PREFIX} {len(decks) - len(failed) - len(pending)} of {len(decks)} decks built; failed: "
+              f"{', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _watch(args) -> int:
+    from filters.cli.watch import watch
+
+    decks = _decks(args)
+    if isinstance(decks, int):
+        return decks
+    try:
+        status = watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
+                       execute=not args.no_exec, pandoc_options=args.pandoc_options)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM during a build: the way a watch ends, too
+        status = 0
+    print(f"{PREFIX} watch stopped", file=sys.stderr)
+    return status
+
+
+def _new(args) -> int:
+    from filters.cli.starter import starter_deck
+
+    if args.deck.exists():
+        print(f"{PREFIX} {args.deck} exists already; choose another name", file=sys.stderr)
+        return 1
+    args.deck.parent.mkdir(parents=True, exist_ok=True)
+    args.deck.write_text(starter_deck(args.lang))
+    print(f"{PREFIX} wrote {args.deck}; build it with: attnslides build {args.deck}", file=sys.stderr)
+    return 0
+
+
+def _options(args) -> int:
+    import difflib
+
+    from filters.blocks.settings import describe
+    from filters.kinds import KINDS
+
+    kind = args.kind.lstrip(".") if args.kind else None
+    if kind and kind not in KINDS:
+        close = difflib.get_close_matches(kind, KINDS, n=1, cutoff=0.0)
+        print(f"{PREFIX} there is no kind '.{kind}'" + (f"; did you mean '.{close[0]}'?" if close else "")
+              + f" Kinds: {', '.join('.' + k for k in KINDS)}", file=sys.stderr)
+        return 2
+    print(describe(KINDS, kind))
+    return 0
+
+
+def _clean(args) -> int:
+    from filters.cache.store import Cache
+
+    removed = Cache(args.cache).clean()
+    print(f"{PREFIX} removed {removed['entries']} cache entries, {removed['figures']} figure files, "
+          f"{removed['manifests']} manifests and {removed['folders']} figure folders of deleted decks, "
+          f"{removed['temporary']} unfinished entries")
+    return 0
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("attnslides")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="attnslides", description="Live attention figures in Pandoc slides.")
+    parser.add_argument("--version", action="version", version=f"attnslides {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    build = commands.add_parser("build", help="build decks (default: slides/*.md) into build/; after '--', pandoc's "
+                                "own options (-d defaults.yml, -H, -V, --citeproc, --pdf-engine …)")
+    watching = commands.add_parser("watch", help="build decks (default: slides/*.md), then again on every save")
+    for command in (build, watching):
+        command.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
+        command.add_argument("--out", default="build", help="output folder (default: build)")
+        command.add_argument("--to", default="beamer", choices=FORMATS, metavar="FORMAT",
+                             help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
+        command.add_argument("--device", choices=DEVICES, default=None,
+                             help="where the engine runs (default: the deck's setting, else cpu)")
+        command.add_argument("--no-exec", action="store_true",
+                             help="never run the deck's code (.run blocks): use a cached result, else show the code")
+        command.add_argument("--traceback", action="store_true",
+                             help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
+    build.add_argument("--keep-going", action="store_true",
+                       help="when a deck fails, build the others, then list the failures (exit status 1)")
+    build.add_argument("--parallel", type=int, default=0, metavar="N",
+                       help="decks built at once, each in its own process (default 0: one per core)")
+    build.set_defaults(run=_build)
+    watching.add_argument("--open", action="store_true", help="open the PDF in the desktop's viewer once")
+    watching.set_defaults(run=_watch)
+
+    new = commands.add_parser("new", help="write a starter deck that uses every kind of live block once")
+    new.add_argument("deck", type=Path, help="the Markdown file to write, e.g. slides/mi-clase.md")
+    new.add_argument("--lang", choices=LANGUAGES, default=LANGUAGES[0], help="the deck's language")
+    new.set_defaults(run=_new)
+
+    options = commands.add_parser("options", help="list every block kind and its options")
+    options.add_argument("kind", nargs="?", help="one kind, e.g. attention or .attention")
+    options.set_defaults(run=_options)
+
+    clean = commands.add_parser("clean", help="remove cached figures and figure files that no deck uses")
+    clean.add_argument("--cache", default="build/cache", help="the cache folder (default: build/cache)")
+    clean.set_defaults(run=_clean)
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # after '--': pandoc's own options, passed on to pandoc (attnslides build deck.md -- -d defaults.yml)
+    pandoc_options = argv[argv.index("--") + 1:] if "--" in argv else []
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    args.pandoc_options = pandoc_options
+
+    def terminated(signum, frame):  # `kill`: stop as Ctrl-C does, with pandoc, the filter and LaTeX
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{PREFIX} interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

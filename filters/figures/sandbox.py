@@ -1,0 +1,366 @@
+"""The sandbox of ``.run`` blocks: a lecturer's own Python, run with the engine while the deck builds.
+
+A ``.run`` block's code runs in a worker like any figure, with these names already there:
+
+* ``engine`` — the attention engine, every module imported (``engine.attention.MultiHeadAttention``);
+* ``torch``, ``np`` (numpy), ``plt`` (matplotlib.pyplot, in the deck's style);
+* ``slide`` — a :class:`Slide`: what the block puts on its slide besides its figures.
+
+torch, numpy and Python's ``random`` are seeded first (the block's ``seed``, default 0), so a block
+gives the same slide on every build. Every matplotlib figure still open when the code ends becomes
+a figure on the slide, in the order they were created; what the code prints appears as text. An
+exception stops the build with the line of the deck that raised it and the block's own frames of
+the traceback (:class:`filters.errors.BlockError`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import linecache
+import math
+import os
+import random
+import re
+import sys
+import tempfile
+import traceback
+import warnings
+from pathlib import Path
+from typing import Any
+
+from filters.errors import BlockError, JobTimeout, tracebacks_wanted
+
+CODE_WIDTH = 50  # characters a printed line may take on a slide (53 fit)
+
+# The file name the block's code is compiled under: its frames are the block's own.
+CODE_FILE = "<.run block>"
+
+
+def _array(values):
+    """A tensor, array or nested list as a float numpy array (on the CPU)."""
+    import numpy as np
+
+    if hasattr(values, "detach"):
+        values = values.detach().cpu().double().numpy()
+    return np.asarray(values, dtype=float)
+
+
+def _jsonable(value):
+    """``value`` with tensors and arrays turned into (nested) lists, numpy scalars into numbers."""
+    if hasattr(value, "detach") or type(value).__module__ == "numpy":
+        value = _array(value)
+        return value.tolist() if value.ndim else float(value)
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+class Slide:
+    """The ``slide`` object of a ``.run`` block: what the block puts on its slide besides its figures.
+
+    Outputs appear in the order the code makes them, figures included (a figure is placed where it
+    was created). Attributes: ``device`` (the ``torch.device`` the build computes on; move your
+    tensors there to use a GPU) and ``lang`` (the deck's language, ``"es"`` or ``"en"``).
+    """
+
+    def __init__(self, *, device, lang: str, height: str):
+        self.device, self.lang, self._height = device, lang, height
+        self.outputs: list[dict[str, Any]] = []
+        self.values: dict[str, Any] = {}
+
+    def _figures_so_far(self) -> int:
+        import matplotlib.pyplot as plt
+
+        return max(plt.get_fignums(), default=0)
+
+    def _put(self, **piece) -> None:
+        self.outputs.append({**piece, "after_figure": self._figures_so_far()})
+
+    def matrix(self, values, *, precision: int = 2, name: str | None = None) -> None:
+        """Show a vector or a matrix (tensor, array or nested list) as LaTeX, e.g. ``A = [...]``.
+
+        Args:
+            values: shape ``(n,)`` (shown as a row) or ``(rows, cols)``.
+            precision: decimals of each entry.
+            name: what it is called on the slide, as LaTeX (``"A"``, ``"W_Q"``); none: just the matrix.
+
+        Raises:
+            ValueError: for an array of another rank, or of more than 12 × 12 entries.
+        """
+        from filters.figures.matrices import bmatrix
+
+        array = _array(values)
+        if array.ndim == 1:
+            array = array[None, :]
+        if array.ndim != 2 or max(array.shape) > 12:
+            raise ValueError(f"slide.matrix shows a vector or a matrix of at most 12 × 12, got shape {array.shape}")
+        latex = bmatrix(array.tolist(), precision)
+        self._put(math=f"{name} = {latex}" if name else latex)
+
+    def math(self, latex: str) -> None:
+        """Show a line of display math (LaTeX, without ``$``)."""
+        self._put(math=str(latex))
+
+    def text(self, markdown: str) -> None:
+        """Show a short text (Markdown: ``*emphasis*``, ``$x$``)."""
+        self._put(text=str(markdown))
+
+    def heatmap(self, weights, queries, keys=None, *, title: str | None = None, titles: list[str] | None = None,
+                precision: int = 2, annotate: bool | None = None, cmap: str = "viridis"):
+        """A heatmap of attention weights in the deck's style (queries on rows, keys on columns),
+        as the ``.attention`` kind draws it; it appears where it is made. Several matrices (a
+        stack of shape ``(P, L, S)``, e.g. one per head) are drawn side by side on one colour scale.
+
+        Args:
+            weights: shape ``(L, S)`` or ``(P, L, S)``, values in [0, 1].
+            queries: L row labels; keys: S column labels (default: the queries).
+            title: above the heatmap(s); titles: one per panel of a stack.
+            precision, annotate, cmap: as in ``.attention``.
+
+        Returns:
+            The matplotlib figure.
+
+        Raises:
+            ValueError: when the shape does not match the labels.
+        """
+        import matplotlib.pyplot as plt
+
+        from filters.blocks.labels import LABELS
+        from filters.figures.heatmap import attention_heatmap, heads_figure, weights_colorbar
+        from filters.figures.render import projected_scale
+
+        array = _array(weights)
+        keys = queries if keys is None else keys
+        if array.ndim not in (2, 3) or array.shape[-2:] != (len(queries), len(keys)):
+            raise ValueError(f"slide.heatmap needs weights of shape ({len(queries)}, {len(keys)}) for its labels "
+                             f"(or a stack of them), got {array.shape}")
+        labels = LABELS[self.lang]
+        queries, keys = list(map(str, queries)), list(map(str, keys))
+        if array.ndim == 3:
+            fig = plt.figure(figsize=(4.6, 2.6))
+            return heads_figure(array, queries, keys, labels=labels, height=self._height, precision=precision,
+                                annotate=annotate, cmap=cmap, title=title, titles=titles, fig=fig)
+        fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8))
+        ax = fig.add_subplot()
+        if title:
+            ax.set_title(title)
+        heatmap = attention_heatmap(ax, array, queries, keys, precision=precision, annotate=annotate, cmap=cmap,
+                                    labels=labels, scale=projected_scale(fig, self._height))
+        weights_colorbar(fig, heatmap, ax=ax, labels=labels, fraction=0.06, pad=0.03)
+        return fig
+
+    def data(self, **values) -> None:
+        """Add ``values`` (numbers, lists, tensors, arrays) to the block's JSON file, ``<id>.json``."""
+        self.values.update(_jsonable(values))
+
+
+def _engine():
+    """The ``engine`` package with every lecture module imported (named here one by one, so that a
+    ``.run`` block's cache key covers the whole engine)."""
+    import engine
+    import engine.attention
+    import engine.block
+    import engine.device
+    import engine.embedding
+    import engine.masks
+    import engine.optim
+    import engine.positional
+    import engine.recurrent
+    import engine.tokens
+    import engine.toy  # noqa: F401
+
+    return engine
+
+
+def _own_frames(tb) -> tuple[tuple[int, str, str], ...]:
+    """The frames of traceback ``tb`` that are the block's code: ``(line, function, source)``."""
+    frames = traceback.extract_tb(tb)
+    return tuple((f.lineno, "the block" if f.name == "<module>" else f.name, (f.line or "").strip())
+                 for f in frames if f.filename == CODE_FILE)
+
+
+class _Printed(io.TextIOBase):
+    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest."""
+
+    def __init__(self, slide: Slide):
+        self._slide = slide
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        outputs = self._slide.outputs
+        if outputs and "printed" in outputs[-1] and outputs[-1]["after_figure"] == self._slide._figures_so_far():
+            outputs[-1]["printed"] += text
+        elif text:
+            self._slide._put(printed=text)
+        return len(text)
+
+
+@contextlib.contextmanager
+def _descriptor_1_captured():
+    """Output written to file descriptor 1 itself (``os.system``, a C library, a subprocess) goes to a
+    file while the block runs, never to the filter's stdout (pandoc's JSON stream). Yields a
+    function that returns what was written."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 1)
+        try:
+            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
+    """The block's own frames of ``exc``'s traceback; a deep recursion keeps its first and last 4."""
+    frames = _own_frames(exc.__traceback__)
+    if len(frames) > 10:
+        frames = (*frames[:4], (frames[4][0], f"… {len(frames) - 8} more calls …", ""), *frames[-4:])
+    return frames
+
+
+def _figure_size(height: str) -> tuple[float, float]:
+    """The size of a block's figures by default: the style's, scaled with the height on the slide,
+    so that their text keeps its size there (:func:`filters.figures.render.size_for`)."""
+    import matplotlib
+
+    from filters.figures.render import size_for
+
+    return size_for(tuple(matplotlib.rcParams["figure.figsize"]), height)
+
+
+def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str) -> dict[str, Any]:
+    """Run ``code`` as described above; save its figures as ``folder/figure-<n>.<ext>``. Its time
+    limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout` only learns
+    the line of the block it struck.
+
+    Figures are the pyplot figures still open at the end, in the order of their numbers (the order
+    they were made, unless the code numbers them itself), then :class:`matplotlib.figure.Figure`
+    objects the code kept in a variable.
+
+    Returns:
+        The block's data: ``outputs`` (in order: ``{"figure": n}``, ``{"math": latex}``,
+        ``{"text": markdown}``, ``{"printed": text}``), ``figures`` (how many), ``data`` (what the
+        code gave ``slide.data``), ``seed`` and ``device``.
+
+    Raises:
+        BlockError: when the code does not compile, raises or exits, with the line (of the block's
+            body) at fault and the block's own frames of the traceback.
+        JobTimeout: when the block's time limit strikes (with the line it was on).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from engine.device import pick
+    from filters.figures.render import deck_style
+
+    dev = pick(device)
+    slide = Slide(device=dev, lang=lang, height=height)
+    compiled = _compiled(code)
+    namespace = _namespace(slide, seed)
+    try:
+        with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
+            # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
+            # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
+            warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
+            matplotlib.rcParams["figure.figsize"] = _figure_size(height)
+            _run(compiled, namespace, slide)
+            numbers, count = _save_figures(namespace, folder, ext)
+            low_level = written()
+    finally:
+        plt.close("all")
+    outputs = _in_order(slide.outputs, numbers)
+    if low_level.strip():
+        outputs.append({"printed": low_level.rstrip()})
+    return {"seed": seed, "device": dev.type, "figures": count, "outputs": outputs, "data": slide.values}
+
+
+def _compiled(code: str):
+    """The block's code compiled under :data:`CODE_FILE`, its lines kept for tracebacks.
+
+    Raises:
+        BlockError: when it does not compile, with the line at fault.
+    """
+    try:
+        compiled = compile(code, CODE_FILE, "exec")
+    except SyntaxError as exc:
+        message = re.sub(r" \(detected at line \d+\)", "", exc.msg)  # a line of the block: the message says the deck's
+        raise BlockError(f"the code does not compile: {message}", line=exc.lineno) from None
+    linecache.cache[CODE_FILE] = (len(code), None, code.splitlines(True), CODE_FILE)  # source lines in tracebacks
+    return compiled
+
+
+def _namespace(slide: Slide, seed: int) -> dict[str, Any]:
+    """The names a block's code finds, with torch, numpy and ``random`` seeded and no figure open."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import torch
+
+    namespace = {"__name__": "__attnslides_run__", "engine": _engine(), "torch": torch, "np": np, "plt": plt,
+                 "slide": slide}
+    plt.close("all")
+    # printed tensors and arrays wrap where a slide's code block does (CODE_WIDTH)
+    torch.set_printoptions(linewidth=CODE_WIDTH)
+    np.set_printoptions(linewidth=CODE_WIDTH)
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)  # numpy's legacy seed is 32-bit
+    random.seed(seed)
+    return namespace
+
+
+def _run(compiled, namespace: dict[str, Any], slide: Slide) -> None:
+    """Execute the block, its printed output going to the slide; an exception becomes a
+    :class:`BlockError` (a :class:`JobTimeout` stays one) with the block's own lines."""
+    try:
+        with contextlib.redirect_stdout(_Printed(slide)):
+            exec(compiled, namespace)
+    except JobTimeout as exc:
+        frames = _own_frames(exc.__traceback__)
+        raise JobTimeout(frames[-1][0] if frames else None) from None
+    except BaseException as exc:  # noqa: BLE001 — SystemExit and KeyboardInterrupt are the block's too
+        frames = _trace_of(exc)
+        what = "called exit()" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        details = "".join(traceback.format_exception(exc)) if tracebacks_wanted() else ""
+        raise BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details) from None
+
+
+def _save_figures(namespace: dict[str, Any], folder: Path, ext: str) -> tuple[list[float], int]:
+    """Save the figures the block made, in order: the pyplot ones by number, then those kept in a
+    variable. Returns their numbers (kept ones: ``inf``, they come last) and how many there are."""
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from filters.figures.render import save
+
+    numbers = sorted(plt.get_fignums())
+    figures = [plt.figure(number) for number in numbers]
+    kept = [value for value in namespace.values() if isinstance(value, Figure) and value not in figures]
+    figures, numbers = figures + kept, numbers + [math.inf] * len(kept)
+    for n, fig in enumerate(figures, start=1):
+        save(fig, folder / f"figure-{n}.{ext}")
+    return numbers, len(figures)
+
+
+def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
+    """Pieces and figures in the order they were made: a piece made when figure number ``k`` was the
+    newest comes after it. Figures are numbered on the slide from 1, in the order given."""
+    outputs, pieces = [], list(pieces)
+    for n, number in enumerate(numbers, start=1):
+        while pieces and pieces[0]["after_figure"] < number:
+            outputs.append(_without_marker(pieces.pop(0)))
+        outputs.append({"figure": n})
+    return outputs + [_without_marker(p) for p in pieces]
+
+
+def _without_marker(piece: dict) -> dict:
+    piece = {k: v for k, v in piece.items() if k != "after_figure"}
+    if "printed" in piece:
+        piece["printed"] = piece["printed"].rstrip("\n")
+    return piece

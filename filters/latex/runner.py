@@ -1,0 +1,284 @@
+"""LaTeX, run as a rebuild wants it: as few passes as the change needs, with the preamble
+precompiled, safely.
+
+* **Passes.** A pass is run again only while the files one pass hands to the next (``.aux``,
+  ``.nav``, ``.snm``, ``.toc``, ``.out``) still change, at most :data:`MAX_PASSES`; a ``.tex`` whose
+  text and every file LaTeX read last time (figures, the lecturer's pictures, as ``-recorder``
+  lists them) are unchanged costs no pass at all. This is latexmk's rule, decided here without its
+  Perl process and its bookkeeping (a fifth of a warm rebuild, measured).
+* **A precompiled preamble.** A pdfLaTeX deck's preamble (all before ``\\begin{document}``: Beamer,
+  its theme, fonts, :file:`preamble.tex`) is dumped once into a format with ``mylatexformat``
+  (TeX Live ships it) and every pass starts from it: about a third of a pass is loading that
+  preamble. The format is named by a hash of the preamble's text and of the TeX installation, kept
+  in ``<build>/formats/``, and made again only when either changes. When the dump fails the deck is
+  built the plain way, and the build says so once. LuaLaTeX decks are built the plain way (fonts
+  loaded by ``fontspec`` cannot be dumped).
+* **Only the frames that changed**, when a change allows it (:mod:`filters.latex.frames`).
+* **Safe.** No shell escape; kpathsea's paranoid mode (no absolute paths, no ``..``, no dot files)
+  for reading and writing (:mod:`filters.latex.env`); a fixed date from ``SOURCE_DATE_EPOCH``; a
+  time limit per pass; each pass in a process group of its own, killed whole on a timeout or an
+  interruption and with the build (:mod:`filters.latex.passes`); the files of a pass that was
+  killed or failed are deleted, so a later build never reads half a ``.aux``.
+* **Warm.** A :class:`Session` (held by ``attnslides watch``) keeps each deck's date fixed while it
+  is watched and starts the next build's first pass ahead, between saves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from filters.errors import PREFIX
+from filters.latex import frames
+from filters.latex.env import latex_env, source_date
+from filters.latex.passes import (
+    HANDED_ON,
+    MAX_PASSES,
+    LatexTimeout,
+    command,
+    crashed,
+    digest,
+    forget_auxiliaries,
+    read_inputs,
+    run_pass,
+    start,
+)
+from filters.util.files import write_atomic
+
+__all__ = ["LatexTimeout", "Session", "precompiled_preamble", "typeset"]
+
+FORMATS_KEPT = 8  # precompiled preambles kept in <build>/formats/ (about 7 MB each)
+
+
+def _installation(engine: str, folder: Path) -> str:
+    """What identifies the TeX installation a format is made for: the engine's own format file
+    (remade by Debian's fmtutil whenever TeX Live's packages change), by path, size and time. Where
+    that file is (``kpsewhich``'s answer) is remembered in ``folder``, which spares a process per build."""
+    remembered = folder / f"{engine}.where"
+    with contextlib.suppress(OSError):
+        stat = os.stat(found := remembered.read_text())
+        return f"{found}:{stat.st_size}:{stat.st_mtime_ns}"
+    try:
+        found = subprocess.run(["kpsewhich", f"-engine={ {'pdflatex': 'pdftex'}.get(engine, engine)}", f"{engine}.fmt"],
+                               capture_output=True, text=True, timeout=30).stdout.strip()
+        stat = os.stat(found)
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_atomic(remembered, found.encode())
+    return f"{found}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def precompiled_preamble(tex: Path, text: str, engine: str, env: dict, *, name: str) -> str | None:
+    """The format holding ``text``'s preamble, dumped now if it is not there yet, as ``-fmt``
+    takes it (relative to ``tex``'s folder); ``None`` when the deck is run the plain way: a LuaLaTeX
+    deck, no ``\\begin{document}``, or a preamble that could not be dumped (said once, on stderr,
+    naming ``name``).
+
+    Raises:
+        LatexTimeout: when the dump runs past the time limit.
+    """
+    head, begins, _ = text.partition("\\begin{document}")
+    if engine != "pdflatex" or not begins:
+        return None
+    folder = tex.parent / "formats"
+    key = hashlib.sha256(f"{engine}\n{_installation(engine, folder)}\n{head}".encode()).hexdigest()[:20]
+    fmt, failed = folder / f"{key}.fmt", folder / f"{key}.failed"
+    if failed.is_file():  # the dump failed, or LaTeX could not run from it
+        return None
+    if fmt.is_file():
+        os.utime(fmt)  # recently used: kept by the pruning below
+        return f"formats/{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    job = f"{tex.stem}-preamble-{os.getpid()}"  # two builds dumping one preamble never share files
+    done = run_pass([engine, "-ini", "-interaction=nonstopmode", "-halt-on-error", f"-jobname={job}",
+                      f"&{engine}", "mylatexformat.ltx", tex.name], tex.parent, env)
+    dumped, log = tex.parent / f"{job}.fmt", tex.parent / f"{job}.log"
+    try:
+        if done.returncode != 0 or not dumped.is_file():
+            reason = next((line[2:] for line in done.stdout.splitlines() if line.startswith("! ")), "see its log")
+            failed.write_text(done.stdout)
+            print(f"{PREFIX} {name}: its preamble could not be precompiled ({reason}); LaTeX loads it on every "
+                  f"pass (the dump's output: {failed})", file=sys.stderr)
+            return None
+        os.replace(dumped, fmt)
+    finally:
+        dumped.unlink(missing_ok=True)
+        log.unlink(missing_ok=True)
+        tex.parent.joinpath(f"{job}.pdf").unlink(missing_ok=True)
+    for old in sorted(folder.glob("*.fmt"), key=lambda p: p.stat().st_mtime, reverse=True)[FORMATS_KEPT:]:
+        old.unlink(missing_ok=True)
+    return f"formats/{key}"
+
+
+class Session:
+    """What a watch keeps between its builds: each deck's date, fixed when the watch starts (its
+    file's time changes with every save), and LaTeX processes started ahead, by what they were
+    started for: each has loaded its format and waits for the name of its file on its standard
+    input (TeX's "**" prompt). Its owner calls :meth:`stop` when it ends."""
+
+    def __init__(self):
+        self.dates: dict[str, int] = {}
+        self.ahead: dict[tuple, subprocess.Popen] = {}
+
+    def pin_date(self, deck: Path) -> None:
+        """Fix ``deck``'s date (``SOURCE_DATE_EPOCH``) for the rest of the session."""
+        self.dates[str(Path(deck).resolve())] = source_date(deck)
+
+    def env(self, deck: Path | None, out: Path) -> dict[str, str]:
+        """LaTeX's environment for ``deck``'s ``.tex`` in ``out``, with its pinned date."""
+        return latex_env(deck, out, date=self.dates.get(str(Path(deck).resolve())) if deck else None)
+
+    def start_ahead(self, tex: Path, *, deck: Path | None = None) -> None:
+        """Start the first pass of ``tex``'s next build now (between saves): its format is loaded
+        while the lecturer types, and :func:`typeset` hands it the file when the build comes.
+        Nothing is started when the last run did not end well."""
+        try:
+            record = json.loads(tex.with_suffix(".passes.json").read_text())
+        except (OSError, ValueError):
+            return
+        line, env = command(record["engine"], record["format"]), self.env(deck, tex.parent)
+        key = _ahead_key(tex, line, env)
+        for stale in [k for k in self.ahead if k[0] == key[0] and k != key]:  # an old preamble, an old date
+            self.stop(stale)
+        if key not in self.ahead or self.ahead[key].poll() is not None:
+            self.stop(key)
+            self.ahead[key] = start(line, tex.parent, env, stdin=subprocess.PIPE)
+
+    def take(self, tex: Path, line: list[str], env: dict) -> subprocess.Popen | None:
+        """The LaTeX started ahead for this command, if there is one (it is then the caller's)."""
+        return self.ahead.pop(_ahead_key(tex, line, env), None)
+
+    def stop(self, key: tuple | None = None) -> None:
+        """Stop the LaTeX processes started ahead (``key``'s, or all)."""
+        for k in [key] if key is not None else list(self.ahead):
+            process = self.ahead.pop(k, None)
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                folder = Path(k[0]).parent  # the recorder's file of a LaTeX that never got its file name
+                for left in [*folder.glob(f"*{process.pid}.fls"), *folder.glob(f"formats/*{process.pid}.fls")]:
+                    left.unlink(missing_ok=True)
+
+
+def _ahead_key(tex: Path, line: list[str], env: dict) -> tuple:
+    """What a LaTeX started ahead must have been started with (its command without the file)."""
+    return str(tex.resolve()), tuple(line), env["SOURCE_DATE_EPOCH"], env["TEXINPUTS"]
+
+
+def typeset(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = False,
+            session: Session | None = None) -> tuple[str, subprocess.CompletedProcess, str]:
+    """Make ``tex``'s PDF with ``engine`` (``pdflatex`` or ``lualatex``) in the ``.tex``'s folder;
+    return LaTeX's log, how the last pass ended, and the text the log's line numbers refer to.
+
+    No pass runs when the ``.tex`` and every file the last run read are as they were and that run
+    ended well. When only some frames' text changed (:func:`filters.latex.frames.changed_frames_only`),
+    only those are typeset and their pages replaced in the PDF. Otherwise passes run until what they
+    hand on settles. A marker file lives while LaTeX runs: found at the start, it says a run was
+    killed, and its files are deleted first. ``session``: a watch's :class:`Session`.
+
+    Raises:
+        LatexTimeout: when a pass runs past :data:`filters.latex.passes.LATEX_TIME_LIMIT_S`.
+    """
+    session = session or Session()
+    record_file, running = tex.with_suffix(".passes.json"), tex.with_suffix(".running")
+    if running.exists() or fresh:
+        forget_auxiliaries(tex)
+    text = tex.read_text()
+    env = session.env(deck, tex.parent)
+    running.touch()
+    try:
+        fmt = precompiled_preamble(tex, text, engine, env, name=str(deck or tex))
+        record = {"engine": engine, "format": fmt, "tex": hashlib.sha256(text.encode()).hexdigest(),
+                  "date": env["SOURCE_DATE_EPOCH"]}
+        last, unchanged = _last_run(tex, record)
+        if unchanged:
+            running.unlink()
+            return tex.with_suffix(".log").read_text(errors="replace"), subprocess.CompletedProcess([], 0, "", ""), text
+        ahead = session.take(tex, command(engine, fmt), env)
+        layout = frames.layout(text)
+        if not fresh and layout is not None and last is not None:
+            # the frames' pass takes the LaTeX started ahead when it runs one; else the full passes do
+            done = _frames_only(tex, text, layout, last, record, env, ahead)
+            if done is not None:
+                running.unlink(missing_ok=True)
+                return done
+        record_file.unlink(missing_ok=True)
+        done = _passes(tex, text, engine, fmt, env, record, layout, ahead, name=str(deck or tex))
+    except BaseException:
+        record_file.unlink(missing_ok=True)  # the marker stays: the next run starts clean
+        raise
+    running.unlink(missing_ok=True)
+    log_file = tex.with_suffix(".log")
+    return (log_file.read_text(errors="replace") if log_file.exists() else ""), done, text
+
+
+def _last_run(tex: Path, record: dict) -> tuple[dict | None, bool]:
+    """The record of the last run (``None`` when there is none), and whether it stands for this one:
+    its PDF and log are there, it was made for the same text, engine, format and date, and every
+    file it read is as it was (then no pass is needed)."""
+    pdf, log_file = tex.with_suffix(".pdf"), tex.with_suffix(".log")
+    try:
+        last = json.loads(tex.with_suffix(".passes.json").read_text())
+    except (OSError, ValueError):
+        return None, False
+    with contextlib.suppress(OSError, ValueError):
+        if (pdf.is_file() and log_file.is_file() and {k: last.get(k) for k in record} == record
+                and all(digest(tex.parent / n if not Path(n).is_absolute() else Path(n)) == d
+                        for n, d in last["inputs"].items())):
+            return last, True
+    return last, False
+
+
+def _frames_only(tex: Path, text: str, layout: dict, last: dict, record: dict, env: dict,
+                 ahead: subprocess.Popen | None):
+    """:func:`filters.latex.frames.changed_frames_only`, or ``None`` when it fails for any reason but
+    a timeout (an OSError, a PDF pikepdf cannot read …): the full passes will do."""
+    try:
+        return frames.changed_frames_only(tex, text, layout, last, record, env, ahead=ahead)
+    except LatexTimeout:
+        raise
+    except Exception:  # noqa: BLE001 — any failure here only means the full passes run
+        return None
+
+
+def _passes(tex: Path, text: str, engine: str, fmt: str | None, env: dict, record: dict, layout: dict | None,
+            ahead: subprocess.Popen | None, *, name: str) -> subprocess.CompletedProcess:
+    """The full passes: run until what one pass hands the next settles (at most
+    :data:`filters.latex.passes.MAX_PASSES`), then record what they read. A pass that TeX itself
+    does not survive from the precompiled preamble is run again the plain way, and that preamble
+    never precompiled again."""
+    log_file, record_file = tex.with_suffix(".log"), tex.with_suffix(".passes.json")
+    line = [*command(engine, fmt), tex.name]
+    for _ in range(MAX_PASSES):
+        before = {s: digest(tex.with_suffix(s)) for s in HANDED_ON}
+        done = run_pass(line, tex.parent, env, ahead=ahead if ahead and ahead.poll() is None else None)
+        ahead = None
+        if done.returncode != 0 and fmt and crashed(done, log_file):
+            # TeX itself died on the precompiled preamble (pdfTeX segfaults on some pgf shadings
+            # dumped into a format, e.g. the Warsaw theme): never again for this preamble.
+            tex.parent.joinpath(f"{fmt}.failed").write_text(done.stdout)
+            tex.parent.joinpath(f"{fmt}.fmt").unlink(missing_ok=True)
+            print(f"{PREFIX} {name}: LaTeX could not run from its precompiled preamble (it ended by "
+                  f"{'signal ' + str(-done.returncode) if done.returncode < 0 else 'no error of its own'}); "
+                  "LaTeX loads the preamble on every pass", file=sys.stderr)
+            forget_auxiliaries(tex)
+            record["format"], fmt = None, None
+            line = [*command(engine, None), tex.name]
+            continue
+        if done.returncode != 0:
+            forget_auxiliaries(tex)
+            break
+        if {s: digest(tex.with_suffix(s)) for s in HANDED_ON} == before:
+            write_atomic(record_file, json.dumps({**record, "inputs": read_inputs(tex), **frames.pages_of(tex, layout),
+                                                  "troubled": layout is not None and frames.troubled(log_file, text)},
+                                                 indent=1).encode())
+            break
+    return done

@@ -1,0 +1,134 @@
+"""Checks the filter makes on a whole document: the pandoc that runs it, the device and language
+asked for, code blocks that would show as plain code, code lines that run off a Beamer frame."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import subprocess
+import sys
+
+import panflute as pf
+
+from filters.blocks.labels import LANGUAGES, language
+from filters.cache.store import Cache
+from filters.errors import PREFIX, BlockError, BlockErrors, Where
+from filters.kinds import KINDS
+from filters.pandoc.document import slide_level, slides_of
+from filters.pandoc.settings import DeckSettings
+from filters.util.files import write_atomic
+from filters.util.pandoc import pandoc_path, pandoc_version
+
+
+def check_pandoc(version: str) -> None:
+    """Stop before any figure is computed when the pandoc running the filter (its ``version``, which
+    pandoc gives its filters in ``PANDOC_VERSION``) is older than 3: it cannot read the Figures we write."""
+    major = version.split(".")[0]
+    if major.isdigit() and int(major) < 3:
+        raise BlockError(f"this is pandoc {version}, and attnslides needs pandoc 3 or later (it writes Figure "
+                         f"elements, which pandoc {version} cannot read). Use the pandoc installed with attnslides: "
+                         f"{pandoc_path()}, or `attnslides build`")
+
+
+def device(settings: DeckSettings) -> str:
+    """The device the engine runs on, checked now, before any figure: named with where it was set."""
+    from engine.device import resolve
+
+    device, where, deck = settings.device, settings.device_given_by, settings.deck
+    if device == "cpu":
+        return device
+    try:
+        resolved = resolve(device)
+        if resolved != "cpu":
+            from engine.device import pick
+
+            pick(resolved)
+    except (RuntimeError, ValueError) as exc:
+        raise BlockError(f"the device '{device}' was asked for {where}, and {exc}; build on the cpu or on "
+                         "a machine that has it", where=Where(deck, "(metadata)", "the build's device")) from None
+    return device
+
+
+def deck_language(doc: pf.Doc, deck: str) -> str:
+    """The language of the figures' words: the deck's ``lang`` (``es-ES`` → ``es``; English when it
+    gives none).
+
+    Raises:
+        BlockError: for a language we have no words for, when the deck has live blocks.
+    """
+    given = doc.get_metadata("lang", None)
+    code = language(str(given)) if isinstance(given, str) and given.strip() else "en"
+    if isinstance(given, str) and given.strip() and given.split("-")[0].lower() not in LANGUAGES:
+        raise BlockError(f"the deck's lang is {given!r}, and figures can have words in {', '.join(LANGUAGES)} only: "
+                         f"add 'attnslides: {{lang: en}}' (or es) to the metadata to choose one",
+                         key="lang", where=Where(deck, "(metadata)", "in the deck's metadata"))
+    return code
+
+
+# Classes a code block may carry that are no language: pandoc's own, and plain-text listings.
+_CODE_CLASSES = frozenset({"numberlines", "number-lines", "text", "plain", "output", "sourcecode", "example", "txt"})
+
+
+def warn_unknown_classes(others: list[tuple[str, str]], deck: str, cache: Cache) -> None:
+    """Warn about a code block whose class is neither a kind nor a language pandoc highlights
+    (``.multihed``, ``.heatmap``): it would show as a plain code listing, which is seldom meant."""
+    known = None
+    for name, slide in dict.fromkeys(others):
+        if name.lower() in _CODE_CLASSES:
+            continue
+        known = known if known is not None else highlight_languages(cache)
+        if name.lower() in known:
+            continue
+        close = difflib.get_close_matches(name, KINDS, n=1, cutoff=0.0)
+        hint = f"the closest kind is '.{close[0]}'" if close else ""
+        print(f"{PREFIX} warning: {deck}, slide «{slide}»: a code block of class '.{name}' is neither a live block "
+              f"nor a language pandoc highlights, so it shows as plain code; {hint}", file=sys.stderr)
+
+
+def highlight_languages(cache: Cache) -> frozenset[str]:
+    """The languages pandoc highlights (``pandoc --list-highlight-languages``), asked once per pandoc
+    version and kept in the cache folder when there is one."""
+
+    record = cache.root / f".highlight-languages-{pandoc_version()}.json"
+    try:
+        return frozenset(json.loads(record.read_text()))
+    except (OSError, ValueError):
+        pass
+    done = subprocess.run([pandoc_path(), "--list-highlight-languages"], capture_output=True, text=True)
+    names = frozenset(done.stdout.split())
+    if names and cache.root.is_dir():
+        write_atomic(record, json.dumps(sorted(names)).encode())
+    return names
+
+
+# Characters a line of code holds on a Beamer frame: Latin Modern Mono at 11 pt is 5.75 pt a
+# character in 307 pt of text (a 54-character line is 3 pt too wide, measured). Highlighted code
+# (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts.
+CODE_COLUMNS = 53
+
+
+def check_code_width(doc: pf.Doc, settings: DeckSettings) -> None:
+    """In Beamer, a line of code (the deck's, a ``.run`` block's listing or printed output) longer
+    than :data:`CODE_COLUMNS` stops the build naming its slide (``overflow: warn`` only warns)."""
+    if doc.format != "beamer":
+        return
+    found = []
+
+    def look(elem, _doc, title):
+        if isinstance(elem, pf.CodeBlock):
+            longest = max((len(line.expandtabs(4)) for line in elem.text.splitlines()), default=0)
+            if longest > CODE_COLUMNS:
+                found.append((title, longest))
+
+    for block, title in slides_of(doc, slide_level(doc, settings.deck)):
+        block.walk(lambda elem, d, title=title: look(elem, d, title))
+    if not found:
+        return
+    overflow, deck = settings.meta.overflow, settings.deck
+    errors = [BlockError(f"a line of {n} characters runs off the slide (at most {CODE_COLUMNS} fit): break it, or "
+                         "print less per line", where=Where(deck, title, "a code block")) for title, n in found]
+    if overflow == "warn":
+        for error in errors:
+            print(f"{PREFIX} warning: {str(error).removeprefix(PREFIX + ' ')}", file=sys.stderr)
+        return
+    raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)

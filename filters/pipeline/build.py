@@ -1,0 +1,239 @@
+"""Deck → what a lecturer hands out: pandoc reads the deck, our filter runs, pandoc writes the output.
+
+* ``beamer``: ``build/<deck>.tex``, then LaTeX makes ``build/<deck>.pdf`` (:mod:`filters.pipeline.pdf`,
+  :mod:`filters.latex`: a precompiled preamble, and only the passes a change needs: an edit of one
+  sentence costs one pass, an unchanged deck none).
+* ``latex``: the same as a handout, ``build/<deck>-handout.pdf`` (an article: every step of a
+  worked example at once, figures at their size on the slide).
+* ``revealjs``: a folder, ``build/<deck>-html/``, with ``index.html``, its figures, and the parts of
+  reveal.js and KaTeX it uses (installed from npm by ``make setup``): it opens with no network. A
+  folder and not one self-contained HTML file, because reveal.js's speaker view loads its page at
+  run time, which a file of data: URIs cannot serve.
+* ``docx``, ``pptx``: ``build/<deck>.docx`` / ``.pptx`` with PNG figures at 200 dpi.
+
+:func:`build` reads the deck's file once and hands the filter a
+:class:`filters.pandoc.settings.BuildSettings`; the filter hands back the deck's settings, read once
+(the LaTeX engine, the overflow rule, the theme).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from filters.errors import PREFIX
+from filters.latex.runner import Session
+from filters.pandoc.settings import BuildSettings, DeckSettings
+from filters.pipeline import pandocargs
+from filters.pipeline.errors import BuildError
+from filters.pipeline.pandocargs import PandocOptions
+from filters.pipeline.pdf import PREAMBLE, to_pdf
+from filters.pipeline.reveal import reveal_assets
+from filters.util.files import write_atomic
+from filters.util.names import file_name
+from filters.util.pandoc import pandoc_path, pandoc_version
+
+__all__ = ["FORMATS", "BuildError", "build", "convert", "filter_command"]
+
+def filter_command() -> str:
+    """The filter executable beside this Python (the ``attnslides-filter`` console script)."""
+    script = Path(sys.executable).with_name("attnslides-filter")
+    if script.exists():
+        return str(script)
+    found = shutil.which("attnslides-filter")
+    if not found:
+        raise BuildError("the attnslides-filter command is not installed; run `make setup`")
+    return found
+
+
+# pandoc reading deeply nested brackets ([[[[…]]]]) takes minutes and gigabytes; no deck needs that.
+PANDOC_TIME_LIMIT_S = 120.0
+
+
+def run_pandoc(args: list[str], *, stdin: str | None = None) -> str:
+    try:
+        done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True,
+                              timeout=PANDOC_TIME_LIMIT_S)
+    except subprocess.TimeoutExpired:
+        what = f"reading {args[0]}" if stdin is None else "writing the output"
+        raise BuildError(f"pandoc ran for more than {PANDOC_TIME_LIMIT_S:g} s {what} and was stopped: is there "
+                         "text it struggles with, such as brackets nested many levels deep ([[[[…]]]])?") from None
+    sys.stderr.write(done.stderr)  # pandoc's warnings
+    if done.returncode != 0:
+        raise BuildError(f"pandoc {' '.join(args)} failed (exit {done.returncode})")
+    return done.stdout
+
+
+# What `attnslides build --to` makes, and where.
+FORMATS = {
+    "beamer": "PDF slides (LaTeX Beamer): build/<deck>.pdf",
+    "latex": "a handout to print, every step of a worked example at once (LaTeX article): build/<deck>-handout.pdf",
+    "revealjs": "HTML slides that open offline (reveal.js, KaTeX): build/<deck>-html/index.html",
+    "docx": "an editable Word document: build/<deck>.docx",
+    "pptx": "editable PowerPoint slides: build/<deck>.pptx",
+}
+
+
+_BINARY = ("docx", "pptx")  # zip files: pandoc writes them itself
+
+
+def convert(deck: Path, output: Path, *, build: BuildSettings, to: str = "beamer", pandoc_args=lambda settings: [],
+            options: PandocOptions | None = None) -> tuple[bool, DeckSettings]:
+    """Read ``deck`` with pandoc, run the filter with the ``build``'s settings, write ``output`` with
+    pandoc (a text output only if it changed).
+
+    The three stages run one after another, as ``pandoc --filter`` would run them, but without a
+    pandoc waiting in memory while the figures are drawn (a cold build's peak memory is the
+    filter's alone), and the filter runs in this process (a warm build starts no Python). Its
+    progress and errors reach stderr as they happen. ``pandoc_args(settings)`` gives pandoc's writer
+    options from the deck's settings; ``options`` are the lecturer's own pandoc options
+    (:mod:`filters.pipeline.pandocargs`).
+
+    Returns:
+        Whether the output changed, and the deck's settings (read once, by the filter): the LaTeX
+        engine, the overflow rule and the theme.
+
+    Raises:
+        BuildError: when pandoc or the filter fails (the filter has then printed which slide,
+            block and key are at fault).
+    """
+    from filters.pandoc.filter import explain, filter_json
+
+    options = options or PandocOptions()
+    ast = run_pandoc([str(deck) if deck.is_absolute() else os.path.join(".", deck),  # ./-x.md: a file, not an option
+                      *options.reading, "--to", "json", "--output", "-"])
+    try:
+        filtered, settings = filter_json(ast, to, build)
+    except Exception as exc:  # the filter's own message; a KeyboardInterrupt goes on up
+        print(explain(exc, deck), file=sys.stderr)
+        raise BuildError(f"{deck} was not built", reported=True) from None
+    args = ["--from", "json", "--standalone", "--to", to, *options.writing, *pandoc_args(settings)]
+    if to in ("beamer", "latex"):  # our preamble (filters/latex/preamble.tex) after the deck's own
+        if options.includes_header:  # the lecturer's -H already replaces header-includes, as pandoc does
+            args += ["--include-in-header", str(PREAMBLE)]
+        else:
+            filtered = _with_header(filtered, PREAMBLE.read_text())
+    resources = os.pathsep.join([str(output.parent), str(deck.resolve().parent), "."])
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
+        partial = output.with_name(f".{output.name}.partial")
+        try:
+            run_pandoc([*args, "--resource-path", resources, "--output", str(partial)], stdin=filtered)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+        return True, settings
+    text = run_pandoc([*args, "--resource-path", resources, "--output", "-"], stdin=filtered)
+    if output.is_file() and output.read_text() == text:
+        return False, settings
+    write_atomic(output, text.encode())
+    return True, settings
+
+
+def _with_header(ast_json: str, tex: str) -> str:
+    """The document with ``tex`` added at the end of its ``header-includes`` metadata (a list
+    made of it when it is one value). Not ``--include-in-header``: pandoc's ``-H`` replaces the
+    deck's own ``header-includes``, which would vanish without a word."""
+    doc = json.loads(ast_json)
+    raw = {"t": "MetaBlocks", "c": [{"t": "RawBlock", "c": ["latex", tex]}]}
+    given = doc["meta"].get("header-includes")
+    if given is None:
+        doc["meta"]["header-includes"] = {"t": "MetaList", "c": [raw]}
+    elif given.get("t") == "MetaList":
+        given["c"].append(raw)
+    else:
+        doc["meta"]["header-includes"] = {"t": "MetaList", "c": [given, raw]}
+    return json.dumps(doc, ensure_ascii=False)
+
+
+@contextlib.contextmanager
+def deck_lock(out_dir: Path, deck: Path):
+    """Hold ``out_dir``'s lock for ``deck`` (its name): two builds of one deck into one folder take
+    turns, as their ``.tex``, LaTeX's files and the PDF are the same files."""
+    import fcntl
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / f".{file_name(deck)}.lock", "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"{PREFIX} {deck}: another build of it into {out_dir} is running; waiting for it", file=sys.stderr)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
+          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None) -> Path:
+    """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
+    it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
+    ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
+    ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pipeline.pandocargs` says, with those a
+    deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
+    :class:`filters.latex.runner.Session`. The deck's file is read once, here.
+
+    Raises:
+        BuildError: for a format that is not one of :data:`FORMATS`, and as the stages raise it.
+    """
+    if to not in FORMATS:
+        raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
+    if not Path(deck).is_file():
+        raise BuildError(f"{deck}: no such deck (moved or deleted?)")
+    try:
+        with deck_lock(out_dir, deck):
+            text = deck.read_text(encoding="utf-8", errors="replace")
+            try:
+                options = pandocargs.split([*_deck_defaults(deck, text), *pandoc_options], out_dir=out_dir,
+                                           stem=file_name(deck))
+            except pandocargs.PandocOptionError as exc:
+                raise BuildError(f"{deck}: {exc}") from None
+            settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
+                                     pandoc_version=pandoc_version())
+            return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
+    except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
+        where = f" {exc.filename}" if exc.filename else ""
+        raise BuildError(f"{deck}: cannot write{where}: {exc.strerror or exc} (the output folder, --out, must be a "
+                         "folder you can write, with free space)") from None
+
+
+def _deck_defaults(deck: Path, text: str) -> list[str]:
+    """``-d FILE`` for a pandoc defaults file the deck's front matter names
+    (``attnslides: {pandoc-defaults: FILE}``, relative to the deck's folder), else nothing."""
+    import yaml
+
+    match = re.match(r"---\s*\n(.*?)\n(?:---|\.\.\.)\s*\n", text, re.S)
+    try:
+        front = yaml.safe_load(match[1]) if match else None
+    except yaml.YAMLError:
+        return []  # pandoc reports it, with the line
+    named = front.get("attnslides", {}).get("pandoc-defaults") if isinstance(front, dict) and \
+        isinstance(front.get("attnslides"), dict) else None
+    return ["--defaults", str(deck.parent / str(named))] if named else []
+
+
+def _build(deck: Path, out_dir: Path, *, to: str, build: BuildSettings, options: PandocOptions,
+           session: Session | None) -> Path:
+    start = time.perf_counter()
+    if to in ("beamer", "latex"):
+        tex = out_dir / (file_name(deck) + (".tex" if to == "beamer" else "-handout.tex"))
+        _, settings = convert(deck, tex, build=replace(build, output_dir=tex.parent), to=to, options=options)
+        # a handout is no slide: a line over the margin is worth a warning, not a failed build
+        result = to_pdf(tex, deck=deck, overflow=settings.meta.overflow if to == "beamer" else "warn",
+                        engine=options.pdf_engine or settings.pdf_engine, session=session)
+    elif to == "revealjs":
+        folder = out_dir / f"{file_name(deck)}-html"
+        result = folder / "index.html"
+        convert(deck, result, build=replace(build, output_dir=folder, figures_dir=folder / "figures"), to=to,
+                pandoc_args=lambda settings: reveal_assets(folder, settings.theme), options=options)
+    else:
+        result = out_dir / f"{file_name(deck)}.{to}"
+        convert(deck, result, build=replace(build, output_dir=result.parent), to=to, options=options)
+    print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
+    return result

@@ -1,0 +1,193 @@
+"""``.run`` blocks: a lecturer's own code, run at build time. One deck in tests/decks/ per behaviour,
+read by pandoc and filtered in this process, as ``attnslides build`` does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import panflute as pf
+import pytest
+from conftest import DECKS, figures_of, filter_deck
+
+from filters.errors import BlockError
+
+
+def only(doc, cls):
+    found = []
+    doc.walk(lambda e, d: found.append(e) if isinstance(e, cls) else None)
+    return found
+
+
+def deck_line(deck, text: str) -> int:
+    """The line of ``deck`` (from 1) that holds ``text``: where a message must point."""
+    return next(n for n, line in enumerate(deck.read_text().splitlines(), start=1) if text in line)
+
+
+def test_two_figures_with_their_captions_text_data_and_print_in_order(build_dirs, monkeypatch):
+    deck = DECKS / "run-two-figures.md"
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    first, second = only(doc, pf.Figure)
+    assert pf.stringify(first.caption) == "La primera: una recta."
+    assert pf.stringify(second.caption) == "La segunda: una parábola."
+    assert (first.identifier, second.identifier) == ("dos-1", "dos-2")
+    folder = figures_of(deck, build_dirs)
+    assert sorted(p.name for p in folder.iterdir()) == ["dos-1.pdf", "dos-2.pdf", "dos.json"]
+    # what the code made, in the order it made it
+    order = [type(e).__name__ for e in doc.content if not isinstance(e, pf.Header)]
+    assert order == ["Figure", "Para", "Figure", "CodeBlock"]
+    assert pf.stringify(doc.content[2]).strip() == "Entre las dos figuras."
+    assert only(doc, pf.CodeBlock)[0].text == "listo" and "output" in only(doc, pf.CodeBlock)[0].classes
+    data = json.loads((folder / "dos.json").read_text())
+    np.testing.assert_allclose(data["data"]["xs"], np.linspace(-1, 1, 21))
+    assert data["data"]["nota"] == "hecho" and data["figures"] == 2
+
+
+def test_a_matrix_as_latex_and_the_code_shown_with_echo(build_dirs, monkeypatch):
+    doc = filter_deck(DECKS / "run-matrix.md", build_dirs, monkeypatch)
+    code, para = [e for e in doc.content if not isinstance(e, pf.Header)]
+    assert code.classes == ["python"] and code.text.startswith("scores = torch.tensor(")
+    (math,) = only(para, pf.Math)
+    scores = np.array([[0.0, 1.0, 2.0], [2.0, 0.0, -1.0]])
+    softmax = np.exp(scores) / np.exp(scores).sum(1, keepdims=True)
+    assert math.format == "DisplayMath" and math.text.startswith("A = \\begin{bmatrix}")
+    assert [f"{x:.3f}" for x in softmax.ravel()] == [n for n in math.text.replace("\\\\", "&").split("}")[1]
+                                                        .split("\\end")[0].replace(" ", "").split("&")]
+
+
+def test_an_exception_names_the_decks_line_and_keeps_only_the_blocks_frames(build_dirs, monkeypatch):
+    deck = DECKS / "run-raises.md"
+    with pytest.raises(BlockError) as info:
+        filter_deck(deck, build_dirs, monkeypatch)
+    message = str(info.value)
+    assert f"line {deck_line(deck, 'total = dividir(1, 0)')} of {deck}" in message
+    assert f"line {deck_line(deck, 'return a / b')} of {deck}, in dividir" in message
+    assert "ZeroDivisionError: division by zero" in message and "«El bloque que falla»" in message
+    assert "filters/" not in message and "Traceback" in message, "only the block's own frames"
+    assert not (figures_of(deck, build_dirs)).exists(), "nothing half-written"
+
+
+def test_a_block_past_its_timeout_is_stopped_and_says_where(build_dirs, monkeypatch):
+    deck = DECKS / "run-timeout.md"
+    with pytest.raises(BlockError) as info:
+        filter_deck(deck, build_dirs, monkeypatch)
+    message = str(info.value)
+    assert "option 'timeout'" in message and "stopped after 1 s" in message
+    assert any(f"line {deck_line(deck, text)} of" in message for text in ("while True:", "x += 1"))
+
+
+def test_no_exec_shows_the_code_of_a_block_without_a_cached_result(build_dirs, monkeypatch):
+    deck = DECKS / "run-not-executed.md"
+    monkeypatch.setenv("ATTNSLIDES_EXECUTE", "0")
+    doc = filter_deck(deck, build_dirs, monkeypatch)  # the code would raise SystemExit if it ran
+    code, note = [e for e in doc.content if not isinstance(e, pf.Header)]
+    assert code.text == 'raise SystemExit("ran despite --no-exec")'
+    assert "--no-exec" in pf.stringify(note) and not only(doc, pf.Figure)
+    monkeypatch.delenv("ATTNSLIDES_EXECUTE")
+    doc = filter_deck(deck, build_dirs, monkeypatch, execute=False)  # the metadata's way
+    assert "--no-exec" in pf.stringify(doc)
+
+
+def test_no_exec_uses_a_cached_result(build_dirs, monkeypatch):
+    deck = DECKS / "run-two-figures.md"
+    filter_deck(deck, build_dirs, monkeypatch)
+    monkeypatch.setenv("ATTNSLIDES_EXECUTE", "0")
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    assert len(only(doc, pf.Figure)) == 2 and "--no-exec" not in pf.stringify(doc)
+
+
+def test_an_unchanged_block_never_runs_again(build_dirs, monkeypatch, tmp_path):
+    deck = tmp_path / "cuenta.md"
+    marker = tmp_path / "runs.txt"
+    deck.write_text("---\ntitle: Cuenta\nlang: es\n---\n\n# Cuenta\n\n```{.python .run #cuenta}\n"
+                    f"with open({str(marker)!r}, 'a') as f:\n    f.write('x')\nslide.text('hola')\n```\n")
+    for _ in range(2):
+        filter_deck(deck, build_dirs, monkeypatch, caption="")
+    assert marker.read_text() == "x"
+    deck.write_text(deck.read_text().replace("'hola'", "'adiós'"))
+    filter_deck(deck, build_dirs, monkeypatch)
+    assert marker.read_text() == "xx", "a changed block runs again"
+
+
+def test_fig_cap_must_match_the_figures(build_dirs, monkeypatch, tmp_path):
+    deck = tmp_path / "caps.md"
+    deck.write_text("---\ntitle: Caps\nlang: es\n---\n\n# Caps\n\n```{.python .run}\n#| fig-cap: [\"a\", \"b\"]\n"
+                    "plt.figure()\n```\n")
+    with pytest.raises(BlockError, match="fig-cap gives 2 captions, but the code drew 1"):
+        filter_deck(deck, build_dirs, monkeypatch)
+
+
+def test_the_unknown_class_warning_names_the_slide_and_the_closest_kind(build_dirs, monkeypatch, capfd):
+    doc = filter_deck(DECKS / "unknown-class.md", build_dirs, monkeypatch)
+    err = capfd.readouterr().err
+    assert "warning" in err and "«Una clase que no es nada»" in err and "'.heatmap'" in err
+    assert "the closest kind is '.multihead'" in err
+    assert "python" not in err, "a language pandoc highlights is no warning"
+    assert len(only(doc, pf.CodeBlock)) == 2, "both stay code listings"
+
+
+def deck_of(tmp_path, *codes, options=""):
+    """A deck with one .run block per code, each on its own slide."""
+    blocks = "\n\n".join(f"# Bloque {n}\n\n```{{.python .run #b{n} {options}}}\n{code}\n```"
+                         for n, code in enumerate(codes, start=1))
+    deck = tmp_path / "bloques.md"
+    deck.write_text(f"---\ntitle: Bloques\nlang: es\n---\n\n{blocks}\n")
+    return deck
+
+
+@pytest.mark.parametrize("code, said", [("import sys\nsys.exit(2)", "called exit()"),
+                                        ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+                                        ("import os\nos._exit(0)", "its process ended with exit code 0")])
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_a_block_that_exits_is_an_error_naming_it_never_a_hang(build_dirs, monkeypatch, tmp_path, code, said, blocks):
+    """Regression: sys.exit or KeyboardInterrupt in a block left the pool waiting forever; os._exit
+    gave pandoc a broken stream and no message."""
+    deck = deck_of(tmp_path, code, *(["x = 1"] if blocks == 2 else []))
+    with pytest.raises(BlockError) as info:
+        filter_deck(deck, build_dirs, monkeypatch)
+    assert said in str(info.value) and "#b1" in str(info.value) and "«Bloque 1»" in str(info.value)
+
+
+def test_output_to_descriptor_1_is_shown_and_never_reaches_pandocs_stream(build_dirs, monkeypatch, tmp_path):
+    """Regression: os.system("echo …") wrote into the filter's stdout, pandoc's JSON stream."""
+    deck = deck_of(tmp_path, 'import os\nprint("desde python")\nos.system("echo desde-un-programa")\n'
+                             'os.write(1, b"desde-c\\n")')
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    texts = [e.text for e in only(doc, pf.CodeBlock)]
+    assert texts[0] == "desde python" and "desde-un-programa" in texts[-1] and "desde-c" in texts[-1]
+
+
+def test_a_blocks_changes_to_torch_stay_in_its_own_process(build_dirs, monkeypatch, tmp_path):
+    """Regression: a block that replaced torch.softmax changed the .attention figures after it."""
+    clean = tmp_path / "limpio.md"
+    clean.write_text("---\ntitle: Limpio\nlang: es\n---\n\n# A\n\n```{.attention #a}\nel gato come\n```\n")
+    poisoned = tmp_path / "veneno.md"
+    poisoned.write_text("---\ntitle: Veneno\nlang: es\n---\n\n# R\n\n```{.python .run #r}\n"
+                        "torch.softmax = lambda x, dim=-1, **k: torch.ones_like(x) / x.shape[dim]\n```\n\n"
+                        "# A\n\n```{.attention #a seed=0}\nel gato come\n```\n")
+    filter_deck(clean, {**build_dirs, "cache-dir": "build/cache-1"}, monkeypatch)
+    filter_deck(poisoned, {**build_dirs, "cache-dir": "build/cache-2"}, monkeypatch)
+    weights = [json.loads((figures_of(d, build_dirs) / "a.json").read_text())["weights"] for d in (clean, poisoned)]
+    assert weights[0] == weights[1] and weights[0][0][0] != pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("code", ["for _ in range(10**12):\n    try:\n        sum(range(1000))\n    except:\n        pass",
+                                  "torch.set_num_threads(1)\ntorch.linalg.svd(torch.randn(7000, 7000))"],
+                         ids=["bare-except", "inside-c"])
+def test_the_timeout_stops_a_block_that_resists_it(build_dirs, monkeypatch, tmp_path, code):
+    """Regression: a bare except swallowed the timer, and a long C routine ran to its end."""
+    import time
+
+    from filters.workers.limits import KILL_GRACE_S
+
+    deck = deck_of(tmp_path, code, options="timeout=1")
+    start = time.monotonic()
+    with pytest.raises(BlockError, match="stopped after 1 s"):
+        filter_deck(deck, build_dirs, monkeypatch)
+    assert time.monotonic() - start < 1 + KILL_GRACE_S + 20
+
+
+def test_the_timeout_counts_the_block_not_the_imports(build_dirs, monkeypatch, tmp_path):
+    """Regression: a one-line block with timeout=1 ran past it while torch and matplotlib loaded."""
+    doc = filter_deck(deck_of(tmp_path, 'print("hecho")', options="timeout=1"), build_dirs, monkeypatch)
+    assert only(doc, pf.CodeBlock)[0].text == "hecho"

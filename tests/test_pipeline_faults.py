@@ -1,0 +1,258 @@
+"""Trustworthy under faults and concurrency: a verified cache, safe and bounded LaTeX, builds that
+survive being killed, take turns, and give the same bytes twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import DECKS, ROOT, live, make_doc, needs_latex, slide
+
+from filters.errors import BlockError
+from filters.pandoc.filter import main
+
+ATTNSLIDES = str(Path(sys.executable).with_name("attnslides"))
+
+
+# ---- a verified cache ----
+
+
+def the_entry() -> Path:
+    """The one entry of the test's cache."""
+    (entry,) = [p for p in Path("build/cache").iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return entry
+
+
+@pytest.mark.parametrize("damage", ["truncate the picture", "edit a number", "garbage data", "remove the record",
+                                    "remove the picture"])
+def test_an_entry_that_does_not_verify_is_computed_again(build_dirs, capfd, damage):
+    def build():
+        main(make_doc(*slide("S", live("attention", "el gato come", ident="a")), meta=build_dirs))
+        return json.loads(next(Path("build/figures/deck-de-prueba").glob("a-*.json")).read_text())
+
+    first = build()
+    entry = the_entry()
+    if damage == "truncate the picture":
+        picture = entry / "figure-1.pdf"
+        picture.write_bytes(picture.read_bytes()[:100])
+    elif damage == "edit a number":
+        data = json.loads((entry / "data.json").read_text())
+        data["weights"][0][0] = 0.99
+        (entry / "data.json").write_text(json.dumps(data))
+    elif damage == "garbage data":
+        (entry / "data.json").write_text("{not json")
+    elif damage == "remove the record":
+        (entry / "sha256.json").unlink()
+    else:
+        (entry / "figure-1.pdf").unlink()
+    capfd.readouterr()
+    again = build()
+    err = capfd.readouterr().err
+    assert "is computed again" in err and "figure 1/1" in err, err
+    assert again == first
+    picture = next(Path("build/figures/deck-de-prueba").glob("a-*.pdf")).read_bytes()
+    assert picture.startswith(b"%PDF") and picture.rstrip().endswith(b"%%EOF")
+
+
+def test_a_caption_in_a_run_blocks_option_lines_does_not_run_it_again(build_dirs, capfd):
+    import panflute as pf
+
+    def build(caption):
+        code = f"#| caption: {caption}\nplt.plot([1, 2, 3])"
+        main(make_doc(*slide("S", pf.CodeBlock(code, identifier="r", classes=["python", "run"])), meta=build_dirs))
+        return capfd.readouterr().err
+
+    assert "figure 1/1" in build("Uno")
+    assert "figure 1/1" not in build("Dos"), "only the caption changed"
+
+
+def test_an_untitled_slide_is_named_by_the_slide_before_it(build_dirs):
+    import panflute as pf
+
+    doc = make_doc(*slide("Primera", pf.Para(pf.Str("x"))), pf.HorizontalRule(),
+                   live("posenc", colour=1), meta=build_dirs)
+    with pytest.raises(BlockError) as caught:
+        main(doc)
+    assert "«(a slide without a title, after «Primera»)»" in str(caught.value)
+
+
+def test_a_line_of_code_that_runs_off_the_slide_is_named(build_dirs):
+    import panflute as pf
+
+    doc = make_doc(*slide("Código", pf.CodeBlock("x = " + "a" * 60, classes=["python"])),
+                   *slide("S", live("posenc", num_positions=8, d_model=8, dims=0)), meta=build_dirs)
+    with pytest.raises(BlockError) as caught:
+        main(doc)
+    assert "«Código»" in str(caught.value) and "64 characters" in str(caught.value)
+    doc = make_doc(*slide("Código", pf.CodeBlock("x = " + "a" * 60, classes=["python"])),
+                   meta={**build_dirs, "overflow": "warn"})
+    main(doc)  # only a warning
+
+
+def test_a_run_blocks_printed_tensor_wraps_to_the_slide(build_dirs):
+    import panflute as pf
+
+    doc = main(make_doc(*slide("S", pf.CodeBlock("print(torch.arange(40.0).reshape(2, 20))", classes=["python", "run"])),
+                        meta=build_dirs))
+    found = []
+    doc.walk(lambda e, d: found.append(e.text) if isinstance(e, pf.CodeBlock) else None)
+    assert found and max(len(line) for line in found[0].splitlines()) <= 53
+
+
+# ---- the command line ----
+
+
+def test_two_decks_of_one_name_would_overwrite_each_other(tmp_path, monkeypatch, capsys):
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a", "b"):
+        Path(folder).mkdir()
+        shutil.copy(DECKS / "steps-largest.md", Path(folder) / "deck.md")
+    assert cli(["build", "a/deck.md", "b/deck.md"]) == 2
+    assert "would write the same files" in capsys.readouterr().err and not Path("build").exists()
+
+
+# ---- LaTeX: safe, bounded, survives being killed, takes turns, same bytes twice ----
+
+
+def build_here(tmp_path, monkeypatch, name: str, text: str | None = None) -> Path:
+    from filters.pipeline.build import build
+
+    deck = tmp_path / name
+    if text is None:
+        shutil.copy2(DECKS / name, deck)  # with its time: the PDF carries it
+    else:
+        deck.write_text(text)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path / build(Path(name), Path("build"))
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_latex_reads_no_file_outside_the_build(tmp_path, monkeypatch):
+    from filters.pipeline.build import BuildError
+
+    Path(tmp_path / "secreto.txt").write_text("NO-DEBE-SALIR")
+    text = ("---\ntitle: Leer\nlang: es\n---\n\n# Leer un fichero\n\n"
+            "Texto `\\input{/etc/hostname}`{=latex} y `\\input{../secreto.txt}`{=latex}.\n")
+    with pytest.raises(BuildError) as caught:
+        build_here(tmp_path, monkeypatch, "leer.md", text)
+    assert "slide «Leer un fichero»" in str(caught.value) and "not found" in str(caught.value)
+    assert not list(Path("build").glob("*.pdf"))
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_the_lecturers_own_pictures_are_found_beside_the_deck(tmp_path, monkeypatch):
+    from PIL import Image
+
+    (tmp_path / "img").mkdir()
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "img" / "logo.png")
+    pdf = build_here(tmp_path, monkeypatch, "logo.md",
+                     "---\ntitle: Logo\nlang: es\n---\n\n# Mi logo\n\n![El logo](img/logo.png){height=30%}\n")
+    assert pdf.is_file()
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_a_latex_run_that_never_ends_is_stopped(tmp_path, monkeypatch):
+    from filters.latex import passes
+    from filters.pipeline import errors as build_module
+
+    monkeypatch.setattr(passes, "LATEX_TIME_LIMIT_S", 4.0)
+    start = time.monotonic()
+    with pytest.raises(build_module.BuildError, match="ran for more than 4 s"):
+        build_here(tmp_path, monkeypatch, "bucle.md",
+                   "---\ntitle: Bucle\nlang: es\n---\n\n# Un bucle\n\n`\\loop\\iftrue\\repeat`{=latex}\n")
+    assert time.monotonic() - start < 60
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-f", "bucle.tex"], capture_output=True, text=True).stdout.split()
+    assert not left, "LaTeX was stopped with latexmk"
+
+
+@pytest.mark.e2e
+@needs_latex
+@pytest.mark.parametrize("deck", [DECKS / "outputs.md", ROOT / "slides" / "transformers-1.md"], ids=["outputs", "lecture"])
+def test_two_clean_builds_give_the_same_bytes(tmp_path, monkeypatch, deck):
+    from filters.pipeline.build import build
+
+    shutil.copy2(deck, tmp_path / deck.name)  # with its time, which the PDF carries outside git
+    monkeypatch.chdir(tmp_path)
+    built = []
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "build", ignore_errors=True)  # clean: no cache, no auxiliaries
+        pdf = build(Path(deck.name), Path("build"))
+        built.append({p.relative_to(tmp_path): p.read_bytes() for p in (tmp_path / "build").rglob("*")
+                      if p.is_file() and p.suffix in (".pdf", ".json", ".tex", ".svg", ".png")})
+    first, second = built
+    assert (tmp_path / pdf).is_file() and first.keys() == second.keys()
+    assert [name for name in first if first[name] != second[name]] == []
+
+
+def attnslides(*args, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([ATTNSLIDES, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+@pytest.mark.e2e
+@needs_latex
+@pytest.mark.parametrize("moment", ["filter", "latex", "late latex"])
+def test_a_build_killed_at_any_moment_is_followed_by_a_correct_one(tmp_path, moment):
+    shutil.copy(DECKS / "outputs.md", tmp_path / "deck.md")
+    if moment != "filter":  # figures cached first: the kill lands in LaTeX
+        assert attnslides("build", "deck.md", cwd=tmp_path).wait(timeout=300) == 0
+        (tmp_path / "deck.md").write_text((tmp_path / "deck.md").read_text() + "\n# Otra\n\nMás texto.\n")
+    build = attnslides("build", "deck.md", cwd=tmp_path)
+    marker = tmp_path / "build" / "deck.running"
+    deadline = time.monotonic() + 120
+    if moment == "filter":
+        while not list((tmp_path / "build" / "cache").glob(".tmp-*")) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    else:
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.6 if moment == "late latex" else 0.05)
+    os.killpg(build.pid, signal.SIGKILL)
+    build.wait()
+    rebuild = attnslides("build", "deck.md", cwd=tmp_path)
+    _, err = rebuild.communicate(timeout=300)
+    assert rebuild.returncode == 0, err
+    text = subprocess.run(["pdftotext", str(tmp_path / "build" / "deck.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Un mapa de atención" in text and ("Más texto" in text or moment == "filter")
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_three_builds_of_one_deck_at_once_all_succeed(tmp_path):
+    shutil.copy(DECKS / "outputs.md", tmp_path / "deck.md")
+    builds = [attnslides("build", "deck.md", cwd=tmp_path) for _ in range(3)]
+    results = [b.communicate(timeout=600) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0, 0], [err for _, err in results]
+    text = subprocess.run(["pdftotext", str(tmp_path / "build" / "deck.pdf"), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    assert "Un mapa de atención" in text
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_lualatex_lua_reaches_no_file_outside_the_project(tmp_path, monkeypatch):
+    """Found by a hostile review: kpathsea's paranoid mode does not cover Lua's io.open."""
+    outside = tmp_path.parent / f"{tmp_path.name}-fuera"
+    outside.mkdir()
+    (outside / "secreto.txt").write_text("NO-DEBE-SALIR")
+    lua = (f"local f = io.open('{outside / 'secreto.txt'}'); tex.print(f and f:read('*l') or 'NEGADO'); "
+           f"local g = io.open('{outside / 'escrito.txt'}', 'w'); if g then g:write('x'); g:close() end")
+    text = f"---\ntitle: Lua\nlang: es\n---\n\n# Lua 中文\n\nTexto `\\directlua{{{lua}}}`{{=latex}}.\n"
+    pdf = build_here(tmp_path, monkeypatch, "lua.md", text)
+    shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "NEGADO" in shown and "NO-DEBE-SALIR" not in shown
+    assert not (outside / "escrito.txt").exists()

@@ -1,0 +1,231 @@
+"""End to end: the real deck through pandoc (pypandoc-binary) and LaTeX, checked in the PDF's text."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, frames, needs_latex
+
+from filters.pipeline.build import build
+
+DECK = ROOT / "slides" / "transformers-1.md"
+SEED = ROOT.parent / "shared" / "seed" / "transformers-1.md"
+
+pytestmark = [
+    pytest.mark.e2e,
+    needs_latex,
+]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Build the deck once, in a fresh folder (figures and cache under its build/)."""
+    work = tmp_path_factory.mktemp("deck")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        pdf = build(DECK, Path("build"))
+    text = subprocess.run(["pdftotext", "-layout", str(work / pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return work, work / pdf, text
+
+
+def frame_titles(markdown: str) -> list[str]:
+    return [title for title, _ in frames(markdown)]
+
+
+@pytest.mark.skipif(not SEED.exists(), reason="the seed deck is not beside this checkout")
+def test_deck_keeps_every_line_of_the_seed():
+    deck = DECK.read_text().splitlines()
+    missing = [line for line in SEED.read_text().splitlines() if line.strip() and line not in deck]
+    assert not missing
+
+
+def test_pdf_has_every_frame(built):
+    _, pdf, text = built
+    flat = " ".join(text.split())
+    for title in frame_titles(DECK.read_text()):
+        assert title in flat, title
+    assert "Transformers I: Secuencias y Atención" in flat
+    pages = int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout)[1])
+    assert pages >= 15
+
+
+def test_no_frame_of_the_deck_overflows_and_no_glyph_is_missing(built):
+    """LaTeX's own log, read back: no overfull box above 2 pt in any frame, no missing character
+    (the build fails on either; this reads the log independently of that check)."""
+    from filters.latex import log as texlog
+
+    work, pdf, _ = built
+    log, tex = pdf.with_suffix(".log").read_text(errors="replace"), pdf.with_suffix(".tex").read_text()
+    assert log.startswith("This is pdfTeX"), "a deck in Spanish needs no LuaLaTeX (the fastest engine)"
+    assert len(texlog.frames(tex)) >= 15
+    assert texlog.overflows(log, tex) == []
+    assert texlog.missing_characters(log, tex) == []
+    assert not re.search(r"Overfull \\vbox \((?:[3-9]|\d\d+)\.", log), "independent of texlog's regular expression"
+
+
+def test_every_figure_has_its_data(built):
+    work, _, _ = built
+    figures = work / "build" / "figures" / "transformers-1"
+    expected = {
+        "fig-auto-atencion": ("tokens", "q", "k", "v", "scale", "mask", "weights", "output"),
+        "fig-posenc": ("num_positions", "d_model", "base", "encoding"),
+        "ej-producto-punto": ("q", "k", "v", "scale", "scores", "weights", "output"),
+    }
+    for name, keys in expected.items():
+        data = json.loads((figures / f"{name}.json").read_text())
+        assert set(keys) <= set(data), name
+    assert (figures / "fig-auto-atencion.pdf").is_file() and (figures / "fig-posenc.pdf").is_file()
+
+
+def test_worked_example_numbers_are_in_the_pdf(built):
+    work, _, text = built
+    data = json.loads((work / "build" / "figures" / "transformers-1" / "ej-producto-punto.json").read_text())
+    for matrix in ("scores", "weights", "output"):
+        for row in data[matrix]:
+            assert re.search(r"\s+".join(f"{x:.2f}" for x in row), text), (matrix, row)
+
+
+def test_heatmap_numbers_are_in_the_pdf(built):
+    work, _, text = built
+    data = json.loads((work / "build" / "figures" / "transformers-1" / "fig-auto-atencion.json").read_text())
+    for token, row in zip(data["tokens"], data["weights"], strict=True):
+        assert re.search(re.escape(token) + r"\s+" + r"\s+".join(f"{x:.2f}" for x in row), text), token
+
+
+def test_bad_option_stops_the_build_and_names_slide_and_key(tmp_path, monkeypatch, capfd):
+    deck = tmp_path / "malo.md"
+    deck.write_text("---\ntitle: Malo\nlang: es\n---\n\n# Auto-atención\n\n```{.attention d_modle=8}\n```\n")
+    monkeypatch.chdir(tmp_path)
+    from filters.pipeline.build import BuildError
+
+    with pytest.raises(BuildError):
+        build(deck, Path("build"))
+    err = capfd.readouterr().err
+    assert "malo.md" in err and "«Auto-atención»" in err and "'d_modle'" in err and "did you mean 'd_model'" in err
+    assert not (tmp_path / "build" / "malo.tex").exists() and not (tmp_path / "build" / "malo.pdf").exists()
+
+
+@pytest.mark.parametrize("deck", sorted((ROOT / "slides").glob("*.md")), ids=lambda p: p.name)
+def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds(deck):
+    """make gpu-check and the messages' line numbers read the deck without pandoc; the scanner must
+    see the same blocks and options, and each block's line must be its fence's."""
+    import panflute as pf
+
+    from filters.pandoc.document import find_blocks
+    from filters.pandoc.scan import live_blocks
+    from filters.util.pandoc import pandoc_path
+
+    text = deck.read_text()
+    doc = pf.convert_text(text, standalone=True, pandoc_path=pandoc_path())
+    by_pandoc = [(kind, elem.identifier, dict(elem.attributes), elem.text) for elem, kind, _ in find_blocks(doc)]
+    scanned = live_blocks(text)
+    assert [block[:4] for block in scanned] == by_pandoc and len(by_pandoc) >= 6
+    lines = text.splitlines()
+    assert all(lines[block.line - 1].startswith("```{.") for block in scanned)
+
+
+def pdf_text(pdf: Path) -> str:
+    return " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
+
+
+def test_the_second_lecture_builds_with_every_new_kind_and_two_run_blocks(tmp_path, monkeypatch):
+    from filters.pandoc.scan import live_blocks
+
+    deck = ROOT / "slides" / "transformers-2.md"
+    kinds = [block.kind for block in live_blocks(deck.read_text())]
+    assert {"multihead", "block", "posenc-compare", "attention-steps", "trained-attention"} <= set(kinds)
+    assert kinds.count("run") >= 2
+    monkeypatch.chdir(tmp_path)
+    text = pdf_text(tmp_path / build(deck, Path("build")))
+    for title in frame_titles(deck.read_text()):
+        assert title.split("$")[0].strip() in text, title
+    assert "-∞" in text or "−∞" in text, "the causal worked example shows masked scores"
+
+
+@pytest.mark.parametrize("lang", ["en", "es"])
+def test_the_starter_deck_builds_in_each_language(tmp_path, monkeypatch, lang):
+    """`attnslides new` writes a deck that uses every kind once, and it builds as written."""
+    from filters.cli.main import main as cli
+    from filters.kinds import KINDS
+
+    monkeypatch.chdir(tmp_path)
+    assert cli(["new", "deck.md", "--lang", lang]) == 0
+    assert cli(["new", "deck.md", "--lang", lang]) == 1, "never overwrites"
+    text = pdf_text(tmp_path / build(Path("deck.md"), Path("build")))
+    words = {"en": ("Self-attention weights of", "query", "attention weight"),
+             "es": ("Pesos de auto-atención de", "consulta", "peso de atención")}[lang]
+    for word in words:
+        assert word in text, word
+    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(KINDS)
+
+
+# ---- the same deck as a handout, a Word file and a PowerPoint file ----
+
+
+@pytest.fixture(scope="module")
+def handed_out(built):
+    """The deck built as a handout, docx and pptx beside the PDF (its cache warm)."""
+    work, pdf, _ = built
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        outputs = {to: work / build(DECK, Path("build"), to=to) for to in ("latex", "docx", "pptx")}
+    return pdf, outputs
+
+
+def captions_of(tex: str) -> list[str]:
+    """The figure captions of the Beamer ``.tex``, as words (LaTeX markup dropped)."""
+    found = re.findall(r"\\caption\{(.*?)\}\\label", tex, flags=re.S)
+    return [" ".join(re.sub(r"\\\(.*?\\\)|\\[a-zA-Z]+|[{}$]", " ", c).split()[:4]) for c in found]
+
+
+def test_the_handout_shows_every_step_at_once_and_every_figure(handed_out):
+    pdf, outputs = handed_out
+    handout = outputs["latex"]
+    tex, beamer = handout.with_suffix(".tex").read_text(), pdf.with_suffix(".tex").read_text()
+    assert "\\uncover" not in tex and "\\begin{frame}" not in tex and "\\documentclass[" in tex
+    assert tex.count("\\includegraphics") == beamer.count("\\includegraphics") >= 12
+    text = subprocess.run(["pdftotext", str(handout), "-"], capture_output=True, text=True, check=True).stdout
+    pages = [unicodedata.normalize("NFKC", " ".join(p.split())) for p in text.split("\f")]
+    steps = next(p for p in pages if "softmax(S)" in p.replace(" ", ""))
+    assert all(s in steps.replace(" ", "") for s in ("Q=", "S=", "A=softmax(S)", "O=AV")), "all four steps on one page"
+    assert len(pages) < int(re.search(r"Pages:\s+(\d+)", subprocess.run(["pdfinfo", str(pdf)], capture_output=True,
+                                                                         text=True).stdout)[1])
+
+
+def test_word_has_every_figure_with_its_caption_and_the_steps_as_equations(handed_out):
+    import zipfile
+
+    import docx
+    from PIL import Image
+
+    pdf, outputs = handed_out
+    beamer = pdf.with_suffix(".tex").read_text()
+    document = docx.Document(outputs["docx"])
+    assert len(document.inline_shapes) == beamer.count("\\includegraphics")
+    text = " ".join(" ".join(p.text for p in document.paragraphs).split())
+    for caption in captions_of(beamer):
+        assert caption.split()[0] in text, caption
+    with zipfile.ZipFile(outputs["docx"]) as packed:
+        assert packed.read("word/document.xml").count(b"<m:oMath>") >= 4, "the worked example's steps"
+        media = [n for n in packed.namelist() if n.startswith("word/media/")]
+        dpi = Image.open(io.BytesIO(packed.read(media[0]))).info["dpi"][0]
+    assert round(dpi) == 200, "PNG at a print resolution"
+
+
+def test_powerpoint_has_every_figure_with_its_caption(handed_out):
+    import pptx
+
+    pdf, outputs = handed_out
+    beamer = pdf.with_suffix(".tex").read_text()
+    deck = pptx.Presentation(outputs["pptx"])
+    pictures = [shape for s in deck.slides for shape in s.shapes if shape.shape_type == 13]
+    assert len(pictures) == beamer.count("\\includegraphics")
+    text = " ".join(shape.text_frame.text for s in deck.slides for shape in s.shapes if shape.has_text_frame)
+    for caption in captions_of(beamer):
+        assert caption.split()[0] in text, caption
