@@ -20,6 +20,13 @@ Semantics, the same on both paths (the tests pin each one down):
 * ``is_causal=True`` applies :func:`engine.masks.causal_mask` (bottom-right aligned when ``S > L``);
 * a query whose keys are all masked gets zero weights and a zero output, never NaN
   (``torch.nn.MultiheadAttention`` gives NaN there);
+* non-finite inputs follow a rule, not the kernel's order of operations: a NaN or ±inf in a key or
+  value a query may not see never reaches it; a query that is not finite, or that may see a key
+  that is not, gets NaN weights and output; one that may see a value that is not gets a NaN
+  output. Only tensor operations decide this (no ``if`` on values): the fast path never waits for
+  the GPU, and ``torch.compile`` sees one graph;
+* ``q``, ``k``, ``v`` (and the mask) must share one device, and ``q``, ``k``, ``v`` one dtype:
+  both paths raise the same ``ValueError`` otherwise;
 * float16/bfloat16 inputs: the manual path computes scores and softmax in float32 and casts back;
   the fast path runs in float32 on the CPU and relies on the fused CUDA kernels' float32 softmax;
 * returned weights never include dropout: dropout (training mode only) acts on the weights that
@@ -39,24 +46,37 @@ from engine.masks import causal_mask, merge_masks
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
 
-def _check_mask(mask: torch.Tensor, scores_shape: tuple[int, ...]) -> None:
-    """Raise ``ValueError`` unless ``mask`` is bool/float and broadcasts to ``scores_shape``
-    unambiguously: as ``(L, S)``, or with as many dimensions as the scores. (A ``(B, L, S)`` mask
-    against ``(B, H, L, S)`` scores would line ``B`` up with ``H`` and, when ``B == H``, mask the
-    wrong sequences without a word.)"""
+def _broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape ``shapes`` broadcast to (NumPy's rule), or ``None`` when they do not.
+
+    Written out because :func:`torch.broadcast_shapes` imports sympy on its first call (about a
+    second in every fresh worker) and shapes are plain integers here."""
+    ndim = max(len(shape) for shape in shapes)
+    result = []
+    for sizes in zip(*((1,) * (ndim - len(shape)) + tuple(shape) for shape in shapes), strict=True):
+        others = {size for size in sizes if size != 1}
+        if len(others) > 1:
+            return None
+        result.append(others.pop() if others else 1)
+    return tuple(result)
+
+
+def _check_mask(mask: torch.Tensor, scores_shape: tuple[int, ...], device: torch.device) -> None:
+    """Raise ``ValueError`` unless ``mask`` is bool/float, on ``device``, and broadcasts to
+    ``scores_shape`` unambiguously: as ``(L, S)``, or with as many dimensions as the scores. (A
+    ``(B, L, S)`` mask against ``(B, H, L, S)`` scores would line ``B`` up with ``H`` and, when
+    ``B == H``, mask the wrong sequences without a word.)"""
     if not isinstance(mask, torch.Tensor):
         raise ValueError(f"mask must be a torch.Tensor, got {type(mask).__name__}")
     if mask.dtype != torch.bool and not mask.is_floating_point():
         raise ValueError(f"mask must be bool (True = may attend) or float (additive), got {mask.dtype}")
+    if mask.device != device:
+        raise ValueError(f"the mask is on {mask.device} and the queries on {device}: put them on one device")
     if mask.dim() not in (2, len(scores_shape)):
         raise ValueError(f"a mask of shape {tuple(mask.shape)} for scores of shape {tuple(scores_shape)} is ambiguous: "
                          f"give it as (L, S) or with all {len(scores_shape)} dimensions (e.g. mask[:, None] for "
                          "one mask per sequence, the same for every head)")
-    try:
-        shape = torch.broadcast_shapes(mask.shape, scores_shape)
-    except RuntimeError:
-        shape = None
-    if shape != torch.Size(scores_shape):
+    if _broadcast_shapes(tuple(mask.shape), tuple(scores_shape)) != tuple(scores_shape):
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the scores' shape "
             f"{tuple(scores_shape)} (..., L, S)"
@@ -111,25 +131,94 @@ def scaled_dot_product_attention(
 def _check_arguments(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None,
                      scale: float | None) -> float:
     """Check :func:`scaled_dot_product_attention`'s arguments and return the scale to use:
-    ``scale`` itself, or ``1 / √d_k`` when it is ``None`` (§3.2.1).
+    ``scale`` itself, or ``1 / √d_k`` when it is ``None`` (§3.2.1). Only shapes, dtypes and devices
+    are looked at, never the values: no check waits for a GPU.
 
     Shapes: ``q (..., L, d_k)``, ``k (..., S, d_k)``, ``v (..., S, d_v)``; ``mask`` must broadcast
     to the scores' ``(..., L, S)`` (see :func:`_check_mask`).
 
     Raises:
         ValueError: if the last dimensions of ``q`` and ``k`` differ, ``k`` and ``v`` have a
-            different number of keys, or the mask has a wrong dtype or shape.
+            different number of keys, the batch dimensions do not broadcast, the three are not of
+            one dtype and on one device, or the mask has a wrong dtype, device or shape.
     """
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k need the same d_k, got {q.shape[-1]} and {k.shape[-1]}")
     if k.shape[-2] != v.shape[-2]:
         raise ValueError(f"k and v need the same number of keys S, got {k.shape[-2]} and {v.shape[-2]}")
+    if not q.dtype == k.dtype == v.dtype:
+        raise ValueError(f"q, k and v need one dtype, got {q.dtype}, {k.dtype} and {v.dtype}")
+    if not q.device == k.device == v.device:
+        raise ValueError(f"q, k and v need one device, got {q.device}, {k.device} and {v.device}")
     L, S, d_k = q.shape[-2], k.shape[-2], q.shape[-1]
     scale = 1.0 / math.sqrt(d_k) if scale is None else float(scale)
-    scores_shape = tuple(torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])) + (L, S)  # (..., L, S)
+    batch = _broadcast_shapes(tuple(q.shape[:-2]), tuple(k.shape[:-2]), tuple(v.shape[:-2]))
+    if batch is None:
+        raise ValueError(f"the batch dimensions of q {tuple(q.shape)}, k {tuple(k.shape)} and v {tuple(v.shape)} "
+                         "do not broadcast")
     if mask is not None:
-        _check_mask(mask, scores_shape)
+        _check_mask(mask, batch + (L, S), q.device)  # scores: (..., L, S)
     return scale
+
+
+# ---- non-finite inputs, by rule on both paths ----
+# A NaN or inf left to the arithmetic goes where the kernel's order of operations sends it: the fused
+# kernels multiply before they mask, so a NaN in a masked-out key reaches every query (pytorch#101967),
+# and 0 · inf is NaN in a row with no key at all (pytorch#103749). So both paths zero every non-finite
+# entry of k and v, and then mark, from the inputs alone, the queries that were not finite or may see
+# a key or value that was not: their rows become NaN. Tensor operations only, no `if` on values, so
+# nothing waits for a GPU and torch.compile sees one graph. Each step is written for speed on the
+# fast path, where it is measured against the fused kernel alone (make bench): a row's badness is
+# one matrix-vector product, a key count one matrix product, each a comment says why.
+
+
+def _bad_rows(t: torch.Tensor) -> torch.Tensor:
+    """``True`` for each row of ``t`` holding a NaN or ±inf: ``(..., n, d)`` → ``(..., n)``.
+
+    ``t @ 0`` is 0 for a finite row and NaN for any other (``inf · 0`` is NaN): one pass of a
+    matrix-vector product, where ``isfinite(t).all(-1)`` costs about forty times more on the CPU."""
+    return torch.isnan(t @ t.new_zeros(t.shape[-1]))  # (..., n, d) @ (d,) -> (..., n)
+
+
+def _zero_non_finite(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with every NaN and ±inf replaced by 0 (the rows they were in are marked by rule)."""
+    return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _may_attend(mask: torch.Tensor) -> torch.Tensor:
+    """``mask`` as 1.0 where a query may attend and 0.0 where not (float32): ``(..., L, S)``."""
+    allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
+    return allowed.to(torch.float32)
+
+
+def _count(allowed: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """For each query, how many of the keys marked 1.0 in ``keys`` it may attend to.
+
+    Shapes: ``allowed (..., L, S)`` of 0.0/1.0, ``keys (..., S)`` → ``(..., L, 1)``. One ``(L, S)``
+    mask for every sequence and head is one product ``(L, S) @ (S, B·H)``, not ``B·H`` of them."""
+    if allowed.dim() == 2:
+        counts = allowed @ keys.reshape(-1, keys.shape[-1]).T  # (L, S) @ (S, B·H) -> (L, B·H)
+        return counts.T.reshape(*keys.shape[:-1], allowed.shape[0], 1)  # (B·H, L) -> (..., L, 1)
+    return allowed @ keys.unsqueeze(-1)  # (..., L, S) @ (..., S, 1) -> (..., L, 1)
+
+
+def _sees(bad: torch.Tensor, allowed: torch.Tensor | None, *, causal: bool = False) -> torch.Tensor:
+    """For each query, whether it may see a key marked in ``bad``.
+
+    Shapes: ``bad (..., S)``, ``allowed (..., L, S)`` of 0.0/1.0 or ``None`` (every key, or with
+    ``causal`` the keys ``j <= i`` of query ``i``, ``L == S``) → ``(..., L, 1)`` (``(..., 1, 1)``
+    when every query sees every key), broadcastable to the output."""
+    if allowed is not None:
+        return _count(allowed, bad.to(allowed.dtype)) > 0  # (..., L, 1)
+    if causal:
+        return (bad.cumsum(dim=-1) > 0).unsqueeze(-1)  # any bad key among 0..i: (..., S) -> (..., L, 1)
+    return bad.any(dim=-1, keepdim=True).unsqueeze(-1)  # (..., S) -> (..., 1, 1)
+
+
+def _fully_masked_rows(allowed: torch.Tensor) -> torch.Tensor:
+    """``True`` for each query that may attend to no key: ``allowed (..., L, S)`` of 0.0/1.0 →
+    ``(..., L, 1)`` (a sum, where ``any(-1)`` on booleans is many times slower on the CPU)."""
+    return allowed.sum(dim=-1, keepdim=True) == 0
 
 
 def _manual_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
@@ -146,20 +235,29 @@ def _manual_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     out_dtype = q.dtype
     compute_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
     q, k, v = (t.to(compute_dtype) for t in (q, k, v))
+    allowed = None if mask is None else _may_attend(mask)  # (..., L, S)
+    bad_scores = _bad_rows(q).unsqueeze(-1) | _sees(_bad_rows(k), allowed)  # the query or a key it sees: (..., L, 1)
+    bad_output = bad_scores | _sees(_bad_rows(v), allowed)  # ... or a value it sees: (..., L, 1)
+    q, k, v = (_zero_non_finite(t) for t in (q, k, v))
     q = q * scale  # fold 1/√d_k into q: L·d_k multiplications instead of L·S
     scores = q @ k.transpose(-2, -1)  # (..., L, d_k) @ (..., d_k, S) -> (..., L, S)
-    allowed = None if mask is None else mask if mask.dtype == torch.bool else ~torch.isneginf(mask)  # (..., L, S)
-    weights = _masked_softmax(scores, mask, allowed)  # (..., L, S)
+    weights = _masked_softmax(scores, mask, allowed)  # (..., L, S), a dead row all zero
     attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
-    output = _weighted_values(attended, v, allowed)  # (..., L, d_v)
+    output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
+    if allowed is not None:  # a query that sees no key stays zero, whatever it holds
+        alive = ~_fully_masked_rows(allowed)  # (..., L, 1)
+        bad_scores, bad_output = bad_scores & alive, bad_output & alive
+    weights = weights.masked_fill(bad_scores, float("nan"))
+    output = output.masked_fill(bad_output, float("nan"))
     return output.to(out_dtype), weights.to(out_dtype)
 
 
 def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: torch.Tensor | None) -> torch.Tensor:
-    """``softmax(scores + mask)`` over the keys, with our rules for masked keys and dead rows (§3.2.1).
+    """``softmax(scores + mask)`` over the keys (§3.2.1), with zero weights for a query whose keys
+    are all masked.
 
     ``scores`` must be a fresh tensor of the caller's: it is overwritten in place. ``allowed`` is
-    ``mask`` as booleans (``True`` = may attend), ``None`` with no mask.
+    ``mask`` as 0.0/1.0 (1.0 = may attend, :func:`_may_attend`), ``None`` with no mask.
 
     Shapes:
         ``scores (..., L, S)``, ``mask`` and ``allowed`` broadcastable to it → weights ``(..., L, S)``,
@@ -169,52 +267,26 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: to
         # in place: ``scores`` is our own fresh tensor, and matmul's backward does not need it
         if mask.dtype != torch.bool:
             scores += mask.to(scores.dtype)  # (..., L, S)
-        # a masked key is -inf whatever its score was: a NaN or inf in a masked-out key changes nothing
-        scores.masked_fill_(~allowed, float("-inf"))  # (..., L, S)
+        scores.masked_fill_(allowed == 0, float("-inf"))  # (..., L, S)
     if scores.requires_grad:
         weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
     else:  # no autograd to feed: overwrite the scores, one (L, S) buffer instead of two
         weights = torch.softmax(scores, dim=-1, out=scores)  # (..., L, S), rows sum to 1
     if mask is not None:
         # A query with every key masked has a row of -inf scores, and softmax gives 0/0 = NaN
-        # there. We define its weights (and hence its output) as zero. Which rows are dead is read
-        # from the mask itself (often just (L, S)), not from the big scores tensor.
-        dead = _fully_masked_rows(mask)  # (..., L, 1), broadcastable to weights
-        if dead.any():
-            weights = weights.masked_fill(dead, 0.0)
+        # there. We define its weights (and hence its output) as zero, before they multiply V (so
+        # no NaN reaches a gradient). Which rows are dead is read from the mask itself (often just
+        # (L, S)), not from the big scores tensor.
+        weights = weights.masked_fill(_fully_masked_rows(allowed), 0.0)  # dead rows: (..., L, 1)
     return weights
 
 
-def _weighted_values(attended: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
-    """The last product of eq. (1), ``weights · V``, where a value a query may not see adds nothing.
-
-    Shapes:
-        ``attended (..., L, S)`` (the weights after dropout), ``v (..., S, d_v)``, ``allowed``
-        broadcastable to ``(..., L, S)`` or ``None`` → output ``(..., L, d_v)``.
-    """
-    if allowed is not None and not torch.isfinite(v).all():
-        # 0 · inf and 0 · NaN are NaN: a value that is masked out (or in a fully masked row) must add
-        # nothing, so each query sums only the values it may see. (..., L, S, 1) · (..., 1, S, d_v)
-        contributions = attended.unsqueeze(-1) * v.unsqueeze(-3)  # (..., L, S, d_v)
-        return contributions.masked_fill(~allowed.unsqueeze(-1), 0.0).sum(dim=-2)  # (..., L, d_v)
-    return attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
-
-
-def _fully_masked_rows(mask: torch.Tensor) -> torch.Tensor:
-    """``True`` for each query row whose keys are all masked; shape ``(..., L, 1)`` of ``mask``."""
-    if mask.dtype == torch.bool:
-        return ~mask.any(dim=-1, keepdim=True)
-    return torch.isneginf(mask).all(dim=-1, keepdim=True)
-
-
 def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal: bool) -> torch.Tensor:
-    """The fast path: PyTorch's fused kernel, plus our rules for low precision and dead rows. Inputs
-    that are not all finite take the manual path: the fused kernels mask after multiplying, so a
-    NaN in a masked-out key would reach every query (pytorch#101967), and both paths must agree."""
-    if not (torch.isfinite(q).all() and torch.isfinite(k).all() and torch.isfinite(v).all()):
-        output, _ = scaled_dot_product_attention(q, k, v, mask, scale=scale, is_causal=is_causal,
-                                                 dropout_p=dropout_p, need_weights=True)
-        return output
+    """The fast path: PyTorch's fused kernel, with our rules for non-finite inputs, low precision and
+    dead rows applied as tensor operations (no host synchronisation, one graph for torch.compile).
+
+    Shapes: as :func:`_manual_attention`; returns the output ``(..., L, d_v)`` in ``q``'s dtype.
+    """
     out_dtype = q.dtype
     L, S = q.shape[-2], k.shape[-2]
     # SDPA's own is_causal aligns the mask top-left; ours aligns it bottom-right (causal_mask), so
@@ -222,6 +294,11 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     fused_causal = is_causal and mask is None and L == S
     if is_causal and not fused_causal:
         mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
+    allowed = None if mask is None else _may_attend(mask)  # (..., L, S)
+    # q is left as it is: a query that is not finite touches only its own row, NaN by rule below
+    bad = _bad_rows(q).unsqueeze(-1) | _sees(_bad_rows(k) | _bad_rows(v), allowed, causal=fused_causal)  # (..., L, 1)
+    if allowed is not None or fused_causal:  # a key some query may not see: it must reach none of them
+        k, v = _zero_non_finite(k), _zero_non_finite(v)
     if out_dtype in _LOW_PRECISION and q.device.type == "cpu":
         # The CPU kernels gain nothing from half precision; float32 keeps large scores finite.
         # (CUDA's flash and memory-efficient kernels already keep the softmax in float32.)
@@ -229,14 +306,14 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     if mask is not None and mask.dtype != torch.bool:
         mask = mask.to(q.dtype)
     output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale,
-                                            is_causal=fused_causal)
-    if mask is not None:
-        # The fused kernels disagree on fully masked rows (NaN on some back ends); make those rows,
-        # and only those, zero (never a NaN the inputs really had elsewhere).
-        dead = _fully_masked_rows(mask)  # (..., L, 1)
-        if dead.any():
-            output = output.masked_fill(dead, 0.0)
-    return output.to(out_dtype)
+                                            is_causal=fused_causal)  # (..., L, d_v)
+    # One pass over the output for both rules: NaN where the inputs were not finite; zero for a query
+    # that sees no key (the fused kernels disagree there, NaN on some back ends), whatever it holds.
+    if allowed is None:
+        return torch.where(bad, float("nan"), output).to(out_dtype)
+    dead = _fully_masked_rows(allowed)  # (..., L, 1)
+    fill = torch.where(dead, 0.0, float("nan")).to(output.dtype)  # (..., L, 1)
+    return torch.where(bad | dead, fill, output).to(out_dtype)
 
 
 def init_linear_(linear: nn.Linear, generator: torch.Generator | None = None) -> nn.Linear:
@@ -354,7 +431,7 @@ class MultiHeadAttention(nn.Module):
         key = query if key is None else key  # self-attention by default
         value = key if value is None else value
         query, key, value, unbatched = self._batch_first(query, key, value)  # (B, L, ·), (B, S, ·)
-        mask = self._heads_mask(mask, query.shape[0], query.shape[1], key.shape[1])
+        mask = self._heads_mask(mask, query.shape[0], query.shape[1], key.shape[1], query.device)
         q = self.split_heads(self.W_Q(query))  # (B, L, d_model) -> (B, H, L, d_k)
         k = self.split_heads(self.W_K(key))  # (B, S, d_model) -> (B, H, S, d_k)
         v = self.split_heads(self.W_V(value))  # (B, S, d_model) -> (B, H, S, d_k)
@@ -384,7 +461,7 @@ class MultiHeadAttention(nn.Module):
             query, key, value = (t.transpose(0, 1) for t in (query, key, value))  # (L, B, ·) -> (B, L, ·)
         return query, key, value, False
 
-    def _heads_mask(self, mask, B: int, L: int, S: int):
+    def _heads_mask(self, mask, B: int, L: int, S: int, device: torch.device):
         """Give ``mask`` the four dimensions ``(B or 1, H or 1, L or 1, S)`` of the scores."""
         if mask is None:
             return None
@@ -396,7 +473,7 @@ class MultiHeadAttention(nn.Module):
                 raise ValueError(f"a 3-D mask is read as (B, L, S) with B={B}, got shape {tuple(mask.shape)}; "
                                  "for torch's (B*H, L, S) use engine.masks.from_torch_attn_mask(mask, num_heads)")
             mask = mask[:, None]  # (B, L, S) -> (B, 1, L, S)
-        _check_mask(mask, (B, self.num_heads, L, S))
+        _check_mask(mask, (B, self.num_heads, L, S), device)
         return mask
 
     @classmethod

@@ -97,11 +97,15 @@ class LearnedPositionalEmbedding(nn.Module):
         nn.init.normal_(self.table.weight, std=std, generator=generator)
 
     def forward(self, positions: int | torch.Tensor) -> torch.Tensor:
-        if isinstance(positions, int):
-            positions = torch.arange(positions, device=self.table.weight.device)  # (L,)
-        if positions.numel() and (int(positions.min()) < 0 or int(positions.max()) >= self.max_len):
+        if isinstance(positions, int):  # checked as a number: nothing to read back from the device
+            if not 0 <= positions <= self.max_len:
+                raise ValueError(f"positions must lie in [0, {self.max_len}), got [0, {positions - 1}]")
+            return self.table(torch.arange(positions, device=self.table.weight.device))  # (L, d_model)
+        if positions.device.type == "cpu" and positions.numel() and \
+                (int(positions.min()) < 0 or int(positions.max()) >= self.max_len):
             raise ValueError(f"positions must lie in [0, {self.max_len}), got "
                              f"[{int(positions.min())}, {int(positions.max())}]")
+        # on a GPU the check would wait for the device: the embedding's own bounds check stands for it
         return self.table(positions)  # (..., d_model)
 
 

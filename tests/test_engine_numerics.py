@@ -135,3 +135,37 @@ def test_a_word_has_one_vector_whatever_the_sentence():
     seed = int.from_bytes(hashlib.sha256(b"3\0gato").digest()[:8], "little") & (2**63 - 1)
     expected = torch.randn(16, generator=torch.Generator().manual_seed(seed)) / 4  # N(0, 1/d_model)
     assert torch.allclose(a[first.stoi["gato"]], expected)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_both_paths_give_one_answer_for_random_non_finite_inputs(seed):
+    """The rule, checked against the reference on random inputs and masks: a non-finite entry a
+    query may not see changes nothing; a query that is not finite, or may see a key or value that
+    is not, is NaN; a query that sees no key is zero."""
+    g = torch.Generator().manual_seed(seed)
+    q, k, v = qkv(seed=seed)
+    for t in (q, k, v):
+        spots = torch.rand(t.shape, generator=g) < 0.08
+        t[spots] = torch.tensor([float("nan"), float("inf"), -float("inf")])[torch.randint(3, t.shape, generator=g)][spots]
+    allowed = torch.rand(4, 5, generator=g) < 0.6
+    causal = bool(seed % 2)
+    if causal:
+        allowed &= torch.ones(4, 5, dtype=torch.bool).tril(diagonal=1)  # causal_mask(4, 5): bottom-right aligned
+    manual, fast = both(q, k, v, allowed, is_causal=causal)
+    assert torch.equal(torch.isnan(manual), torch.isnan(fast))
+    torch.testing.assert_close(manual, fast, rtol=1e-5, atol=1e-6, equal_nan=True)
+    expected = reference(torch.where(q.isfinite(), q, 0), torch.where(k.isfinite(), k, 0),
+                         torch.where(v.isfinite(), v, 0), allowed)
+    sees = lambda t: (allowed & ~t.isfinite().all(-1)).any(-1)  # noqa: E731 — a query sees a bad key/value
+    poisoned = (~q.isfinite().all(-1) | sees(k) | sees(v)) & allowed.any(-1)
+    expected[poisoned] = float("nan")
+    torch.testing.assert_close(manual.double(), expected, rtol=1e-5, atol=1e-6, equal_nan=True)
+
+
+def test_an_infinite_key_a_query_sees_makes_it_nan_on_both_paths():
+    """Before: +inf in a visible key gave NaN or a finite row depending on the signs in q (the
+    arithmetic decided), and the fast path fell back to the manual one, waiting for the GPU."""
+    q, k, v = qkv()
+    k[2, 0] = -float("inf")
+    for out in both(q, k, v, is_causal=True):  # query i sees keys j <= i + 1
+        assert not torch.isnan(out[0]).any() and torch.isnan(out[1:]).all()

@@ -202,10 +202,13 @@ def test_transformer_block_matches_torch_encoder_layer(cfg, device):
     x = to_layout(torch.randn(B, L, 16, generator=g), cfg["batch_first"]).to(device)
     attn_mask, kpm = torch_masks(dict(B=B, L=L, mask=cfg["mask"]), g, S=L)
     mask = our_mask(attn_mask, kpm)
-    # torch 2.13's fused encoder-layer kernel (eval, no grad) returns all-NaN for a float src_mask
-    # on the CPU, so for that case the reference is torch's unfused path.
+    # torch's fused encoder-layer kernel (eval, no grad) is no reference in two cases, where torch's
+    # own unfused path is: it returns all-NaN for a float src_mask on the CPU (torch 2.13), and on CUDA
+    # its GELU layers differ by 1.5e-4 from the unfused path and from the same layer on the CPU, which
+    # agree with each other and with ours to 7e-7 (measured on an H200, torch 2.11 + CUDA 13).
+    fused_is_off = cfg["mask"] == "float" or (device == "cuda" and cfg["activation"] == "gelu")
     fastpath = torch.backends.mha.get_fastpath_enabled()
-    torch.backends.mha.set_fastpath_enabled(fastpath and cfg["mask"] != "float")
+    torch.backends.mha.set_fastpath_enabled(fastpath and not fused_is_off)
     try:
         with torch.no_grad():
             expected = layer(x, src_mask=None if attn_mask is None else attn_mask.to(device),

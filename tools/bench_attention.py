@@ -24,6 +24,11 @@ On Linux most of ``touch`` is page faults on the freshly mapped block; starting 
 ``THP_MEM_ALLOC_ENABLE=1`` (PyTorch's switch to back big CPU allocations with huge pages) makes it
 several times cheaper. The bench reports what it measures under the environment it is given.
 
+A second table times the fast path against SDPA alone, where nothing but our wrapper differs, at
+``L`` in :data:`FAST_LENGTHS`, without a mask and with a boolean ``(L, S)`` mask (one key in ten
+masked, the case where our rules read the whole mask): the goal is fast ÷ SDPA ≤ 1.05 on every
+device (``make gpu-check`` prints the same table on CUDA).
+
 Finally it trains the toy reversal model (:mod:`engine.toy`) once and prints its training time.
 """
 
@@ -47,6 +52,8 @@ from tools import ROOT
 
 B, H, D_K = 1, 8, 64
 LENGTHS = (128, 512, 1024, 2048)
+FAST_LENGTHS = (128, 1024, 4096)
+FAST_GOAL = 1.05  # fast ÷ SDPA: our rules may cost at most 5 % over the fused kernel
 PATHS = ("sdpa", "manual", "fast")
 MiB = 2**20
 
@@ -187,6 +194,39 @@ def run(device: torch.device, lengths, repeats: int) -> list[str]:
     return lines
 
 
+def key_mask(L: int, device: torch.device) -> torch.Tensor:
+    """A seeded boolean ``(L, S)`` mask, ``True`` = may attend, one key in ten masked (``S = L``)."""
+    g = torch.Generator().manual_seed(L + 1)
+    return (torch.rand(L, L, generator=g) >= 0.1).to(device)
+
+
+def fast_calls(q, k, v, mask) -> dict[str, Callable[[], object]]:
+    """SDPA and our fast path, without and with ``mask``."""
+    return {"sdpa": lambda: F.scaled_dot_product_attention(q, k, v),
+            "fast": lambda: scaled_dot_product_attention(q, k, v, need_weights=False),
+            "sdpa+mask": lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=mask),
+            "fast+mask": lambda: scaled_dot_product_attention(q, k, v, mask, need_weights=False)}
+
+
+def fast_vs_sdpa(device: torch.device, lengths=FAST_LENGTHS, repeats: int = 7) -> list[str]:
+    """The fast path against SDPA alone, timed side by side (interleaved), without and with a mask."""
+    lines = [f"fast path ÷ SDPA, B={B} H={H} d_k={D_K} float32, device={device}, median of interleaved repeats "
+             f"(goal <= {FAST_GOAL})",
+             f"{'L':>6} {'SDPA ms':>9} {'fast ms':>9} {'fast/SDPA':>10} {'SDPA+mask ms':>13} {'fast+mask ms':>13} "
+             f"{'fast/SDPA':>10}"]
+    worst = 0.0
+    for L in lengths:
+        fns = fast_calls(*make_inputs(L, device), key_mask(L, device))
+        t = time_interleaved(fns, repeats if L < 4096 else max(3, repeats // 2), device)
+        plain, masked = t["fast"] / t["sdpa"], t["fast+mask"] / t["sdpa+mask"]
+        worst = max(worst, plain, masked)
+        lines.append(f"{L:>6} {t['sdpa'] * 1e3:>9.2f} {t['fast'] * 1e3:>9.2f} {plain:>9.3f}x {t['sdpa+mask'] * 1e3:>13.2f} "
+                     f"{t['fast+mask'] * 1e3:>13.2f} {masked:>9.3f}x")
+    lines.append(f"goal fast/SDPA <= {FAST_GOAL} at every length: {'met' if worst <= FAST_GOAL else 'NOT met'} "
+                 f"(worst {worst:.3f}x)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_attention", description=__doc__.split("\n\n")[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
@@ -195,12 +235,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="torch CPU threads for the timings (default 1: an OpenMP team waits for its slowest "
                              "thread, so on a shared or busy machine more threads measure the neighbours)")
     parser.add_argument("--no-toy", action="store_true", help="skip training the toy reversal model")
+    parser.add_argument("--fast-lengths", type=int, nargs="+", default=list(FAST_LENGTHS),
+                        help="lengths of the fast-path table")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
     devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
     for device in devices:
         for line in run(device, args.lengths, args.repeats):
+            print(line, flush=True)
+        print(flush=True)
+        for line in fast_vs_sdpa(device, args.fast_lengths):
             print(line, flush=True)
         print(flush=True)
     if not torch.cuda.is_available():

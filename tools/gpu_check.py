@@ -3,10 +3,13 @@
 Run ``python -m tools.gpu_check`` from the repository's root on a machine with a CUDA GPU and
 torch, numpy, PyYAML and pytest (no pandoc, TeX, panflute or matplotlib needed). It
 
-1. runs the engine's tests, ``pytest tests/test_engine*.py`` — their ``cuda`` cases run there;
+1. runs the engine's tests, ``pytest tests/test_engine*.py`` — their ``cuda`` cases run there (the
+   fast path under ``torch.cuda.set_sync_debug_mode("error")`` and inside a CUDA graph, too);
 2. computes every *check* on the CPU and on CUDA and compares the results: the engine's own
    (:data:`ENGINE_CHECKS`) and one per deck in ``slides/`` (:func:`deck_checks`: every live block
-   recomputed through its kind's ``compute``).
+   recomputed through its kind's ``compute``), printing each one's time on either device (for a
+   deck: the time to regenerate its figure data);
+3. prints the fast path ÷ SDPA table of ``make bench`` on CUDA (:func:`tools.bench_attention.fast_vs_sdpa`).
 
 A check is a callable ``check(device: torch.device) -> Mapping[str, tensor | array | number | list]``;
 each value is compared with ``atol`` (default 1e-5, float32).
@@ -162,15 +165,18 @@ def run_checks(checks: Iterable[Check], atol: float = 1e-5, device: str = "cuda"
     problems = []
     for check in checks:
         name = getattr(check, "__name__", repr(check))
-        start = time.perf_counter()
         try:
-            cpu, other = check(torch.device("cpu")), check(torch.device(device))
+            start = time.perf_counter()
+            cpu = check(torch.device("cpu"))
+            middle = time.perf_counter()
+            other = check(torch.device(device))
+            end = time.perf_counter()
         except Exception as error:
             problems.append(f"{name}: raised {type(error).__name__}: {error}")
             continue
         found = compare(cpu, other, atol)
         print(f"gpu_check: {name}: {len(cpu)} outputs, {'OK' if not found else 'MISMATCH'} "
-              f"({time.perf_counter() - start:.1f} s)")
+              f"(CPU {middle - start:.1f} s, {device} {end - middle:.1f} s)", flush=True)
         problems += [f"{name}: {p}" for p in found]
     return problems
 
@@ -202,6 +208,10 @@ def main(argv: list[str] | None = None, extra_checks: Iterable[Check] | None = N
     problems = run_checks([*ENGINE_CHECKS, *(deck_checks() if extra_checks is None else extra_checks)], atol=args.atol)
     for problem in problems:
         print("gpu_check: MISMATCH", problem)
+    from tools.bench_attention import fast_vs_sdpa
+
+    for line in fast_vs_sdpa(torch.device("cuda")):
+        print("gpu_check:", line, flush=True)
     ok = tests_ok and not problems
     print(f"gpu_check: {'passed' if ok else 'FAILED'}"
           + ("" if tests_ok else " (engine tests failed)") + (f" ({len(problems)} mismatches)" if problems else ""))
