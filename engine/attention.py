@@ -185,40 +185,60 @@ def _zero_non_finite(t: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(t, nan=0.0, posinf=0.0, neginf=0.0)
 
 
-def _may_attend(mask: torch.Tensor) -> torch.Tensor:
-    """``mask`` as 1.0 where a query may attend and 0.0 where not (float32): ``(..., L, S)``."""
-    allowed = mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
-    return allowed.to(torch.float32)
+def _allowed(mask: torch.Tensor | None) -> torch.Tensor | None:
+    """``mask`` as booleans, ``True`` = may attend (``None`` for no mask): ``(..., L, S)``."""
+    if mask is None:
+        return None
+    return mask if mask.dtype == torch.bool else ~torch.isneginf(mask)
 
 
-def _count(allowed: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-    """For each query, how many of the keys marked 1.0 in ``keys`` it may attend to.
+def _reach(allowed: torch.Tensor, *bad: torch.Tensor) -> list[torch.Tensor]:
+    """For each query: whether it may see a key marked in each of ``bad``, then whether it may see
+    no key at all.
 
-    Shapes: ``allowed (..., L, S)`` of 0.0/1.0, ``keys (..., S)`` → ``(..., L, 1)``. One ``(L, S)``
-    mask for every sequence and head is one product ``(L, S) @ (S, B·H)``, not ``B·H`` of them."""
+    Shapes: ``allowed (..., L, S)`` and each ``bad (..., S)`` booleans → each ``(..., L, 1)``.
+
+    Counting is a product with the mask. One ``(L, S)`` mask for every sequence and head is one
+    product, ``(L, S) @ (S, n·B·H + 1)`` (the last column counts every key); on the CPU it is an
+    int8 product straight on the mask's bytes (``torch._int_mm``): converting an (L, S) mask to
+    float first costs 25 times more at L = 4096, where this pass would otherwise dominate the
+    fast path's cost over the fused kernel alone."""
+    L, S = allowed.shape[-2:]
     if allowed.dim() == 2:
-        counts = allowed @ keys.reshape(-1, keys.shape[-1]).T  # (L, S) @ (S, B·H) -> (L, B·H)
-        return counts.T.reshape(*keys.shape[:-1], allowed.shape[0], 1)  # (B·H, L) -> (..., L, 1)
-    return allowed @ keys.unsqueeze(-1)  # (..., L, S) @ (..., S, 1) -> (..., L, 1)
+        rows = [b.reshape(-1, S) for b in bad]  # each (B·H, S)
+        keys = torch.cat([*rows, allowed.new_ones(1, S)])  # (n·B·H + 1, S)
+        if allowed.device.type == "cpu" and hasattr(torch, "_int_mm"):
+            counts = torch._int_mm(allowed.contiguous().view(torch.int8), keys.T.to(torch.int8).contiguous())
+        else:
+            counts = allowed.to(torch.float32) @ keys.T.to(torch.float32)  # (L, n·B·H + 1)
+        found, start = [], 0
+        for b, r in zip(bad, rows, strict=True):
+            found.append((counts[:, start:start + len(r)] > 0).T.reshape(*b.shape[:-1], L, 1))  # -> (..., L, 1)
+            start += len(r)
+        return [*found, counts[:, -1:] == 0]  # dead: (L, 1)
+    weights = allowed.to(torch.float32)  # (..., L, S)
+    found = [(weights @ b.to(torch.float32).unsqueeze(-1)) > 0 for b in bad]  # (..., L, S) @ (..., S, 1)
+    return [*found, weights.sum(dim=-1, keepdim=True) == 0]
 
 
-def _sees(bad: torch.Tensor, allowed: torch.Tensor | None, *, causal: bool = False) -> torch.Tensor:
-    """For each query, whether it may see a key marked in ``bad``.
-
-    Shapes: ``bad (..., S)``, ``allowed (..., L, S)`` of 0.0/1.0 or ``None`` (every key, or with
-    ``causal`` the keys ``j <= i`` of query ``i``, ``L == S``) → ``(..., L, 1)`` (``(..., 1, 1)``
-    when every query sees every key), broadcastable to the output."""
-    if allowed is not None:
-        return _count(allowed, bad.to(allowed.dtype)) > 0  # (..., L, 1)
+def _sees(bad: torch.Tensor, *, causal: bool = False) -> torch.Tensor:
+    """Without a mask, for each query, whether it may see a key marked in ``bad``: every key, or with
+    ``causal`` the keys ``j <= i`` of query ``i`` (``L == S``). Shapes: ``bad (..., S)`` →
+    ``(..., L, 1)`` (``(..., 1, 1)`` when every query sees every key)."""
     if causal:
         return (bad.cumsum(dim=-1) > 0).unsqueeze(-1)  # any bad key among 0..i: (..., S) -> (..., L, 1)
     return bad.any(dim=-1, keepdim=True).unsqueeze(-1)  # (..., S) -> (..., 1, 1)
 
 
-def _fully_masked_rows(allowed: torch.Tensor) -> torch.Tensor:
-    """``True`` for each query that may attend to no key: ``allowed (..., L, S)`` of 0.0/1.0 →
-    ``(..., L, 1)`` (a sum, where ``any(-1)`` on booleans is many times slower on the CPU)."""
-    return allowed.sum(dim=-1, keepdim=True) == 0
+def _fill_rows(t: torch.Tensor, rows: torch.Tensor, value: float | torch.Tensor) -> torch.Tensor:
+    """``t`` with the rows marked in ``rows`` (``(..., L, 1)``) set to ``value`` (a number, or one per
+    row, ``(..., L, 1)``): in place, unless autograd needs ``t`` (writing over a fresh output saves
+    a copy and its allocation)."""
+    if not isinstance(value, torch.Tensor):
+        value = t.new_full((), value)  # filled on t's device: no copy from the host
+    if t.requires_grad:
+        return torch.where(rows, value, t)
+    return torch.where(rows, value, t, out=t)
 
 
 def _manual_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None, *,
@@ -235,29 +255,38 @@ def _manual_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     out_dtype = q.dtype
     compute_dtype = torch.float32 if out_dtype in _LOW_PRECISION else out_dtype
     q, k, v = (t.to(compute_dtype) for t in (q, k, v))
-    allowed = None if mask is None else _may_attend(mask)  # (..., L, S)
-    bad_scores = _bad_rows(q).unsqueeze(-1) | _sees(_bad_rows(k), allowed)  # the query or a key it sees: (..., L, 1)
-    bad_output = bad_scores | _sees(_bad_rows(v), allowed)  # ... or a value it sees: (..., L, 1)
-    q, k, v = (_zero_non_finite(t) for t in (q, k, v))
-    q = q * scale  # fold 1/√d_k into q: L·d_k multiplications instead of L·S
+    allowed = _allowed(mask)  # (..., L, S)
+    bad_k, bad_v = _bad_rows(k), _bad_rows(v)  # (..., S)
+    if allowed is None:
+        sees_k, sees_v, dead = _sees(bad_k), _sees(bad_v), None
+    else:
+        sees_k, sees_v, dead = _reach(allowed, bad_k, bad_v)  # (..., L, 1) each
+    bad_scores = _bad_rows(q).unsqueeze(-1) | sees_k  # the query or a key it sees: (..., L, 1)
+    bad_output = bad_scores | sees_v  # ... or a value it sees: (..., L, 1)
+    if allowed is not None:  # a key some query may not see must reach none of them (without a
+        k, v = _zero_non_finite(k), _zero_non_finite(v)  # mask, every query sees it: NaN by rule)
+    # A query whose scores are NaN by rule is scaled by NaN: its scores, weights and output follow
+    # through the arithmetic, and no pass over the (..., L, S) weights is needed to mark them.
+    # (1/√d_k is folded into q: L·d_k multiplications instead of L·S.)
+    q = q * q.new_full(bad_scores.shape, scale).masked_fill_(bad_scores, float("nan"))  # (..., L, d_k) · (..., L, 1)
     scores = q @ k.transpose(-2, -1)  # (..., L, d_k) @ (..., d_k, S) -> (..., L, S)
-    weights = _masked_softmax(scores, mask, allowed)  # (..., L, S), a dead row all zero
+    weights = _masked_softmax(scores, mask, allowed, dead)  # (..., L, S), a dead row all zero
     attended = F.dropout(weights, p=dropout_p) if dropout_p > 0 else weights
     output = attended @ v  # (..., L, S) @ (..., S, d_v) -> (..., L, d_v)
-    if allowed is not None:  # a query that sees no key stays zero, whatever it holds
-        alive = ~_fully_masked_rows(allowed)  # (..., L, 1)
-        bad_scores, bad_output = bad_scores & alive, bad_output & alive
-    weights = weights.masked_fill(bad_scores, float("nan"))
-    output = output.masked_fill(bad_output, float("nan"))
+    if dead is not None:  # a query that sees no key stays zero, whatever it holds
+        bad_output = bad_output & ~dead  # (..., L, 1)
+    output = _fill_rows(output, bad_output, float("nan"))  # a value it may see was not finite
     return output.to(out_dtype), weights.to(out_dtype)
 
 
-def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: torch.Tensor | None) -> torch.Tensor:
+def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: torch.Tensor | None,
+                    dead: torch.Tensor | None) -> torch.Tensor:
     """``softmax(scores + mask)`` over the keys (§3.2.1), with zero weights for a query whose keys
     are all masked.
 
     ``scores`` must be a fresh tensor of the caller's: it is overwritten in place. ``allowed`` is
-    ``mask`` as 0.0/1.0 (1.0 = may attend, :func:`_may_attend`), ``None`` with no mask.
+    ``mask`` as booleans (``True`` = may attend), ``dead`` the queries that may attend to no key
+    (:func:`_reach`); both ``None`` with no mask.
 
     Shapes:
         ``scores (..., L, S)``, ``mask`` and ``allowed`` broadcastable to it → weights ``(..., L, S)``,
@@ -267,7 +296,7 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: to
         # in place: ``scores`` is our own fresh tensor, and matmul's backward does not need it
         if mask.dtype != torch.bool:
             scores += mask.to(scores.dtype)  # (..., L, S)
-        scores.masked_fill_(allowed == 0, float("-inf"))  # (..., L, S)
+        scores.masked_fill_(~allowed, float("-inf"))  # (..., L, S)
     if scores.requires_grad:
         weights = torch.softmax(scores, dim=-1)  # (..., L, S), rows sum to 1
     else:  # no autograd to feed: overwrite the scores, one (L, S) buffer instead of two
@@ -277,7 +306,7 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: to
         # there. We define its weights (and hence its output) as zero, before they multiply V (so
         # no NaN reaches a gradient). Which rows are dead is read from the mask itself (often just
         # (L, S)), not from the big scores tensor.
-        weights = weights.masked_fill(_fully_masked_rows(allowed), 0.0)  # dead rows: (..., L, 1)
+        weights = weights.masked_fill(dead, 0.0)  # dead rows: (..., L, 1)
     return weights
 
 
@@ -294,9 +323,14 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     fused_causal = is_causal and mask is None and L == S
     if is_causal and not fused_causal:
         mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
-    allowed = None if mask is None else _may_attend(mask)  # (..., L, S)
+    allowed = _allowed(mask)  # (..., L, S)
     # q is left as it is: a query that is not finite touches only its own row, NaN by rule below
-    bad = _bad_rows(q).unsqueeze(-1) | _sees(_bad_rows(k) | _bad_rows(v), allowed, causal=fused_causal)  # (..., L, 1)
+    bad_keys = _bad_rows(k) | _bad_rows(v)  # (..., S)
+    if allowed is None:
+        sees, dead = _sees(bad_keys, causal=fused_causal), None
+    else:
+        sees, dead = _reach(allowed, bad_keys)  # (..., L, 1) each
+    bad = _bad_rows(q).unsqueeze(-1) | sees  # (..., L, 1)
     if allowed is not None or fused_causal:  # a key some query may not see: it must reach none of them
         k, v = _zero_non_finite(k), _zero_non_finite(v)
     if out_dtype in _LOW_PRECISION and q.device.type == "cpu":
@@ -309,11 +343,10 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
                                             is_causal=fused_causal)  # (..., L, d_v)
     # One pass over the output for both rules: NaN where the inputs were not finite; zero for a query
     # that sees no key (the fused kernels disagree there, NaN on some back ends), whatever it holds.
-    if allowed is None:
-        return torch.where(bad, float("nan"), output).to(out_dtype)
-    dead = _fully_masked_rows(allowed)  # (..., L, 1)
-    fill = torch.where(dead, 0.0, float("nan")).to(output.dtype)  # (..., L, 1)
-    return torch.where(bad | dead, fill, output).to(out_dtype)
+    if dead is None:
+        return _fill_rows(output, bad, float("nan")).to(out_dtype)
+    fill = torch.where(dead, 0.0, float("nan")).to(output.dtype)  # (..., L, 1): zero for a dead row, else NaN
+    return _fill_rows(output, bad | dead, fill).to(out_dtype)  # one pass over the output for both rules
 
 
 def init_linear_(linear: nn.Linear, generator: torch.Generator | None = None) -> nn.Linear:
