@@ -165,8 +165,9 @@ def _check_arguments(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
 # A NaN or inf left to the arithmetic goes where the kernel's order of operations sends it: the fused
 # kernels multiply before they mask, so a NaN in a masked-out key reaches every query (pytorch#101967),
 # and 0 · inf is NaN in a row with no key at all (pytorch#103749). So both paths zero every non-finite
-# entry of k and v, and then mark, from the inputs alone, the queries that were not finite or may see
-# a key or value that was not: their rows become NaN. Tensor operations only, no `if` on values, so
+# entry of k and v that some query may not see (with no mask every query sees every key), and mark,
+# from the inputs alone, the queries that were not finite or may see a key or value that was not:
+# their rows become NaN. Tensor operations only, no `if` on values, so
 # nothing waits for a GPU and torch.compile sees one graph. Each step is written for speed on the
 # fast path, where it is measured against the fused kernel alone (make bench): a row's badness is
 # one matrix-vector product, a key count one matrix product, each a comment says why.
@@ -306,7 +307,8 @@ def _masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None, allowed: to
         # there. We define its weights (and hence its output) as zero, before they multiply V (so
         # no NaN reaches a gradient). Which rows are dead is read from the mask itself (often just
         # (L, S)), not from the big scores tensor.
-        weights = weights.masked_fill(dead, 0.0)  # dead rows: (..., L, 1)
+        # (in place unless autograd keeps the softmax's output: no second (..., L, S) buffer)
+        weights = _fill_rows(weights, dead, 0.0)  # dead rows: (..., L, 1)
     return weights
 
 
@@ -346,7 +348,7 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     if dead is None:
         return _fill_rows(output, bad, float("nan")).to(out_dtype)
     fill = torch.where(dead, 0.0, float("nan")).to(output.dtype)  # (..., L, 1): zero for a dead row, else NaN
-    return _fill_rows(output, bad | dead, fill).to(out_dtype)  # one pass over the output for both rules
+    return _fill_rows(output, bad | dead, fill).to(out_dtype)
 
 
 def init_linear_(linear: nn.Linear, generator: torch.Generator | None = None) -> nn.Linear:
