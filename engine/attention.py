@@ -173,12 +173,14 @@ def _check_arguments(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: to
 # one matrix-vector product, a key count one matrix product, each a comment says why.
 
 
-def _bad_rows(t: torch.Tensor) -> torch.Tensor:
-    """``True`` for each row of ``t`` holding a NaN or ±inf: ``(..., n, d)`` → ``(..., n)``.
+def _bad_rows(*ts: torch.Tensor) -> torch.Tensor:
+    """``True`` for each row holding a NaN or ±inf in any of ``ts``: each ``(..., n, d)`` → ``(..., n)``
+    (the batch dimensions broadcast).
 
     ``t @ 0`` is 0 for a finite row and NaN for any other (``inf · 0`` is NaN): one pass of a
     matrix-vector product, where ``isfinite(t).all(-1)`` costs about forty times more on the CPU."""
-    return torch.isnan(t @ t.new_zeros(t.shape[-1]))  # (..., n, d) @ (d,) -> (..., n)
+    poison = sum(t @ t.new_zeros(t.shape[-1]) for t in ts)  # each (..., n, d) @ (d,) -> (..., n)
+    return torch.isnan(poison)
 
 
 def _zero_non_finite(t: torch.Tensor) -> torch.Tensor:
@@ -326,8 +328,7 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
     if is_causal and not fused_causal:
         mask = merge_masks(mask, causal_mask(L, S, device=q.device))  # (..., L, S)
     allowed = _allowed(mask)  # (..., L, S)
-    # q is left as it is: a query that is not finite touches only its own row, NaN by rule below
-    bad_keys = _bad_rows(k) | _bad_rows(v)  # (..., S)
+    bad_keys = _bad_rows(k, v)  # a key or its value not finite: (..., S)
     if allowed is None:
         sees, dead = _sees(bad_keys, causal=fused_causal), None
     else:
@@ -343,12 +344,20 @@ def _fused_attention(q, k, v, mask, *, scale: float, dropout_p: float, is_causal
         mask = mask.to(q.dtype)
     output = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p, scale=scale,
                                             is_causal=fused_causal)  # (..., L, d_v)
-    # One pass over the output for both rules: NaN where the inputs were not finite; zero for a query
-    # that sees no key (the fused kernels disagree there, NaN on some back ends), whatever it holds.
-    if dead is None:
-        return _fill_rows(output, bad, float("nan")).to(out_dtype)
-    fill = torch.where(dead, 0.0, float("nan")).to(output.dtype)  # (..., L, 1): zero for a dead row, else NaN
-    return _fill_rows(output, bad | dead, fill).to(out_dtype)
+    # The rules, on the output the kernel just made (ours: written in place, nothing allocated): a
+    # query whose inputs were not finite is NaN, one that sees no key is zero (the kernels differ
+    # there, NaN on some back ends: cleared first, so that times 0 gives 0), the rest times one.
+    # A multiplication per row costs a tenth of a torch.where on the CPU.
+    if dead is not None:  # a row the kernel made not finite (an overflow) stays NaN, unless dead
+        bad = bad | _bad_rows(output).unsqueeze(-1)  # (..., L, 1)
+    factor = torch.where(bad, float("nan"), 1.0).to(output.dtype)  # (..., L, 1)
+    if dead is not None:
+        factor = torch.where(dead, 0.0, factor)  # (..., L, 1)
+        output = torch.nan_to_num(output) if output.requires_grad else output.nan_to_num_()
+    output = output * factor if output.requires_grad else output.mul_(factor)  # (..., L, d_v)
+    if dead is not None:  # a negative number times 0 is -0.0, printed "-0.00": make it 0.0
+        output = output + 0.0 if output.requires_grad else output.add_(0.0)
+    return output.to(out_dtype)
 
 
 def init_linear_(linear: nn.Linear, generator: torch.Generator | None = None) -> nn.Linear:

@@ -58,6 +58,34 @@ def test_a_dead_row_whose_value_holds_inf_is_zero_not_nan():
         torch.testing.assert_close(out.double(), reference(q, k, v, allowed), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_a_dead_row_is_positive_zero_whatever_its_query_holds(value):
+    """The fast path zeroes a dead row by multiplying it by 0: a NaN there, or a negative number (which
+    would print as "-0.00" on a slide), must come out +0.0 all the same."""
+    q, k, v = qkv()
+    q[2, 0] = value
+    v = -v.abs()  # every output negative: times 0 it would be -0.0
+    allowed = torch.ones(4, 5, dtype=torch.bool)
+    allowed[2] = False  # query 2 sees nothing
+    for mask in (allowed, torch.zeros(4, 5).masked_fill(~allowed, float("-inf"))):
+        for out in both(q, k, v, mask):
+            assert torch.equal(out[2], torch.zeros(3)) and not torch.signbit(out[2]).any()
+            assert torch.isfinite(out[[0, 1, 3]]).all() and (out[[0, 1, 3]] < 0).all()
+
+
+def test_an_overflow_under_a_mask_stays_nan_on_both_paths():
+    """Finite inputs whose scores overflow float32 give NaN on the manual path (inf - inf in the
+    softmax); the fast path, which clears non-finite output before zeroing dead rows, must not turn
+    that into a finite number."""
+    q, k, v = qkv()
+    q[0], k[1] = 1e30, 1e30
+    allowed = torch.ones(4, 5, dtype=torch.bool)
+    allowed[3] = False
+    manual, fast = both(q, k, v, allowed)
+    assert torch.isnan(manual[0]).all() and torch.isnan(fast[0]).all()
+    assert torch.equal(fast[3], torch.zeros(3))
+
+
 @pytest.mark.parametrize("where", ["k", "v"])
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
 def test_a_masked_out_key_or_value_changes_nothing_on_either_path(where, value):
