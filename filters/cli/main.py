@@ -52,7 +52,7 @@ def _build(args) -> int:
     for deck in decks:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
-                  pandoc_options=args.pandoc_options)
+                  pandoc_options=args.pandoc_options, confine=not args.allow_outside_files)
         except BuildError as exc:
             report(exc)
             failed.append(str(deck))
@@ -74,6 +74,7 @@ def _build_in_parallel(decks: list[Path], args) -> int:
     at_once = args.parallel or os.cpu_count() or 1
     options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
                *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
+               *(["--allow-outside-files"] if args.allow_outside_files else []),
                *(["--", *args.pandoc_options] if args.pandoc_options else [])]
     pending, running, failed = list(decks), {}, []
     try:
@@ -108,7 +109,8 @@ def _watch(args) -> int:
         return decks
     try:
         status = watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
-                       execute=not args.no_exec, pandoc_options=args.pandoc_options)
+                       execute=not args.no_exec, pandoc_options=args.pandoc_options,
+                       confine=not args.allow_outside_files)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM during a build: the way a watch ends, too
         status = 0
     print(f"{PREFIX} watch stopped", file=sys.stderr)
@@ -162,6 +164,13 @@ def _version() -> str:
         return "(not installed)"
 
 
+_NO_EXEC_HELP = ("never run the deck's code (.run blocks, the filters and Lua reader of a pandoc defaults file it "
+                 "names): use a cached result, else show the code")
+_ALLOW_HELP = ("let the deck name files outside its project (its git repository, else the folder you build from, "
+               "else its own folder) in pictures, metadata and its pandoc defaults file; without it such a file is "
+               "refused, naming the key. Options after '--' are yours and never confined")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="attnslides", description="Live attention figures in Pandoc slides.")
     parser.add_argument("--version", action="version", version=f"attnslides {_version()}")
@@ -177,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                              help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
         command.add_argument("--device", choices=DEVICES, default=None,
                              help="where the engine runs (default: the deck's setting, else cpu)")
-        command.add_argument("--no-exec", action="store_true",
-                             help="never run the deck's code (.run blocks): use a cached result, else show the code")
+        command.add_argument("--no-exec", action="store_true", help=_NO_EXEC_HELP)
+        command.add_argument("--allow-outside-files", action="store_true", help=_ALLOW_HELP)
         command.add_argument("--traceback", action="store_true",
                              help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
     build.add_argument("--keep-going", action="store_true",

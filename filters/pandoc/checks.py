@@ -1,5 +1,6 @@
 """Checks the filter makes on a whole document: the pandoc that runs it, the device and language
-asked for, code blocks that would show as plain code, code lines that run off a Beamer frame."""
+asked for, the files the deck names (pictures, metadata) inside its project, code blocks that would
+show as plain code, code lines that run off a Beamer frame."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from filters.errors import PREFIX, BlockError, BlockErrors, Where
 from filters.kinds import KINDS
 from filters.pandoc.document import slide_level, slides_of
 from filters.pandoc.settings import DeckSettings
+from filters.util.confine import OutsideProject, check_metadata
 from filters.util.files import write_atomic
 from filters.util.pandoc import pandoc_path, pandoc_version
 
@@ -63,6 +65,43 @@ def deck_language(doc: pf.Doc, deck: str) -> str:
                          f"add 'attnslides: {{lang: en}}' (or es) to the metadata to choose one",
                          key="lang", where=Where(deck, "(metadata)", "in the deck's metadata"))
     return code
+
+
+# Formats whose writer reads each picture and puts it inside the output (fetching a URL, too).
+_EMBEDDING = ("docx", "pptx")
+
+
+def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
+    """When the build confines the deck's files (``settings.build.project``): every picture the
+    deck shows, and every file its metadata names (``bibliography``, ``csl`` …), lies inside the
+    project, before anything is computed; in Word and PowerPoint, which fetch a picture's URL, a
+    picture is no URL either. The pandoc that read the deck did not yet write anything: a refused
+    file reaches no output.
+
+    Raises:
+        BlockError: for each picture outside (its slide and path), or the metadata's file.
+    """
+    project, deck = settings.build.project, settings.deck
+    if project is None:
+        return
+    try:
+        check_metadata(doc.get_metadata(), project)
+    except OutsideProject as exc:
+        raise BlockError(str(exc), where=Where(deck, "(metadata)", "in the deck's metadata")) from None
+    errors = []
+
+    def look(elem, _doc, title):
+        if isinstance(elem, pf.Image):
+            try:
+                project.check(elem.url, "a picture", urls=settings.fmt not in _EMBEDDING, source="the slide")
+            except OutsideProject as exc:
+                errors.append(BlockError(str(exc), where=Where(deck, title, f"the picture {elem.url}")))
+
+    doc.metadata.walk(lambda elem, d: look(elem, d, "(metadata)"))
+    for block, title in slides_of(doc, slide_level(doc, deck)):
+        block.walk(lambda elem, d, title=title: look(elem, d, title))
+    if errors:
+        raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
 
 
 # Classes a code block may carry that are no language: pandoc's own, and plain-text listings.

@@ -63,6 +63,7 @@ def prepare(doc: pf.Doc) -> None:
     as_document(doc)
     settings = deck_settings(doc, build)
     doc.attnslides = state = DocState(settings)
+    checks.check_files(doc, settings)  # before anything is computed: nothing half-written
     others: list[tuple[str, str]] = []
     blocks, errors = parse_all(doc, settings, others)
     errors = [*settings.errors, *errors]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.blocks.settings import Settings
+from filters.util.confine import Project
 
 # Pandoc's output formats by family: the figures of a family are the same files (a handout's are the
 # slides', Word's PowerPoint's), drawn as PDF, SVG or PNG.
@@ -49,6 +50,9 @@ class BuildSettings:
         device: overrides the deck's ``device`` (``--device``, make's ``DEVICE=``).
         execute: ``False``: never run the deck's code (``--no-exec``).
         pandoc_version: of the pandoc that read the deck (part of every cache key).
+        project: the deck's project, when the build confines the files the deck names to it
+            (:mod:`filters.util.confine`): its pictures and metadata files are checked; ``None``
+            (``pandoc -F``, ``--allow-outside-files``): they are not.
     """
 
     deck: Path | None = None
@@ -58,6 +62,7 @@ class BuildSettings:
     device: str | None = None
     execute: bool = True
     pandoc_version: str = ""
+    project: Project | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:

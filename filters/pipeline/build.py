@@ -37,6 +37,7 @@ from filters.pipeline.errors import BuildError
 from filters.pipeline.pandocargs import PandocOptions
 from filters.pipeline.pdf import PREAMBLE, to_pdf
 from filters.pipeline.reveal import reveal_assets
+from filters.util.confine import OutsideProject, Project, check_metadata, regular_file
 from filters.util.files import write_atomic
 from filters.util.names import file_name
 from filters.util.pandoc import pandoc_path, pandoc_version
@@ -171,7 +172,8 @@ def deck_lock(out_dir: Path, deck: Path):
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
-          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None) -> Path:
+          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
+          confine: bool = True) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
@@ -179,8 +181,14 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
     :class:`filters.latex.runner.Session`. The deck's file is read once, here.
 
+    The trust boundary: ``execute=False`` (``--no-exec``) runs none of the deck's code (``.run``
+    blocks, its defaults file's filters, Lua readers); ``confine`` (unless ``--allow-outside-files``)
+    keeps every file the deck names, in its metadata, its defaults file and its pictures, inside its
+    project (:mod:`filters.util.confine`). The lecturer's ``pandoc_options`` are theirs: never confined.
+
     Raises:
-        BuildError: for a format that is not one of :data:`FORMATS`, and as the stages raise it.
+        BuildError: for a format that is not one of :data:`FORMATS`, for a file the deck names that
+            is refused (naming the key and the file), and as the stages raise it.
     """
     if to not in FORMATS:
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
@@ -190,12 +198,12 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
         with deck_lock(out_dir, deck):
             text = deck.read_text(encoding="utf-8", errors="replace")
             try:
-                options = pandocargs.split([*_deck_defaults(deck, text), *pandoc_options], out_dir=out_dir,
-                                           stem=file_name(deck))
-            except pandocargs.PandocOptionError as exc:
+                options, project = _options(deck, text, out_dir, list(pandoc_options), execute=execute,
+                                            confine=confine)
+            except (pandocargs.PandocOptionError, OutsideProject) as exc:
                 raise BuildError(f"{deck}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
-                                     pandoc_version=pandoc_version())
+                                     pandoc_version=pandoc_version(), project=project)
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
         where = f" {exc.filename}" if exc.filename else ""
@@ -203,19 +211,57 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
                          "folder you can write, with free space)") from None
 
 
-def _deck_defaults(deck: Path, text: str) -> list[str]:
-    """``-d FILE`` for a pandoc defaults file the deck's front matter names
-    (``attnslides: {pandoc-defaults: FILE}``, relative to the deck's folder), else nothing."""
+def _options(deck: Path, text: str, out_dir: Path, pandoc_options: list[str], *, execute: bool,
+             confine: bool) -> tuple[PandocOptions, Project | None]:
+    """The pandoc options of a build (:func:`pandocargs.split`), the deck's defaults file vetted
+    first (:func:`pandocargs.vet_deck_defaults`), and the deck's project when files are confined to
+    it (looking relative names up from the folders pandoc does: this one, the deck's, the output's
+    and the defaults file's ``resource-path``).
+
+    Raises:
+        OutsideProject, PandocOptionError: naming the key and the file refused.
+    """
+    project = Project.of(deck, out_dir) if confine else None
+    if project is not None:
+        for match in _YAML_BLOCK.finditer(text):
+            check_metadata(_yaml_map(match[1]), project)
+    match = _YAML_BLOCK.match(text)  # the front matter, where the deck names its defaults file
+    front = _yaml_map(match[1]) if match else {}
+    named = front.get("attnslides", {}).get("pandoc-defaults") if isinstance(front.get("attnslides"), dict) else None
+    defaults, folders = None, []
+    if named:
+        source, where = "the deck's metadata", deck.parent / str(named)
+        if project is not None:
+            project.check(str(where), "attnslides: pandoc-defaults", source=source)
+        defaults = str(regular_file(where, "attnslides: pandoc-defaults", source=source))
+
+    def vet(given: dict, path: str) -> dict:
+        kept = pandocargs.vet_deck_defaults(given, path, project=project, execute=execute)
+        paths = kept.get("resource-path") or []
+        folders.extend(Path(p) for p in (paths.split(os.pathsep) if isinstance(paths, str) else paths))
+        return kept
+
+    stem = file_name(deck)
+    deck_options = pandocargs.split_deck_defaults(defaults, out_dir=out_dir, stem=stem, vet=vet) if defaults else None
+    options = pandocargs.split(pandoc_options, out_dir=out_dir, stem=stem, options=deck_options)
+    return options, replace(project, bases=(*project.bases, *folders)) if project is not None else None
+
+
+# A YAML metadata block, anywhere in the deck (pandoc merges them all): the files they name are
+# checked before pandoc reads the deck, as citeproc reads them then.
+_YAML_BLOCK = re.compile(r"(?:\A|\n[ \t]*\n)---[ \t]*\n(?![ \t]*\n)(.*?)\n(?:---|\.\.\.)[ \t]*(?=\n|\Z)", re.S)
+
+
+def _yaml_map(text: str) -> dict:
+    """A YAML metadata block of the deck as a map; ``{}`` when it is none (pandoc reports a block it
+    cannot read, with the line)."""
     import yaml
 
-    match = re.match(r"---\s*\n(.*?)\n(?:---|\.\.\.)\s*\n", text, re.S)
     try:
-        front = yaml.safe_load(match[1]) if match else None
+        meta = yaml.safe_load(text)
     except yaml.YAMLError:
-        return []  # pandoc reports it, with the line
-    named = front.get("attnslides", {}).get("pandoc-defaults") if isinstance(front, dict) and \
-        isinstance(front.get("attnslides"), dict) else None
-    return ["--defaults", str(deck.parent / str(named))] if named else []
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def _build(deck: Path, out_dir: Path, *, to: str, build: BuildSettings, options: PandocOptions,

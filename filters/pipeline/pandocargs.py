@@ -10,14 +10,25 @@ into two files in the output folder; its relative paths stay relative to the fol
 from, as pandoc reads them. ``--pdf-engine`` (or ``pdf-engine:`` in a defaults file) chooses the
 LaTeX engine. Options that would move or re-format the output (``-o``, ``-t``) are refused:
 ``--out`` and ``--to`` are attnslides' own.
+
+A defaults file the deck names (``attnslides: {pandoc-defaults: FILE}``) is the deck's, not the
+lecturer's: :func:`vet_deck_defaults` confines every file it names to the deck's project
+(:mod:`filters.util.confine`), refuses the keys that write files or embed any file, and under
+``--no-exec`` runs none of its filters, Lua readers or data folder.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from filters.errors import PREFIX
+from filters.util.confine import OutsideProject, Project, check_metadata, names_in
 
 # Options that take a value (pandoc 3's --help); a short option stands for its long name.
 _SHORT = {"-d": "--defaults", "-F": "--filter", "-L": "--lua-filter", "-M": "--metadata", "-f": "--from",
@@ -47,6 +58,20 @@ _READING_KEYS = {"filters", "citeproc", "bibliography", "csl", "citation-abbrevi
 _DROPPED_KEYS = {"to", "writer", "output-file", "pdf-engine", "pdf-engine-opts", "pdf-engine-opt"}
 
 
+# A deck's own defaults file: keys naming files (or, for resource-path and data-dir, folders) pandoc
+# reads, confined to the deck's project; keys that write files, or make pandoc read every file and
+# URL an HTML output names, refused; keys that run code, not run under --no-exec.
+_FILE_KEYS = ("template", "metadata-file", "metadata-files", "include-in-header", "include-before-body",
+              "include-after-body", "abbreviations", "reference-doc", "epub-metadata", "epub-fonts",
+              "epub-cover-image", "syntax-definition", "syntax-definitions", "csl", "bibliography",
+              "citation-abbreviations", "input-file", "input-files", "resource-path", "data-dir")
+_WRITING_KEYS = {"output-file": "writes a file", "log-file": "writes a file", "extract-media": "writes files",
+                 "embed-resources": "embeds any file the output names",
+                 "self-contained": "embeds any file the output names",
+                 "defaults": "names another defaults file, unchecked"}
+_STYLE_KEYS = ("highlight-style", "syntax-highlighting")  # a style's name, or a .theme file
+
+
 class PandocOptionError(ValueError):
     """An option attnslides cannot pass on (its message says why and what to use instead)."""
 
@@ -68,33 +93,139 @@ def _engine(value: str) -> str:
     return name
 
 
-def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions) -> None:
-    try:  # ${.} is the defaults file's own folder (pandoc's rule): expanded here, as the file is copied
-        text = Path(path).read_text().replace("${.}", str(Path(path).resolve().parent))
+def _expand(text: str, path: str, *, environment: bool) -> str:
+    """``${.}`` in a defaults file is its own folder (pandoc's rule), expanded as the file is copied;
+    with ``environment``, ``${HOME}``, ``${USERDATA}`` and the other variables pandoc expands too, so
+    that what is checked is what pandoc reads."""
+    text = text.replace("${.}", str(Path(path).resolve().parent))
+    if not environment:
+        return text
+    data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    values = {**os.environ, "USERDATA": str(Path(data) / "pandoc")}
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: values.get(m[1], m[0]), text)
+
+
+def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execute: bool) -> dict:
+    """What of the deck's own defaults file ``given`` (read from ``path``) the build passes on.
+
+    With a ``project`` (the build confines files): every file or folder a key of
+    :data:`_FILE_KEYS` (or a filter, a Lua reader, a ``.theme`` style, the ``metadata``) names must
+    lie inside it, and the keys of :data:`_WRITING_KEYS` are refused. Without ``execute``
+    (``--no-exec``): its filters are left out (pandoc's own ``citeproc`` stays), with a warning on
+    stderr, and a Lua reader or a data folder (which holds Lua code pandoc runs) is refused.
+
+    Raises:
+        PandocOptionError: naming the file, the key and why.
+    """
+    source = f"the deck's pandoc defaults file {path}"
+    try:
+        given = dict(given) if execute else _without_filters(given, source)
+        if not execute and given.get("data-dir"):
+            raise OutsideProject(f"{source} gives data-dir: {given['data-dir']}; a data folder holds Lua code pandoc "
+                                 "runs, and --no-exec runs none of the deck's code")
+        reader = str(given.get("from") or given.get("reader") or "").partition("+")[0]
+        if reader.endswith(".lua") and not execute:
+            raise OutsideProject(f"{source} gives the reader {reader}, Lua code; --no-exec runs none of the deck's code")
+        if project is not None:
+            _confine_defaults(given, project, source, reader)
+    except OutsideProject as exc:
+        raise PandocOptionError(str(exc)) from None
+    return given
+
+
+def _without_filters(given: dict, source: str) -> dict:
+    """``given`` without its filters but pandoc's own ``citeproc`` (``--no-exec``), said on stderr."""
+    filters = given.get("filters") or []
+    filters = filters if isinstance(filters, list) else [filters]
+    kept = [f for f in filters if f == "citeproc" or (isinstance(f, dict) and f.get("type") == "citeproc")]
+    left = [f.get("path", f) if isinstance(f, dict) else f for f in filters if f not in kept]
+    if left:
+        print(f"{PREFIX} warning: --no-exec: {source} names the filters {', '.join(map(str, left))}; they are not "
+              "run (the deck's code never runs under --no-exec)", file=sys.stderr)
+    return {**{k: v for k, v in given.items() if k != "filters"}, **({"filters": kept} if kept else {})}
+
+
+def _confine_defaults(given: dict, project: Project, source: str, reader: str) -> None:
+    for key, why in _WRITING_KEYS.items():
+        if given.get(key) not in (None, False, "", []):
+            raise OutsideProject(f"{source} gives {key}, which {why}: a deck may not ask for that (a lecturer "
+                                 "may, on the command line after '--')")
+    for key in _FILE_KEYS:
+        value = given.get(key)
+        for name in (value.split(os.pathsep) if key == "resource-path" and isinstance(value, str) else
+                     names_in(value)):
+            project.check(name, key, source=source)
+    for name in names_in(given.get("css")):  # a link, or a file a self-contained output embeds
+        project.check(name, "css", urls=True, source=source)
+    for key in _STYLE_KEYS:
+        style = given.get(key)
+        if isinstance(style, str) and (style.endswith(".theme") or "/" in style):
+            project.check(style, key, source=source)
+    for entry in given.get("filters") or []:
+        name = entry.get("path") if isinstance(entry, dict) else entry
+        if isinstance(name, str) and name != "citeproc":
+            project.check(name, "filters", source=source)
+    if reader.endswith(".lua"):
+        project.check(reader, "from", source=source)
+    _confine_metadata(given, project, source)
+
+
+def _confine_metadata(given: dict, project: Project, source: str) -> None:
+    """The files the metadata of a defaults file names, given or in its metadata files."""
+    check_metadata(given.get("metadata"), project, source=f"{source} (metadata:)")
+    for name in names_in(given.get("metadata-file")) + names_in(given.get("metadata-files")):
+        try:
+            check_metadata(yaml.safe_load(Path(name).read_text()), project, source=f"{source} (metadata-file {name})")
+        except (OSError, yaml.YAMLError):
+            pass  # pandoc reports it
+
+
+def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions, *,
+                    vet=None) -> None:
+    """``vet``: for the deck's own defaults file, a function of its map that gives what is passed on
+    (:func:`vet_deck_defaults`)."""
+    try:
+        text = _expand(Path(path).read_text(), path, environment=vet is not None)
         given = yaml.safe_load(text) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise PandocOptionError(f"the pandoc defaults file {path} cannot be read: {exc}") from None
     if not isinstance(given, dict):
         raise PandocOptionError(f"the pandoc defaults file {path} is not a map of options")
+    if vet is not None:
+        given = vet(given)
     if given.get("pdf-engine"):
         options.pdf_engine = _engine(given["pdf-engine"])
     options.includes_header = options.includes_header or bool(given.get("include-in-header"))
     out_dir.mkdir(parents=True, exist_ok=True)
     for role, keep in (("reading", lambda k: k not in _DROPPED_KEYS),
                        ("writing", lambda k: k not in _DROPPED_KEYS and k not in _READING_KEYS)):
-        written = out_dir / f"{stem}.{role}-defaults.yaml"
+        count = getattr(options, role).count("--defaults")  # the deck's file and the lecturer's: one file each
+        written = out_dir / f"{stem}.{role}-defaults{f'-{count + 1}' if count else ''}.yaml"
         written.write_text(yaml.safe_dump({k: v for k, v in given.items() if keep(k)}, allow_unicode=True))
         getattr(options, role).extend(["--defaults", str(written)])
 
 
-def split(args: list[str], *, out_dir: Path, stem: str) -> PandocOptions:
-    """Split the lecturer's pandoc options ``args`` between the reading and the writing run.
+def split_deck_defaults(path: str, *, out_dir: Path, stem: str, vet) -> PandocOptions:
+    """The options of the deck's own defaults file ``path``, which ``vet`` (:func:`vet_deck_defaults`,
+    given the map and the path) checks first; the lecturer's follow (:func:`split`'s ``options``).
+
+    Raises:
+        PandocOptionError: for a file it cannot read, or what ``vet`` refuses.
+    """
+    options = PandocOptions()
+    _split_defaults(path, out_dir, stem, options, vet=lambda given: vet(given, path))
+    return options
+
+
+def split(args: list[str], *, out_dir: Path, stem: str, options: PandocOptions | None = None) -> PandocOptions:
+    """Split the lecturer's pandoc options ``args`` between the reading and the writing run, after
+    ``options`` (the deck's own, :func:`split_deck_defaults`).
 
     Raises:
         PandocOptionError: for ``-o``/``-t`` (attnslides' ``--out``/``--to``), an input file, an
             engine attnslides does not run, or a defaults file it cannot read.
     """
-    options = PandocOptions()
+    options = options or PandocOptions()
     i = 0
     while i < len(args):
         arg = args[i]
