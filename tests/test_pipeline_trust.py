@@ -317,7 +317,8 @@ KEYS = ["include-before-body", "include-after-body", "include-in-header", "templ
 VALUES = ["{out}/secret.txt", "../outside/secret.txt", "${{ELSEWHERE}}/secret.txt", "file://{out}/secret.txt",
           "inside.txt", "f.lua", "{out}/f.lua", "{out}/written", "enlace.txt", "other.yaml", "{out}", ".", "tango",
           "{out}/secret.png", "markdown", "{out}/r.lua", "http://127.0.0.1:9/x"]
-PICTURES = ["img.png", "{out}/secret.png", "../outside/secret.png", "file://{out}/secret.png", "enlace.png",
+PICTURES = ["img.png", "{out}/secret.png", "../outside/secret.png", "..%2Foutside%2Fsecret.png",
+            "file://{out}/secret.png", "enlace.png",
             "http://127.0.0.1:9/x.png", "./sub/../img.png"]
 
 
@@ -383,3 +384,12 @@ def test_a_generated_hostile_deck_reads_writes_and_runs_nothing_outside(data, tm
     assert SECRET.encode() not in written, "a file outside the project reached the output"
     assert sorted(outside.rglob("*")) == before, "written outside the project"
     assert case["execute"] or not (proj / "marker-in").exists(), "a filter ran under --no-exec"
+
+
+@pytest.mark.parametrize("url", ["..%2Foutside%2Fsecret.png", "%2E%2E/outside/secret.png"])
+def test_a_picture_path_with_escapes_is_checked_as_pandoc_reads_it(where, capfd, url):
+    """pandoc decodes %-escapes in a local picture's name (``..%2Fx`` is ``../x``)."""
+    proj, _ = where
+    said = refused(deck(proj, f"# Escapes\n\n![Foto]({url})\n"), "docx", capfd)
+    assert "Escapes" in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj)

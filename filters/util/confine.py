@@ -86,13 +86,22 @@ class Project:
         if scheme not in (None, "file"):
             raise OutsideProject(f"{source} gives {key}: {name}, a URL the build would fetch; it fetches nothing "
                                  f"from the network: put the file in the project ({self.root})")
-        path = Path(unquote(urlparse(name).path)) if scheme == "file" else Path(name)
-        places = [path] if path.is_absolute() else [base / path for base in self.bases]
-        for place in places:
-            if (place.exists() or place.is_symlink() or path.is_absolute()) and not self.holds(place):
-                raise OutsideProject(f"{source} gives {key}: {name}, which is outside the project ({self.root}: "
-                                     "the deck's git repository, else the folder you build from, else the deck's "
-                                     f"folder): the build reads no file there unless you pass {ALLOW_OPTION}")
+        if not name:
+            return
+        # pandoc decodes %-escapes in a local name too (..%2Fsecret is ../secret): both are checked
+        paths = {Path(unquote(urlparse(name).path))} if scheme == "file" else {Path(name), Path(unquote(name))}
+        if any(self._reaches_outside(path) for path in paths):
+            raise OutsideProject(f"{source} gives {key}: {name}, which is outside the project ({self.root}: "
+                                 "the deck's git repository, else the folder you build from, else the deck's "
+                                 f"folder): the build reads no file there unless you pass {ALLOW_OPTION}")
+
+    def _reaches_outside(self, path: Path) -> bool:
+        """An absolute ``path`` outside the project; a relative one that, from one of :attr:`bases`,
+        names something (a file, a folder, a link) outside it."""
+        if path.is_absolute():
+            return not self.holds(path)
+        places = [base / path for base in self.bases]
+        return any((place.exists() or place.is_symlink()) and not self.holds(place) for place in places)
 
 
 def regular_file(name: Path, key: str, *, source: str = "the deck") -> Path:
