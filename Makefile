@@ -84,10 +84,12 @@ test: setup browser
 test-fast: $(STAMP)
 	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q -m "not e2e" -n auto
 
-# Generated decks through the filter (tests/test_pandoc_fuzz.py): 2,000 fresh cases (make test runs 200, fixed).
+# Generated decks through the filter (tests/test_pandoc_fuzz.py): 2,000 fresh cases (make test runs 200, fixed);
+# generated hostile decks through the build (tests/test_pipeline_trust.py): a fifth as many.
 FUZZ_EXAMPLES ?= 2000
 fuzz: $(STAMP)
 	ATTNSLIDES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) ATTNSLIDES_FUZZ_RANDOM=1 $(PY) -m pytest -q tests/test_pandoc_fuzz.py \
+	  tests/test_pipeline_trust.py::test_a_generated_hostile_deck_reads_writes_and_runs_nothing_outside \
 	  --hypothesis-show-statistics
 
 lint: $(STAMP)

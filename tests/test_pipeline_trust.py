@@ -109,10 +109,13 @@ def test_without_no_exec_a_decks_own_filter_in_its_project_runs(where):
     assert marker.read_text() == "ran"
 
 
-def test_a_filter_outside_the_project_is_refused_even_when_code_runs(where, capfd):
+@pytest.mark.parametrize("form", ["list", "string", "map"])
+def test_a_filter_outside_the_project_is_refused_even_when_code_runs(where, capfd, form):
     proj, outside = where
     (outside / "f.lua").write_text(MARKER_LUA.format(marker=outside / "marker"))
-    said = refused(deck(proj, defaults={"filters": [str(outside / "f.lua")]}), "docx", capfd)
+    name = str(outside / "f.lua")
+    filters = {"list": [name], "string": name, "map": [{"type": "lua", "path": name}]}[form]
+    said = refused(deck(proj, defaults={"filters": filters}), "docx", capfd)
     assert "filters" in said and "outside the project" in said
     assert not (outside / "marker").exists()
 

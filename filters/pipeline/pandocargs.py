@@ -161,7 +161,8 @@ def _confine_defaults(given: dict, project: Project, source: str, reader: str) -
         style = given.get(key)
         if isinstance(style, str) and (style.endswith(".theme") or "/" in style):
             project.check(style, key, source=source)
-    for entry in given.get("filters") or []:
+    filters = given.get("filters") or []
+    for entry in filters if isinstance(filters, list) else [filters]:
         name = entry.get("path") if isinstance(entry, dict) else entry
         if isinstance(name, str) and name != "citeproc":
             project.check(name, "filters", source=source)
