@@ -191,3 +191,56 @@ def test_the_timeout_counts_the_block_not_the_imports(build_dirs, monkeypatch, t
     """Regression: a one-line block with timeout=1 ran past it while torch and matplotlib loaded."""
     doc = filter_deck(deck_of(tmp_path, 'print("hecho")', options="timeout=1"), build_dirs, monkeypatch)
     assert only(doc, pf.CodeBlock)[0].text == "hecho"
+
+
+def test_megabytes_printed_finish_and_the_slide_says_what_was_cut(build_dirs, monkeypatch, tmp_path):
+    """Regression: appending printed output was quadratic, so a block printing 5 MB ran into its time
+    limit; now it is kept up to a cap, and the slide says how much was printed and how much is shown."""
+    from filters.figures.sandbox import KEPT_LINES
+
+    deck = deck_of(tmp_path, 'for i in range(500_000):\n    print(f"{i:9d}")',  # 10 characters a line: 5 MB
+                   'import os\nos.write(1, b"yyyy\\n" * 600_000)')  # 3 MB, by the process itself
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    printed = [e.text for e in only(doc, pf.CodeBlock)]
+    lines = printed[0].split("\n")
+    assert len(lines) == KEPT_LINES and lines[0] == f"{0:9d}" and lines[-1] == f"{KEPT_LINES - 1:9d}"
+    notes = [pf.stringify(e).strip() for e in only(doc, pf.Emph)]
+    assert notes[0] == f"(Salida recortada: el bloque imprimió 5 000 000 caracteres; se muestran los primeros " \
+                       f"{KEPT_LINES * 10:,}.)".replace(",", " ")
+    assert printed[1] == "\n".join(["yyyy"] * KEPT_LINES) and "3 000 000 caracteres" in notes[1]
+
+
+class _Counted(str):
+    """A printed chunk that counts the characters copied when text is concatenated to it."""
+
+    copied = 0
+
+    def __radd__(self, other):
+        _Counted.copied += len(other) + len(self)
+        return _Counted(str.__add__(other, self))
+
+
+def test_printed_output_is_captured_in_linear_time():
+    """Regression: each line printed copied everything printed before it (``str +=``)."""
+    from filters.figures.sandbox import Slide, _Kept, _Printed, _without_marker
+
+    slide = Slide(device=None, lang="en", height="60%")
+    out = _Printed(slide, _Kept(chars=10**9, lines=10**9))
+    _Counted.copied = 0
+    for i in range(10_000):
+        out.write(_Counted(f"{i:9d}\n"))
+    (piece,) = slide.outputs
+    assert _without_marker(piece)["printed"] == "".join(f"{i:9d}\n" for i in range(10_000)).rstrip("\n")
+    assert _Counted.copied <= 2 * 10 * 10_000, "each character copied a bounded number of times"
+
+
+def test_the_kept_output_is_cut_at_its_character_and_line_caps():
+    from filters.figures.sandbox import _Kept
+
+    kept = _Kept(chars=10, lines=3)
+    assert [kept.take(t) for t in ("abc", "defghijk", "lm", "")] == ["abc", "defghij", "", ""]
+    assert (kept.total, kept.kept) == (13, 10)
+    assert kept.note("en") == {"text": "_(Output cut: the block printed 13 characters; the first 10 are shown.)_"}
+    lines = _Kept(chars=100, lines=3)
+    assert [lines.take(t) for t in ("a\nb\n", "c\nd\ne", "f")] == ["a\nb\n", "c\n", ""]
+    assert _Kept().note("es") is None

@@ -182,21 +182,75 @@ def _own_frames(tb) -> tuple[tuple[int, str, str], ...]:
                  for f in frames if f.filename == CODE_FILE)
 
 
-class _Printed(io.TextIOBase):
-    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest."""
+# What a block's printed output may keep: a slide shows a screenful, and TeX runs out of memory
+# long before megabytes of verbatim text. The rest is counted and the slide says it was cut.
+KEPT_CHARS = 100_000
+KEPT_LINES = 2_000
 
-    def __init__(self, slide: Slide):
-        self._slide = slide
+# The note that ends a block's output when some of it was cut.
+CUT = {
+    "es": "_(Salida recortada: el bloque imprimió {total} caracteres; se muestran los primeros {kept}.)_",
+    "en": "_(Output cut: the block printed {total} characters; the first {kept} are shown.)_",
+}
+
+
+class _Kept:
+    """What a block prints, kept up to :data:`KEPT_CHARS` characters and :data:`KEPT_LINES` lines
+    (all its printed pieces together); the rest is only counted. Linear in what is printed: each
+    piece is a list of chunks, joined once at the end (``str +=`` on a value in a dict copies it all
+    each time: megabytes printed line by line took minutes)."""
+
+    def __init__(self, chars: int = KEPT_CHARS, lines: int = KEPT_LINES):
+        self.chars, self.lines = chars, lines  # what may still be kept
+        self.total = self.kept = 0  # characters printed, characters kept
+
+    def take(self, text: str) -> str:
+        """The part of ``text`` that is kept (all of it, a head, or ``""``); counts the rest."""
+        self.total += len(text)
+        head = text[:self.chars]
+        if head.count("\n") >= self.lines:  # cut after the last line allowed
+            head = head[:_nth_newline(head, self.lines) + 1]
+        self.chars -= len(head)
+        self.lines -= head.count("\n")
+        self.kept += len(head)
+        if len(head) < len(text):
+            self.chars = self.lines = 0  # cut once: nothing after a cut is kept
+        return head
+
+    def note(self, lang: str) -> dict[str, str] | None:
+        """The piece that says the output was cut (``{"text": markdown}``), or ``None``."""
+        if self.total == self.kept:
+            return None
+        total, kept = (f"{n:,}".replace(",", " " if lang == "es" else ",") for n in (self.total, self.kept))
+        return {"text": CUT.get(lang, CUT["en"]).format(total=total, kept=kept)}
+
+
+def _nth_newline(text: str, n: int) -> int:
+    """The index in ``text`` of its ``n``-th newline (from 1); it has at least ``n``."""
+    at = -1
+    for _ in range(n):
+        at = text.index("\n", at + 1)
+    return at
+
+
+class _Printed(io.TextIOBase):
+    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest.
+    A piece's ``printed`` is a list of chunks while the block runs (see :class:`_Kept`)."""
+
+    def __init__(self, slide: Slide, kept: _Kept):
+        self._slide, self._kept = slide, kept
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        kept = self._kept.take(text)
         outputs = self._slide.outputs
-        if outputs and "printed" in outputs[-1] and outputs[-1]["after_figure"] == self._slide._figures_so_far():
-            outputs[-1]["printed"] += text
-        elif text:
-            self._slide._put(printed=text)
+        if kept and outputs and "printed" in outputs[-1] \
+                and outputs[-1]["after_figure"] == self._slide._figures_so_far():
+            outputs[-1]["printed"].append(kept)
+        elif kept:
+            self._slide._put(printed=[kept])
         return len(text)
 
 
@@ -204,16 +258,25 @@ class _Printed(io.TextIOBase):
 def _descriptor_1_captured():
     """Output written to file descriptor 1 itself (``os.system``, a C library, a subprocess) goes to a
     file while the block runs, never to the filter's stdout (pandoc's JSON stream). Yields a
-    function that returns what was written."""
+    function that returns ``(text, unread)``: the start of what was written, and how many bytes
+    after it were not read."""
     sys.stdout.flush()
     saved = os.dup(1)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         try:
-            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+            yield lambda: _start_of(sink)
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def _start_of(sink) -> tuple[str, int]:
+    """The start of file ``sink`` as text, as much as a block's output may keep (a block may write
+    gigabytes there), and how many bytes after it were not read."""
+    sink.seek(0)
+    start = sink.read(4 * KEPT_CHARS)  # a character takes at most 4 bytes in UTF-8
+    return start.decode(errors="replace"), os.fstat(sink.fileno()).st_size - len(start)
 
 
 def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
@@ -265,20 +328,25 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     slide = Slide(device=dev, lang=lang, height=height)
     compiled = _compiled(code)
     namespace = _namespace(slide, seed)
+    kept = _Kept()
     try:
         with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
             matplotlib.rcParams["figure.figsize"] = _figure_size(height)
-            _run(compiled, namespace, slide)
+            _run(compiled, namespace, slide, kept)
             numbers, count = _save_figures(namespace, folder, ext)
-            low_level = written()
+            low_level, unread = written()
     finally:
         plt.close("all")
     outputs = _in_order(slide.outputs, numbers)
+    low_level = kept.take(low_level)
+    kept.total += unread
     if low_level.strip():
         outputs.append({"printed": low_level.rstrip()})
+    if kept.note(lang):
+        outputs.append(kept.note(lang))
     return {"seed": seed, "device": dev.type, "figures": count, "outputs": outputs, "data": slide.values}
 
 
@@ -315,11 +383,11 @@ def _namespace(slide: Slide, seed: int) -> dict[str, Any]:
     return namespace
 
 
-def _run(compiled, namespace: dict[str, Any], slide: Slide) -> None:
+def _run(compiled, namespace: dict[str, Any], slide: Slide, kept: _Kept) -> None:
     """Execute the block, its printed output going to the slide; an exception becomes a
     :class:`BlockError` (a :class:`JobTimeout` stays one) with the block's own lines."""
     try:
-        with contextlib.redirect_stdout(_Printed(slide)):
+        with contextlib.redirect_stdout(_Printed(slide, kept)):
             exec(compiled, namespace)
     except JobTimeout as exc:
         frames = _own_frames(exc.__traceback__)
@@ -362,5 +430,5 @@ def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
 def _without_marker(piece: dict) -> dict:
     piece = {k: v for k, v in piece.items() if k != "after_figure"}
     if "printed" in piece:
-        piece["printed"] = piece["printed"].rstrip("\n")
+        piece["printed"] = "".join(piece["printed"]).rstrip("\n")
     return piece
