@@ -4,6 +4,8 @@ read by pandoc and filtered in this process, as ``attnslides build`` does."""
 from __future__ import annotations
 
 import json
+from hashlib import sha256
+from pathlib import Path
 
 import numpy as np
 import panflute as pf
@@ -244,3 +246,73 @@ def test_the_kept_output_is_cut_at_its_character_and_line_caps():
     lines = _Kept(chars=100, lines=3)
     assert [lines.take(t) for t in ("a\nb\n", "c\nd\ne", "f")] == ["a\nb\n", "c\n", ""]
     assert _Kept().note("es") is None
+
+
+def printed_by(deck, build_dirs, monkeypatch) -> list[str]:
+    """What the deck's .run blocks print, built through the filter as ``attnslides build`` does."""
+    return [e.text for e in only(filter_deck(deck, build_dirs, monkeypatch), pf.CodeBlock)]
+
+
+@pytest.mark.parametrize("place", [".", "clases"])
+def test_a_block_runs_again_when_a_data_file_it_reads_changes(build_dirs, monkeypatch, tmp_path, place):
+    """Regression (knitr#731's bug): a block that read a data file beside its deck kept its cached
+    result after the file changed. The deck in the project's folder, or in a folder of it: the
+    code runs in the deck's folder."""
+    folder = tmp_path / place
+    folder.mkdir(exist_ok=True)
+    runs = tmp_path / "veces.txt"
+    (folder / "datos.txt").write_text("primera versión")
+    deck = folder / "datos.md"
+    deck.write_text("---\ntitle: Datos\nlang: es\n---\n\n# Datos\n\n```{.python .run #d}\n"
+                    f"with open({str(runs)!r}, 'a') as f:\n    f.write('x')\n"
+                    "print(open('datos.txt').read())\n```\n")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["primera versión"]
+    assert printed_by(deck, build_dirs, monkeypatch) == ["primera versión"] and runs.read_text() == "x", \
+        "unchanged: the cached result"
+    (folder / "datos.txt").write_text("segunda versión")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["segunda versión"] and runs.read_text() == "xx"
+    (folder / "datos.txt").unlink()
+    with pytest.raises(BlockError, match="FileNotFoundError"):
+        filter_deck(deck, build_dirs, monkeypatch)
+
+
+def test_a_block_runs_again_when_a_module_it_imports_changes(build_dirs, monkeypatch, tmp_path):
+    """A helper module beside the deck: imported by its name, and the block runs again when it
+    changes, even edited twice in one second with one size (Python's __pycache__ would hold the old
+    code)."""
+    (tmp_path / "ayuda.py").write_text("from otra import VALOR\n")  # a module it imports, too
+    (tmp_path / "otra.py").write_text("VALOR = 1\n")
+    deck = deck_of(tmp_path, "import ayuda\nprint(ayuda.VALOR)")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["1"]
+    (tmp_path / "otra.py").write_text("VALOR = 2\n")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["2"]
+    assert not (tmp_path / "__pycache__").exists()
+
+
+def test_one_block_beside_two_decks_reads_each_decks_own_file(build_dirs, monkeypatch, tmp_path):
+    """The same code beside two decks is two results: it runs in each deck's folder."""
+    decks = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "datos.txt").write_text(f"datos de {name}")
+        decks.append(deck_of(tmp_path / name, "print(open('datos.txt').read())"))
+    assert [printed_by(deck, build_dirs, monkeypatch) for deck in decks] == [["datos de a"], ["datos de b"]]
+
+
+def test_a_record_of_files_outside_the_project_is_not_trusted(build_dirs, monkeypatch, tmp_path, capfd):
+    from filters.cache.store import Cache
+
+    (tmp_path / "datos.txt").write_text("uno")
+    deck = deck_of(tmp_path, "print(open('datos.txt').read())")
+    printed_by(deck, build_dirs, monkeypatch)
+    (key,) = Cache("build/cache").keys()
+    entry = Path("build/cache") / key
+    assert json.loads((entry / "depends.json").read_text()) == {"datos.txt": sha256(b"uno").hexdigest()}
+    # an edited record (its checksums made to match) that names a file outside the project
+    (entry / "depends.json").write_text(json.dumps({"../../etc/passwd": None}))
+    record = json.loads((entry / "sha256.json").read_text())
+    record["depends.json"] = sha256((entry / "depends.json").read_bytes()).hexdigest()
+    (entry / "sha256.json").write_text(json.dumps(record))
+    capfd.readouterr()
+    assert printed_by(deck, build_dirs, monkeypatch) == ["uno"]
+    assert "names a file outside the project" in capfd.readouterr().err

@@ -24,6 +24,7 @@ from pathlib import Path
 from filters.blocks.parsers import BUILD_FOLDER
 from filters.cache.sources import Sources
 from filters.errors import PREFIX
+from filters.figures.entry import DEPENDS
 from filters.util.files import file_sha256, inside_project, umask, write_atomic
 
 _ENTRY = re.compile(r"[0-9a-f]{20}")  # the name of a cache entry: 20 hex digits of a key
@@ -102,6 +103,7 @@ class Cache:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.sources = Sources(self.root / ".sources.json")
+        self._digests: dict[tuple[str, int, int], str] = {}  # (file, size, time) → SHA-256
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -120,10 +122,49 @@ class Cache:
             return None
         problem = _verify(folder)
         if problem is None:
-            return folder
-        print(f"{PREFIX} warning: the cached figure {key} {problem}: it is computed again", file=sys.stderr)
+            changed = self._changed_input(folder)
+            if changed is None:
+                return folder
+            print(f"{PREFIX} {changed}: the block runs again (cache entry {key})", file=sys.stderr)
+        else:
+            print(f"{PREFIX} warning: the cached figure {key} {problem}: it is computed again", file=sys.stderr)
         self.discard(key)
         return None
+
+    def _changed_input(self, folder: Path) -> str | None:
+        """What changed among the files of the project that the entry's ``.run`` block read
+        (:data:`DEPENDS`), or ``None``. A record that names a file outside the project, or that
+        cannot be read, is not trusted: its block runs again."""
+        try:
+            record = json.loads((folder / DEPENDS).read_text())
+        except FileNotFoundError:
+            return None  # it read no file of the project
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            return "its record of the files it read cannot be read"
+        project = project_of(self.root)
+        for name, digest in record.items():
+            path = project / name
+            if not inside_project(path, project):
+                return f"its record names a file outside the project ({name})"
+            if self._digest(path) != digest:
+                return f"{name} changed since the block that read it ran" if digest else f"{name} appeared"
+        return None
+
+    def _digest(self, path: Path) -> str | None:
+        """The SHA-256 of the file ``path`` (``None``: no such file), remembered while its size and
+        time stay the same: a build asks for each entry more than once."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None  # a folder, a device, a pipe: never read here
+        seen = (str(path), info.st_size, info.st_mtime_ns)
+        if seen not in self._digests:
+            self._digests[seen] = file_sha256(path)
+        return self._digests[seen]
 
     def read(self, key: str) -> tuple[Path, dict]:
         """The folder of the complete entry ``key`` and its data."""

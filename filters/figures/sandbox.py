@@ -11,12 +11,20 @@ gives the same slide on every build. Every matplotlib figure still open when the
 a figure on the slide, in the order they were created; what the code prints appears as text. An
 exception stops the build with the line of the deck that raised it and the block's own frames of
 the traceback (:class:`filters.errors.BlockError`).
+
+The code runs in its deck's folder, which is first on ``sys.path``: ``open("datos.csv")`` and
+``import ayuda`` find the files beside the deck. The files inside the project it opens to read and
+the modules of the project it imports are recorded with their SHA-256 in the entry's
+``depends.json`` (:data:`filters.figures.entry.DEPENDS`): when one changes, the cached result is no
+longer trusted and the block runs again (knitr's ``cache.extra``, found without being asked).
+A file a C library opens by itself, or a folder the code lists, is not seen.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import linecache
 import math
 import os
@@ -29,7 +37,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from filters.blocks.parsers import BUILD_FOLDER
 from filters.errors import BlockError, JobTimeout, tracebacks_wanted
+from filters.figures.entry import DEPENDS
+from filters.util.files import file_sha256, write_atomic
 
 CODE_WIDTH = 50  # characters a printed line may take on a slide (53 fit)
 
@@ -279,6 +290,110 @@ def _start_of(sink) -> tuple[str, int]:
     return start.decode(errors="replace"), os.fstat(sink.fileno()).st_size - len(start)
 
 
+class _Reads:
+    """The files inside ``root`` that a block's code opens to read, and the files of the modules it
+    imports from there: what its result depends on besides its code. Files of the Python
+    installation (a virtual environment inside the project too), of the build's folder, compiled
+    ``__pycache__`` files and attnslides' own code (``engine``, ``filters``: in the cache key
+    already, by the rule that leaves comments out) are not the block's inputs."""
+
+    active: _Reads | None = None  # the recorder this process's audit hook feeds
+    _hooked = False
+
+    def __init__(self, root: Path):
+        self.root = os.path.realpath(root)
+        import engine
+        import filters
+
+        ours = [os.path.dirname(package.__file__) for package in (engine, filters)]
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.join(self.root, BUILD_FOLDER), *ours}
+        self.excluded = tuple(os.path.join(os.path.realpath(p), "") for p in prefixes)
+        self.paths: set[str] = set()
+
+    def add(self, path) -> None:
+        path = os.path.realpath(os.fsdecode(path))
+        if path.startswith(os.path.join(self.root, "")) and not path.startswith(self.excluded) \
+                and "__pycache__" not in path:
+            self.paths.add(path)
+
+    @classmethod
+    def _audit(cls, event: str, args: tuple) -> None:
+        """The audit hook (PEP 578): an ``open`` for reading (not writing only) is recorded."""
+        recorder = cls.active
+        if recorder is None or event != "open" or isinstance(args[0], int):
+            return
+        try:
+            if args[2] & getattr(os, "O_ACCMODE", 3) != os.O_WRONLY:
+                recorder.add(args[0])
+        except Exception:  # noqa: BLE001 — a hook that raises would break the block's own open()
+            pass
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Record while the block runs: the files it opens, then the modules it imported."""
+        if not _Reads._hooked:  # a hook cannot be removed: one per process, idle when no block runs
+            sys.addaudithook(_Reads._audit)
+            _Reads._hooked = True
+        modules = set(sys.modules)
+        _Reads.active = self
+        try:
+            yield self
+        finally:
+            _Reads.active = None
+            for name in set(sys.modules) - modules:
+                file = getattr(sys.modules.get(name), "__file__", None)
+                if file:
+                    self.add(file)
+
+    def write(self, folder: Path) -> None:
+        """``folder / DEPENDS``: each file's path relative to the root, and its SHA-256 now
+        (``null``: it was gone when the block ended); nothing when the block read no file."""
+        if not self.paths:
+            return
+        digests = {os.path.relpath(p, self.root): file_sha256(Path(p)) if os.path.isfile(p) else None
+                   for p in sorted(self.paths)}
+        write_atomic(folder / DEPENDS, json.dumps(digests, indent=1, sort_keys=True).encode())
+
+
+def _from_source(reads: _Reads):
+    """A ``sys.path_hooks`` entry: modules in the project's folders (the deck's helpers) are compiled
+    from their source, never from a ``__pycache__`` file, which Python trusts by the source's size
+    and time in whole seconds: a helper edited twice in one second would run its old code."""
+    import importlib.machinery as machinery
+
+    class FromSource(machinery.SourceFileLoader):
+        def path_stats(self, path):
+            raise OSError("no bytecode: compiled from the source")  # neither read nor written
+
+    def hook(path: str):
+        resolved = os.path.realpath(path or ".")
+        if not resolved.startswith(os.path.join(reads.root, "")) and resolved != reads.root \
+                or resolved.startswith(reads.excluded):
+            raise ImportError("not a folder of the project")
+        return machinery.FileFinder(path, (FromSource, machinery.SOURCE_SUFFIXES))
+
+    return hook
+
+
+@contextlib.contextmanager
+def _at_home(home: Path | None, reads: _Reads):
+    """Run in the deck's folder ``home``, first on ``sys.path`` (``None``: the build's folder), the
+    project's modules compiled from source (:func:`_from_source`); all put back after, so that the
+    figures are saved where the build said."""
+    before, path, hooks = os.getcwd(), list(sys.path), list(sys.path_hooks)
+    if home is not None:
+        os.chdir(home)
+        sys.path.insert(0, str(home))
+    sys.path_hooks.insert(0, _from_source(reads))
+    sys.path_importer_cache.clear()  # the finders of the folders already seen, made anew with the hook
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        sys.path[:], sys.path_hooks[:] = path, hooks
+        sys.path_importer_cache.clear()
+
+
 def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
     """The block's own frames of ``exc``'s traceback; a deep recursion keeps its first and last 4."""
     frames = _own_frames(exc.__traceback__)
@@ -297,10 +412,12 @@ def _figure_size(height: str) -> tuple[float, float]:
     return size_for(tuple(matplotlib.rcParams["figure.figsize"]), height)
 
 
-def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str) -> dict[str, Any]:
-    """Run ``code`` as described above; save its figures as ``folder/figure-<n>.<ext>``. Its time
-    limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout` only learns
-    the line of the block it struck.
+def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
+            home: Path | None = None, project: Path | None = None) -> dict[str, Any]:
+    """Run ``code`` as described above, in the deck's folder ``home``; save its figures as
+    ``folder/figure-<n>.<ext>`` and, when it read files of ``project``, ``folder/depends.json``.
+    Its time limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout`
+    only learns the line of the block it struck.
 
     Figures are the pyplot figures still open at the end, in the order of their numbers (the order
     they were made, unless the code numbers them itself), then :class:`matplotlib.figure.Figure`
@@ -328,18 +445,22 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     slide = Slide(device=dev, lang=lang, height=height)
     compiled = _compiled(code)
     namespace = _namespace(slide, seed)
-    kept = _Kept()
+    kept, reads = _Kept(), _Reads(project or Path.cwd())
+    folder = Path(folder).resolve()  # the code may change the working folder
     try:
         with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
             matplotlib.rcParams["figure.figsize"] = _figure_size(height)
-            _run(compiled, namespace, slide, kept)
+            with _at_home(home, reads), reads.recording():
+                _run(compiled, namespace, slide, kept)
             numbers, count = _save_figures(namespace, folder, ext)
             low_level, unread = written()
     finally:
         plt.close("all")
+    if project is not None:
+        reads.write(folder)
     outputs = _in_order(slide.outputs, numbers)
     low_level = kept.take(low_level)
     kept.total += unread
