@@ -448,3 +448,48 @@ def test_a_file_where_a_cache_entry_goes_is_replaced(build_dirs, capsys):
     (Path("build/cache") / key).write_text("junk")
     main(make_doc(*slide("S", live("posenc", ident="pe", num_positions=8, d_model=8, dims=0)), meta=build_dirs))
     assert (Path("build/cache") / key).is_dir() and "is not a folder" in capsys.readouterr().err
+
+
+def _aged(cache: Path) -> None:
+    """Make every entry of ``cache`` older than ``clean``'s grace time (as if built long ago)."""
+    old = time.time() - CLEAN_GRACE_S - 60
+    for path in cache.iterdir():
+        os.utime(path, (old, old))
+
+
+@pytest.mark.parametrize("written_by", ["this version", "an older version"])
+def test_clean_run_from_another_folder_keeps_a_live_decks_cache(tmp_path, monkeypatch, written_by):
+    """Regression: manifests held the deck's path relative to the project, and ``clean`` resolved it
+    from the folder it ran in: run from elsewhere, it took every deck for deleted and removed their
+    cache entries (and resolved their figure files in the wrong folder)."""
+    from conftest import filter_deck
+
+    project, elsewhere = tmp_path / "curso", tmp_path / "otro"
+    for folder in (project, elsewhere):
+        folder.mkdir()
+    monkeypatch.chdir(project)
+    (project / "clase.md").write_text("---\ntitle: Clase\nlang: es\n---\n\n# S\n\n"
+                                      "```{.posenc #pe num_positions=8 d_model=8 dims=0}\n```\n")
+    dirs = {"figures-dir": "build/figures", "cache-dir": "build/cache", "jobs": 1}
+    filter_deck(Path("clase.md"), dirs, monkeypatch)
+    cache = project / "build" / "cache"
+    if written_by == "an older version":  # no absolute path, no identity: the deck's path is the project's
+        for manifest in (cache / ".manifests").glob("*.json"):
+            record = json.loads(manifest.read_text())
+            manifest.write_text(json.dumps({k: v for k, v in record.items() if k not in ("path", "identity")}))
+    _aged(cache)
+    keys, figures = Cache(cache).keys(), sorted((project / "build" / "figures" / "clase").iterdir())
+    # the other folder has files at the same relative places: not this deck's, never removed
+    other = elsewhere / "build" / "figures" / "clase" / "pe-viejo.pdf"
+    other.parent.mkdir(parents=True)
+    other.write_text("de otro curso")
+    monkeypatch.chdir(elsewhere)
+    removed = Cache(cache).clean()
+    assert removed["entries"] == removed["manifests"] == removed["figures"] == 0
+    assert Cache(cache).keys() == keys and len(keys) == 1
+    assert sorted((project / "build" / "figures" / "clase").iterdir()) == figures
+    assert other.read_text() == "de otro curso"
+    (project / "clase.md").unlink()  # the deck deleted: clean, still run from elsewhere, removes its things
+    removed = Cache(cache).clean()
+    assert (removed["entries"], removed["manifests"]) == (1, 1) and not Cache(cache).keys()
+    assert not (project / "build" / "figures" / "clase").exists() and other.exists()

@@ -64,6 +64,16 @@ def test_values_beyond_what_torch_takes_or_a_slide_holds_are_option_errors(build
     assert "«Una codificación enorme»" in posenc and "option 'num_positions'" in posenc and "250,000" in posenc
 
 
+def test_a_live_block_in_a_footnote_is_named_not_a_latex_error(build_dirs, monkeypatch):
+    """Regression: a figure in a footnote reached LaTeX, which stopped with "Paragraph ended before
+    \\@makefntext was complete" and no slide named."""
+    message = error_of("live-in-footnote.md", build_dirs, monkeypatch)
+    line = next(n for n, text in enumerate((DECKS / "live-in-footnote.md").read_text().splitlines(), start=1)
+                if "#dentro" in text)
+    assert f"live-in-footnote.md:{line}," in message and "«Una diapositiva con nota»" in message
+    assert ".attention #dentro" in message and "cannot be in a footnote" in message and "#fuera" not in message
+
+
 def test_every_error_of_a_deck_in_one_run(build_dirs, monkeypatch):
     message = error_of("many-errors.md", build_dirs, monkeypatch)
     assert "«(metadata)»" in message and "'precission'" in message and "did you mean 'precision'" in message

@@ -4,6 +4,8 @@ read by pandoc and filtered in this process, as ``attnslides build`` does."""
 from __future__ import annotations
 
 import json
+from hashlib import sha256
+from pathlib import Path
 
 import numpy as np
 import panflute as pf
@@ -191,3 +193,126 @@ def test_the_timeout_counts_the_block_not_the_imports(build_dirs, monkeypatch, t
     """Regression: a one-line block with timeout=1 ran past it while torch and matplotlib loaded."""
     doc = filter_deck(deck_of(tmp_path, 'print("hecho")', options="timeout=1"), build_dirs, monkeypatch)
     assert only(doc, pf.CodeBlock)[0].text == "hecho"
+
+
+def test_megabytes_printed_finish_and_the_slide_says_what_was_cut(build_dirs, monkeypatch, tmp_path):
+    """Regression: appending printed output was quadratic, so a block printing 5 MB ran into its time
+    limit; now it is kept up to a cap, and the slide says how much was printed and how much is shown."""
+    from filters.figures.sandbox import KEPT_LINES
+
+    deck = deck_of(tmp_path, 'for i in range(500_000):\n    print(f"{i:9d}")',  # 10 characters a line: 5 MB
+                   'import os\nos.write(1, b"yyyy\\n" * 600_000)')  # 3 MB, by the process itself
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    printed = [e.text for e in only(doc, pf.CodeBlock)]
+    lines = printed[0].split("\n")
+    assert len(lines) == KEPT_LINES and lines[0] == f"{0:9d}" and lines[-1] == f"{KEPT_LINES - 1:9d}"
+    notes = [pf.stringify(e).strip() for e in only(doc, pf.Emph)]
+    assert notes[0] == f"(Salida recortada: el bloque imprimió 5 000 000 caracteres; se muestran los primeros " \
+                       f"{KEPT_LINES * 10:,}.)".replace(",", " ")
+    assert printed[1] == "\n".join(["yyyy"] * KEPT_LINES) and "3 000 000 caracteres" in notes[1]
+
+
+class _Counted(str):
+    """A printed chunk that counts the characters copied when text is concatenated to it."""
+
+    copied = 0
+
+    def __radd__(self, other):
+        _Counted.copied += len(other) + len(self)
+        return _Counted(str.__add__(other, self))
+
+
+def test_printed_output_is_captured_in_linear_time():
+    """Regression: each line printed copied everything printed before it (``str +=``)."""
+    from filters.figures.sandbox import Slide, _Kept, _Printed, _without_marker
+
+    slide = Slide(device=None, lang="en", height="60%")
+    out = _Printed(slide, _Kept(chars=10**9, lines=10**9))
+    _Counted.copied = 0
+    for i in range(10_000):
+        out.write(_Counted(f"{i:9d}\n"))
+    (piece,) = slide.outputs
+    assert _without_marker(piece)["printed"] == "".join(f"{i:9d}\n" for i in range(10_000)).rstrip("\n")
+    assert _Counted.copied <= 2 * 10 * 10_000, "each character copied a bounded number of times"
+
+
+def test_the_kept_output_is_cut_at_its_character_and_line_caps():
+    from filters.figures.sandbox import _Kept
+
+    kept = _Kept(chars=10, lines=3)
+    assert [kept.take(t) for t in ("abc", "defghijk", "lm", "")] == ["abc", "defghij", "", ""]
+    assert (kept.total, kept.kept) == (13, 10)
+    assert kept.note("en") == {"text": "_(Output cut: the block printed 13 characters; the first 10 are shown.)_"}
+    lines = _Kept(chars=100, lines=3)
+    assert [lines.take(t) for t in ("a\nb\n", "c\nd\ne", "f")] == ["a\nb\n", "c\n", ""]
+    assert _Kept().note("es") is None
+
+
+def printed_by(deck, build_dirs, monkeypatch) -> list[str]:
+    """What the deck's .run blocks print, built through the filter as ``attnslides build`` does."""
+    return [e.text for e in only(filter_deck(deck, build_dirs, monkeypatch), pf.CodeBlock)]
+
+
+@pytest.mark.parametrize("place", [".", "clases"])
+def test_a_block_runs_again_when_a_data_file_it_reads_changes(build_dirs, monkeypatch, tmp_path, place):
+    """Regression (knitr#731's bug): a block that read a data file beside its deck kept its cached
+    result after the file changed. The deck in the project's folder, or in a folder of it: the
+    code runs in the deck's folder."""
+    folder = tmp_path / place
+    folder.mkdir(exist_ok=True)
+    runs = tmp_path / "veces.txt"
+    (folder / "datos.txt").write_text("primera versión")
+    deck = folder / "datos.md"
+    deck.write_text("---\ntitle: Datos\nlang: es\n---\n\n# Datos\n\n```{.python .run #d}\n"
+                    f"with open({str(runs)!r}, 'a') as f:\n    f.write('x')\n"
+                    "print(open('datos.txt').read())\n```\n")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["primera versión"]
+    assert printed_by(deck, build_dirs, monkeypatch) == ["primera versión"] and runs.read_text() == "x", \
+        "unchanged: the cached result"
+    (folder / "datos.txt").write_text("segunda versión")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["segunda versión"] and runs.read_text() == "xx"
+    (folder / "datos.txt").unlink()
+    with pytest.raises(BlockError, match="FileNotFoundError"):
+        filter_deck(deck, build_dirs, monkeypatch)
+
+
+def test_a_block_runs_again_when_a_module_it_imports_changes(build_dirs, monkeypatch, tmp_path):
+    """A helper module beside the deck: imported by its name, and the block runs again when it
+    changes, even edited twice in one second with one size (Python's __pycache__ would hold the old
+    code)."""
+    (tmp_path / "ayuda.py").write_text("from otra import VALOR\n")  # a module it imports, too
+    (tmp_path / "otra.py").write_text("VALOR = 1\n")
+    deck = deck_of(tmp_path, "import ayuda\nprint(ayuda.VALOR)")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["1"]
+    (tmp_path / "otra.py").write_text("VALOR = 2\n")
+    assert printed_by(deck, build_dirs, monkeypatch) == ["2"]
+    assert not (tmp_path / "__pycache__").exists()
+
+
+def test_one_block_beside_two_decks_reads_each_decks_own_file(build_dirs, monkeypatch, tmp_path):
+    """The same code beside two decks is two results: it runs in each deck's folder."""
+    decks = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "datos.txt").write_text(f"datos de {name}")
+        decks.append(deck_of(tmp_path / name, "print(open('datos.txt').read())"))
+    assert [printed_by(deck, build_dirs, monkeypatch) for deck in decks] == [["datos de a"], ["datos de b"]]
+
+
+def test_a_record_of_files_outside_the_project_is_not_trusted(build_dirs, monkeypatch, tmp_path, capfd):
+    from filters.cache.store import Cache
+
+    (tmp_path / "datos.txt").write_text("uno")
+    deck = deck_of(tmp_path, "print(open('datos.txt').read())")
+    printed_by(deck, build_dirs, monkeypatch)
+    (key,) = Cache("build/cache").keys()
+    entry = Path("build/cache") / key
+    assert json.loads((entry / "depends.json").read_text()) == {"datos.txt": sha256(b"uno").hexdigest()}
+    # an edited record (its checksums made to match) that names a file outside the project
+    (entry / "depends.json").write_text(json.dumps({"../../etc/passwd": None}))
+    record = json.loads((entry / "sha256.json").read_text())
+    record["depends.json"] = sha256((entry / "depends.json").read_bytes()).hexdigest()
+    (entry / "sha256.json").write_text(json.dumps(record))
+    capfd.readouterr()
+    assert printed_by(deck, build_dirs, monkeypatch) == ["uno"]
+    assert "names a file outside the project" in capfd.readouterr().err

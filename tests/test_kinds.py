@@ -101,7 +101,7 @@ def test_kind_problems_name_each_missing_piece():
     ]
     pictures = Kind("attention", attention.options, attention.compute, "figures", 1, examples=attention.examples)
     assert pictures.problems() == [
-        "a 'figures' kind needs make(options, folder, *, ext, device, lang) -> data",
+        "a 'figures' kind needs make(options, folder, *, ext, device, lang, home, project) -> data",
         "a 'figures' kind needs write(data, options, out) -> panflute.Block",
     ]
     bad_caption = Kind("attention", attention.options, attention.compute, "figure", 1, draw=attention.draw,

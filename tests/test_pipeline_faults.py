@@ -120,6 +120,34 @@ def test_two_decks_of_one_name_would_overwrite_each_other(tmp_path, monkeypatch,
     assert "would write the same files" in capsys.readouterr().err and not Path("build").exists()
 
 
+@pytest.mark.parametrize("second", ["the same name in NFD", "the name without its accent"])
+def test_a_second_deck_of_one_output_name_is_refused_never_overwrites(tmp_path, monkeypatch, second):
+    """Regression: ``Atención.md`` (é one character, NFC) and ``Atención.md`` (e and an accent, NFD),
+    built one after the other, overwrote each other's outputs: both are ``Atencion``."""
+    import unicodedata
+
+    from filters.pipeline.build import build
+    from filters.pipeline.errors import BuildError
+
+    monkeypatch.chdir(tmp_path)
+    first = Path(unicodedata.normalize("NFC", "Atención.md"))
+    other = Path(unicodedata.normalize("NFD", "Atención.md") if second.endswith("NFD") else "Atencion.md")
+    assert first.name != other.name
+    first.write_text("---\ntitle: La primera\n---\n\n# Uno\n\nPrimera.\n")
+    other.write_text("---\ntitle: La segunda\n---\n\n# Dos\n\nSegunda.\n")
+    output = build(first, Path("build"), to="docx")
+    made = output.read_bytes()
+    with pytest.raises(BuildError) as info:
+        build(other, Path("build"), to="docx")
+    message = str(info.value)
+    assert f"are those of another deck, {first.resolve()}" in message and "Rename one of the two" in message
+    assert ("NFC and NFD" in message) == second.endswith("NFD")
+    assert output.read_bytes() == made, "the first deck's output is untouched"
+    assert build(Path(".") / first, Path("build"), to="docx") == output, "the same deck, named another way, builds"
+    first.unlink()  # the first deck gone (renamed, deleted): the second takes the name
+    assert build(other, Path("build"), to="docx") == output and output.read_bytes() != made
+
+
 # ---- LaTeX: safe, bounded, survives being killed, takes turns, same bytes twice ----
 
 

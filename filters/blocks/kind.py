@@ -65,9 +65,10 @@ class Kind:
         draw: figure kinds: ``draw(data, options, labels) -> matplotlib.figure.Figure``, where
             ``labels`` maps every word the figure shows (shared ones and this kind's) to the
             deck's language. Imports matplotlib inside.
-        make: ``make(options, folder, *, ext, device, lang) -> data``, for a kind whose pictures
-            come out of the computation itself (``.run``): it saves ``figure-1.<ext>``,
-            ``figure-2.<ext>`` … in ``folder`` (in the deck's style) and returns the data.
+        make: ``make(options, folder, *, ext, device, lang, home, project) -> data``, for a kind
+            whose pictures come out of the computation itself (``.run``): it saves
+            ``figure-1.<ext>``, ``figure-2.<ext>`` … in ``folder`` (in the deck's style) and returns
+            the data; ``home``: the deck's folder, ``project``: the project's (or ``None``).
         write: ``write(data, options, out) -> panflute.Block | list[panflute.Block]``: the
             block's elements on the slide; ``out`` is an :class:`Out`. Needed by text kinds and
             ``"figures"`` kinds; a figure kind without one shows ``out.figure(1)``. Imports
@@ -159,7 +160,7 @@ class Kind:
         if not isinstance(self.cost, (int, float)) or self.cost < 0:
             found.append(f"cost must be a number >= 0, not {self.cost!r}")
         if self.output == "figures" and not callable(self.make):
-            found.append("a 'figures' kind needs make(options, folder, *, ext, device, lang) -> data")
+            found.append("a 'figures' kind needs make(options, folder, *, ext, device, lang, home, project) -> data")
         elif self.output != "figures" and not callable(self.compute):
             found.append("compute must be a function compute(options, device) -> data")
         if self.output == "figure" and not callable(self.draw):

@@ -10,7 +10,10 @@
 * for figures: the deck's style file and the matplotlibrc in force (a user's ``matplotlibrc`` or
   ``$MATPLOTLIBRC`` changes the pictures), and the fallback fonts installed;
 * the versions of Python, torch, numpy, matplotlib and pandoc, the output format, the language of
-  the labels (figures) and the device class.
+  the labels (figures) and the device class;
+* for a kind that runs the deck's code (``.run``), the deck's folder, where it runs. The files
+  such code reads are known only once it has run: the entry records them
+  (:data:`filters.figures.entry.DEPENDS`), and the store trusts it only while they are unchanged.
 
 Computing a key imports neither torch nor matplotlib.
 """
@@ -77,7 +80,7 @@ def versions(pandoc: str) -> dict[str, str]:
 
 
 def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "en",
-            sources: Sources | None = None) -> str:
+            sources: Sources | None = None, home: str = "") -> str:
     """The cache key of one block: 20 hex digits of a sha256.
 
     Args:
@@ -89,6 +92,8 @@ def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "e
         pandoc: the version of the pandoc that read the deck.
         lang: the language of the figure's labels (``es``, ``en``).
         sources: where module digests are remembered (a cache's :attr:`Cache.sources`).
+        home: the deck's folder, relative to the project: a kind that runs the deck's code runs it
+            there (the same block beside two decks reads two ``datos.csv``); other kinds ignore it.
     """
     sources = sources or _IN_MEMORY
     payload = {
@@ -102,6 +107,8 @@ def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "e
         "format": fmt,
         "device": resolve(device),
     }
+    if kind.executes:
+        payload["home"] = home
     if kind.output != "text":
         payload["style"] = file_sha256(STYLE)
         payload["fonts"] = available_fallback_fonts()

@@ -21,8 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from filters.blocks.parsers import BUILD_FOLDER
 from filters.cache.sources import Sources
 from filters.errors import PREFIX
+from filters.figures.entry import DEPENDS
 from filters.util.files import file_sha256, inside_project, umask, write_atomic
 
 _ENTRY = re.compile(r"[0-9a-f]{20}")  # the name of a cache entry: 20 hex digits of a key
@@ -30,11 +32,20 @@ _ENTRY = re.compile(r"[0-9a-f]{20}")  # the name of a cache entry: 20 hex digits
 _FIGURE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*\.(?:json|pdf|svg|png)")
 
 
-def _written_by_us(file: Path, folder: Path) -> bool:
+def _written_by_us(file: Path, folder: Path, project: Path) -> bool:
     """Whether ``file`` is one a build writes: a figure or its data, directly in the deck's folder,
     which is inside the project (a record that points elsewhere, edited or shared, deletes nothing)."""
     return (file.parent == folder and bool(_FIGURE_FILE.fullmatch(file.name)) and not file.is_symlink()
-            and inside_project(folder))
+            and inside_project(folder, project))
+
+
+def project_of(cache_root: Path) -> Path:
+    """The project a cache folder belongs to, from the cache's own place: every build writes its
+    cache inside ``<project>/build/`` (:func:`filters.blocks.parsers.as_folder`), so the folder above
+    the nearest ``build`` folder holding it; a cache elsewhere: the current folder. Not from what a
+    manifest says, which may be edited or shared: ``clean`` deletes only inside this folder."""
+    root = cache_root.resolve()
+    return next((folder.parent for folder in root.parents if folder.name == BUILD_FOLDER), Path.cwd().resolve())
 
 
 
@@ -76,12 +87,23 @@ def _verify(folder: Path) -> str | None:
     return None
 
 
+def _deck_file(manifest: dict, project: Path) -> Path | None:
+    """The absolute path of a manifest's deck file, or ``None`` when the deck has no file (read under
+    ``pandoc -F``: it is never taken for gone). Older manifests hold no ``path``: their ``identity``
+    is the deck's absolute path, else the deck's path is the project's."""
+    for given in (manifest.get("path"), manifest.get("identity")):
+        if isinstance(given, str) and given.endswith(".md") and Path(given).is_absolute():
+            return Path(given)
+    return project / manifest["deck"] if manifest["deck"].endswith(".md") else None
+
+
 class Cache:
     """The cache folder. ``entry(key)`` is a complete entry or ``None``; ``publish`` adds one."""
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.sources = Sources(self.root / ".sources.json")
+        self._digests: dict[tuple[str, int, int], str] = {}  # (file, size, time) → SHA-256
 
     def path(self, key: str) -> Path:
         return self.root / key
@@ -100,10 +122,49 @@ class Cache:
             return None
         problem = _verify(folder)
         if problem is None:
-            return folder
-        print(f"{PREFIX} warning: the cached figure {key} {problem}: it is computed again", file=sys.stderr)
+            changed = self._changed_input(folder)
+            if changed is None:
+                return folder
+            print(f"{PREFIX} {changed}: the block runs again (cache entry {key})", file=sys.stderr)
+        else:
+            print(f"{PREFIX} warning: the cached figure {key} {problem}: it is computed again", file=sys.stderr)
         self.discard(key)
         return None
+
+    def _changed_input(self, folder: Path) -> str | None:
+        """What changed among the files of the project that the entry's ``.run`` block read
+        (:data:`DEPENDS`), or ``None``. A record that names a file outside the project, or that
+        cannot be read, is not trusted: its block runs again."""
+        try:
+            record = json.loads((folder / DEPENDS).read_text())
+        except FileNotFoundError:
+            return None  # it read no file of the project
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            return "its record of the files it read cannot be read"
+        project = project_of(self.root)
+        for name, digest in record.items():
+            path = project / name
+            if not inside_project(path, project):
+                return f"its record names a file outside the project ({name})"
+            if self._digest(path) != digest:
+                return f"{name} changed since the block that read it ran" if digest else f"{name} appeared"
+        return None
+
+    def _digest(self, path: Path) -> str | None:
+        """The SHA-256 of the file ``path`` (``None``: no such file), remembered while its size and
+        time stay the same: a build asks for each entry more than once."""
+        try:
+            info = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None  # a folder, a device, a pipe: never read here
+        seen = (str(path), info.st_size, info.st_mtime_ns)
+        if seen not in self._digests:
+            self._digests[seen] = file_sha256(path)
+        return self._digests[seen]
 
     def read(self, key: str) -> tuple[Path, dict]:
         """The folder of the complete entry ``key`` and its data."""
@@ -176,7 +237,9 @@ class Cache:
             written |= set(json.loads(path.read_text()).get("written", []))
         except (OSError, ValueError, AttributeError):
             pass
-        manifest = {"deck": deck, "identity": identity, "format": family, "folder": str(folder or ""),
+        # the deck's file by its absolute path: `clean`, run from any folder, tells a live deck from a gone one
+        path_ = str(Path(deck).resolve()) if deck.endswith(".md") else ""
+        manifest = {"deck": deck, "path": path_, "identity": identity, "format": family, "folder": str(folder or ""),
                     "keys": sorted(set(keys)), "figures": sorted(map(str, figures)), "written": sorted(written)}
         write_atomic(path, json.dumps(manifest, indent=1).encode())
 
@@ -209,23 +272,26 @@ class Cache:
 
     def _in_use(self, removed: dict[str, int]) -> tuple[set[str], set[Path], set[Path], set[Path]]:
         """From the manifests: the keys and figure files decks use, the figure files builds wrote, and
-        the decks' figure folders; the manifests of decks whose file is gone are removed."""
+        the decks' figure folders (absolute paths); the manifests of decks whose file is gone are
+        removed. Relative paths in a manifest are the project's (:func:`project_of`), never those of
+        the folder ``clean`` runs from."""
         keys, used, written, folders = set(), set(), set(), set()
+        project = project_of(self.root)
         for path, manifest in self._manifests():
-            gone = manifest["deck"].endswith(".md") and not Path(manifest["deck"]).exists()
-            folder = Path(manifest["folder"]) if manifest.get("folder") else None
-            if folder is not None and inside_project(folder):
+            deck = _deck_file(manifest, project)
+            folder = project / manifest["folder"] if manifest.get("folder") else None
+            if folder is not None and inside_project(folder, project):
                 folders.add(folder)
             # only what a build wrote into its deck's folder, of the types it writes: a record that
             # names anything else (edited, or from an old version) deletes nothing
-            written.update(f for f in map(Path, manifest.get("written", manifest.get("figures", [])))
-                           if folder is not None and _written_by_us(f, folder))
-            if gone:
+            written.update(f for f in (project / w for w in manifest.get("written", manifest.get("figures", [])))
+                           if folder is not None and _written_by_us(f, folder, project))
+            if deck is not None and not deck.exists():
                 path.unlink()
                 removed["manifests"] += 1
                 continue
             keys.update(manifest.get("keys", []))
-            used.update(Path(f) for f in manifest.get("figures", []))
+            used.update(project / f for f in manifest.get("figures", []))
         return keys, used, written, folders
 
     def _clean_entries(self, keys: set[str], removed: dict[str, int]) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -83,20 +84,79 @@ class _Signals:
             raise KeyboardInterrupt
 
 
+# Files a build, LaTeX, an editor or the watch's own log write, never a deck's source: a change to
+# one must not start a build, or a watch whose log is in the deck's folder rebuilds for ever.
+_NOT_SOURCES = (".log", ".tmp", ".temp", ".part", ".partial", ".lock", ".aux", ".nav", ".snm", ".toc", ".out",
+                ".vrb", ".fls", ".fdb_latexmk", ".synctex.gz", ".bak", ".swp", ".swo")
+
+
+def _own_output_files() -> set[tuple[int, int]]:
+    """``(device, inode)`` of the regular files this process's stdout and stderr go to (a watch's
+    log: ``attnslides watch deck.md 2> watch.log``)."""
+    found = set()
+    for fd in (1, 2):
+        try:
+            info = os.fstat(fd)
+        except OSError:  # closed
+            continue
+        if stat.S_ISREG(info.st_mode):
+            found.add((info.st_dev, info.st_ino))
+    return found
+
+
+class Wanted:
+    """The watch's filter: whether a changed file may be a deck's source (the deck itself, a
+    picture, an included file), so that its change starts a build. Everything a build or the
+    watch itself writes is not: the output folder and the project's ``build/`` folder (figures,
+    cache), the watch's own stdout and stderr files (its log), log, temporary and LaTeX files,
+    hidden files and folders (editors' swap files, ``.git``) and what ``watchfiles`` ignores by
+    default (``__pycache__`` …). A deck is always wanted, even inside those folders.
+
+    Args:
+        decks: the decks watched.
+        out: the output folder (``--out``).
+        build_root: the project's build folder (``build/`` of the folder the build runs in).
+        own: ``(device, inode)`` of files this process writes (default: its stdout and stderr).
+    """
+
+    def __init__(self, decks: list[Path], out: Path, build_root: Path, own: set[tuple[int, int]] | None = None):
+        import watchfiles
+
+        self.decks = {deck.resolve() for deck in decks}
+        self.folders = sorted({deck.parent for deck in self.decks})
+        self.written = [out.resolve(), build_root.resolve()]
+        self.own = _own_output_files() if own is None else own
+        self.default = watchfiles.DefaultFilter()
+
+    def __call__(self, change, path: str) -> bool:
+        resolved = Path(path).resolve()
+        if resolved in self.decks:
+            return True
+        if self._written_here(resolved):
+            return False
+        return self.default(change, path)
+
+    def _written_here(self, path: Path) -> bool:
+        """Whether ``path`` is a file the build or this watch writes (see the class)."""
+        inside = [path.relative_to(f).parts for f in self.folders if path.is_relative_to(f)]
+        if any(path.is_relative_to(folder) for folder in self.written) \
+                or any(part.startswith(".") for parts in inside for part in parts) \
+                or path.name.lower().endswith(_NOT_SOURCES):
+            return True
+        try:
+            info = path.stat()
+        except OSError:  # gone already: a temporary file
+            return False
+        return (info.st_dev, info.st_ino) in self.own
+
+
 def _watch(decks: list[Path], out_dir: Path, session, *, open_viewer: bool, **options) -> int:
     import watchfiles
 
-    out = out_dir.resolve()
+    from filters.blocks.parsers import BUILD_FOLDER
+
     folders = sorted({deck.resolve().parent for deck in decks})
-
-    def wanted(change, path: str) -> bool:
-        path_ = Path(path)
-        inside = [path_.relative_to(f).parts for f in folders if path_.is_relative_to(f)]
-        if path_.is_relative_to(out) or any(part.startswith(".") for parts in inside for part in parts):
-            return False  # our own outputs; editors' swap and backup files, .git
-        return default(change, path)
-
-    default = watchfiles.DefaultFilter()
+    wanted = Wanted(decks, out_dir, Path(BUILD_FOLDER))
 
     signals = _Signals()
     previous = {sig: signal.signal(sig, signals) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -6,6 +6,9 @@ An entry is a folder::
     sha256.json            the SHA-256 of each file, written as it is published (checked on every read)
     figure-1.pdf|svg|png   its pictures, numbered from 1 (kinds with pictures)
     figure-2.pdf|svg|png   …
+    depends.json           .run blocks that read files of the project: each one's path (relative to
+                           the project) and SHA-256 when the block ran; the entry is trusted only
+                           while they are unchanged (filters.cache.store)
 
 :func:`produce` is the only code between a kind and its entry, so the cache key of every kind
 covers this module and what it imports (see :func:`filters.cache.keys.key_for`).
@@ -24,13 +27,18 @@ from filters.errors import BlockError
 # What an entry holds and how its files are named; raise it when that changes, so that no build
 # reads an entry of another layout (the cache key holds it: filters.cache.keys).
 LAYOUT = 3  # 3: each entry records the SHA-256 of its files (sha256.json)
+# The files a .run block read, with their SHA-256 (filters.figures.sandbox writes it).
+DEPENDS = "depends.json"
 # The most data one block may leave beside its figure, in bytes of JSON.
 MAX_DATA_BYTES = 8 * 2**20
 
 
-def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str) -> dict:
+def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str, home: Path | None = None,
+            project: Path | None = None) -> dict:
     """Compute one block of ``kind`` (a :class:`filters.kind.Kind`) and write its entry into
     ``folder``: ``data.json`` and, for a kind with pictures, ``figure-1.<ext>``, ``figure-2.<ext>`` ….
+    ``home`` (the deck's folder) and ``project`` are for a kind with ``make``: a ``.run`` block
+    runs in ``home`` and records the files of ``project`` it reads.
 
     Returns:
         The data.
@@ -42,7 +50,7 @@ def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str) ->
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)  # each missing glyph, not only the first of a run
         if kind.make is not None:
-            data = kind.make(options, folder, ext=ext, device=device, lang=lang)
+            data = kind.make(options, folder, ext=ext, device=device, lang=lang, home=home, project=project)
         else:
             data = kind.compute(options, device)
             if kind.output == "figure":

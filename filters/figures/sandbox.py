@@ -11,12 +11,20 @@ gives the same slide on every build. Every matplotlib figure still open when the
 a figure on the slide, in the order they were created; what the code prints appears as text. An
 exception stops the build with the line of the deck that raised it and the block's own frames of
 the traceback (:class:`filters.errors.BlockError`).
+
+The code runs in its deck's folder, which is first on ``sys.path``: ``open("datos.csv")`` and
+``import ayuda`` find the files beside the deck. The files inside the project it opens to read and
+the modules of the project it imports are recorded with their SHA-256 in the entry's
+``depends.json`` (:data:`filters.figures.entry.DEPENDS`): when one changes, the cached result is no
+longer trusted and the block runs again (knitr's ``cache.extra``, found without being asked).
+A file a C library opens by itself, or a folder the code lists, is not seen.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import linecache
 import math
 import os
@@ -29,7 +37,10 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from filters.blocks.parsers import BUILD_FOLDER
 from filters.errors import BlockError, JobTimeout, tracebacks_wanted
+from filters.figures.entry import DEPENDS
+from filters.util.files import file_sha256, write_atomic
 
 CODE_WIDTH = 50  # characters a printed line may take on a slide (53 fit)
 
@@ -182,21 +193,75 @@ def _own_frames(tb) -> tuple[tuple[int, str, str], ...]:
                  for f in frames if f.filename == CODE_FILE)
 
 
-class _Printed(io.TextIOBase):
-    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest."""
+# What a block's printed output may keep: a slide shows a screenful, and TeX runs out of memory
+# long before megabytes of verbatim text. The rest is counted and the slide says it was cut.
+KEPT_CHARS = 100_000
+KEPT_LINES = 2_000
 
-    def __init__(self, slide: Slide):
-        self._slide = slide
+# The note that ends a block's output when some of it was cut.
+CUT = {
+    "es": "_(Salida recortada: el bloque imprimió {total} caracteres; se muestran los primeros {kept}.)_",
+    "en": "_(Output cut: the block printed {total} characters; the first {kept} are shown.)_",
+}
+
+
+class _Kept:
+    """What a block prints, kept up to :data:`KEPT_CHARS` characters and :data:`KEPT_LINES` lines
+    (all its printed pieces together); the rest is only counted. Linear in what is printed: each
+    piece is a list of chunks, joined once at the end (``str +=`` on a value in a dict copies it all
+    each time: megabytes printed line by line took minutes)."""
+
+    def __init__(self, chars: int = KEPT_CHARS, lines: int = KEPT_LINES):
+        self.chars, self.lines = chars, lines  # what may still be kept
+        self.total = self.kept = 0  # characters printed, characters kept
+
+    def take(self, text: str) -> str:
+        """The part of ``text`` that is kept (all of it, a head, or ``""``); counts the rest."""
+        self.total += len(text)
+        head = text[:self.chars]
+        if head.count("\n") >= self.lines:  # cut after the last line allowed
+            head = head[:_nth_newline(head, self.lines) + 1]
+        self.chars -= len(head)
+        self.lines -= head.count("\n")
+        self.kept += len(head)
+        if len(head) < len(text):
+            self.chars = self.lines = 0  # cut once: nothing after a cut is kept
+        return head
+
+    def note(self, lang: str) -> dict[str, str] | None:
+        """The piece that says the output was cut (``{"text": markdown}``), or ``None``."""
+        if self.total == self.kept:
+            return None
+        total, kept = (f"{n:,}".replace(",", " " if lang == "es" else ",") for n in (self.total, self.kept))
+        return {"text": CUT.get(lang, CUT["en"]).format(total=total, kept=kept)}
+
+
+def _nth_newline(text: str, n: int) -> int:
+    """The index in ``text`` of its ``n``-th newline (from 1); it has at least ``n``."""
+    at = -1
+    for _ in range(n):
+        at = text.index("\n", at + 1)
+    return at
+
+
+class _Printed(io.TextIOBase):
+    """``sys.stdout`` of a block: what it prints becomes a piece of the slide, in order with the rest.
+    A piece's ``printed`` is a list of chunks while the block runs (see :class:`_Kept`)."""
+
+    def __init__(self, slide: Slide, kept: _Kept):
+        self._slide, self._kept = slide, kept
 
     def writable(self) -> bool:
         return True
 
     def write(self, text: str) -> int:
+        kept = self._kept.take(text)
         outputs = self._slide.outputs
-        if outputs and "printed" in outputs[-1] and outputs[-1]["after_figure"] == self._slide._figures_so_far():
-            outputs[-1]["printed"] += text
-        elif text:
-            self._slide._put(printed=text)
+        if kept and outputs and "printed" in outputs[-1] \
+                and outputs[-1]["after_figure"] == self._slide._figures_so_far():
+            outputs[-1]["printed"].append(kept)
+        elif kept:
+            self._slide._put(printed=[kept])
         return len(text)
 
 
@@ -204,16 +269,129 @@ class _Printed(io.TextIOBase):
 def _descriptor_1_captured():
     """Output written to file descriptor 1 itself (``os.system``, a C library, a subprocess) goes to a
     file while the block runs, never to the filter's stdout (pandoc's JSON stream). Yields a
-    function that returns what was written."""
+    function that returns ``(text, unread)``: the start of what was written, and how many bytes
+    after it were not read."""
     sys.stdout.flush()
     saved = os.dup(1)
     with tempfile.TemporaryFile() as sink:
         os.dup2(sink.fileno(), 1)
         try:
-            yield lambda: (sink.seek(0), sink.read().decode(errors="replace"))[1]
+            yield lambda: _start_of(sink)
         finally:
             os.dup2(saved, 1)
             os.close(saved)
+
+
+def _start_of(sink) -> tuple[str, int]:
+    """The start of file ``sink`` as text, as much as a block's output may keep (a block may write
+    gigabytes there), and how many bytes after it were not read."""
+    sink.seek(0)
+    start = sink.read(4 * KEPT_CHARS)  # a character takes at most 4 bytes in UTF-8
+    return start.decode(errors="replace"), os.fstat(sink.fileno()).st_size - len(start)
+
+
+class _Reads:
+    """The files inside ``root`` that a block's code opens to read, and the files of the modules it
+    imports from there: what its result depends on besides its code. Files of the Python
+    installation (a virtual environment inside the project too), of the build's folder, compiled
+    ``__pycache__`` files and attnslides' own code (``engine``, ``filters``: in the cache key
+    already, by the rule that leaves comments out) are not the block's inputs."""
+
+    active: _Reads | None = None  # the recorder this process's audit hook feeds
+    _hooked = False
+
+    def __init__(self, root: Path):
+        self.root = os.path.realpath(root)
+        import engine
+        import filters
+
+        ours = [os.path.dirname(package.__file__) for package in (engine, filters)]
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.join(self.root, BUILD_FOLDER), *ours}
+        self.excluded = tuple(os.path.join(os.path.realpath(p), "") for p in prefixes)
+        self.paths: set[str] = set()
+
+    def add(self, path) -> None:
+        path = os.path.realpath(os.fsdecode(path))
+        if path.startswith(os.path.join(self.root, "")) and not path.startswith(self.excluded) \
+                and "__pycache__" not in path:
+            self.paths.add(path)
+
+    @classmethod
+    def _audit(cls, event: str, args: tuple) -> None:
+        """The audit hook (PEP 578): an ``open`` for reading (not writing only) is recorded."""
+        recorder = cls.active
+        if recorder is None or event != "open" or isinstance(args[0], int):
+            return
+        try:
+            if args[2] & getattr(os, "O_ACCMODE", 3) != os.O_WRONLY:
+                recorder.add(args[0])
+        except Exception:  # noqa: BLE001 — a hook that raises would break the block's own open()
+            pass
+
+    @contextlib.contextmanager
+    def recording(self):
+        """Record while the block runs: the files it opens, then the modules it imported."""
+        if not _Reads._hooked:  # a hook cannot be removed: one per process, idle when no block runs
+            sys.addaudithook(_Reads._audit)
+            _Reads._hooked = True
+        modules = set(sys.modules)
+        _Reads.active = self
+        try:
+            yield self
+        finally:
+            _Reads.active = None
+            for name in set(sys.modules) - modules:
+                file = getattr(sys.modules.get(name), "__file__", None)
+                if file:
+                    self.add(file)
+
+    def write(self, folder: Path) -> None:
+        """``folder / DEPENDS``: each file's path relative to the root, and its SHA-256 now
+        (``null``: it was gone when the block ended); nothing when the block read no file."""
+        if not self.paths:
+            return
+        digests = {os.path.relpath(p, self.root): file_sha256(Path(p)) if os.path.isfile(p) else None
+                   for p in sorted(self.paths)}
+        write_atomic(folder / DEPENDS, json.dumps(digests, indent=1, sort_keys=True).encode())
+
+
+def _from_source(reads: _Reads):
+    """A ``sys.path_hooks`` entry: modules in the project's folders (the deck's helpers) are compiled
+    from their source, never from a ``__pycache__`` file, which Python trusts by the source's size
+    and time in whole seconds: a helper edited twice in one second would run its old code."""
+    import importlib.machinery as machinery
+
+    class FromSource(machinery.SourceFileLoader):
+        def path_stats(self, path):
+            raise OSError("no bytecode: compiled from the source")  # neither read nor written
+
+    def hook(path: str):
+        resolved = os.path.realpath(path or ".")
+        if not resolved.startswith(os.path.join(reads.root, "")) and resolved != reads.root \
+                or resolved.startswith(reads.excluded):
+            raise ImportError("not a folder of the project")
+        return machinery.FileFinder(path, (FromSource, machinery.SOURCE_SUFFIXES))
+
+    return hook
+
+
+@contextlib.contextmanager
+def _at_home(home: Path | None, reads: _Reads):
+    """Run in the deck's folder ``home``, first on ``sys.path`` (``None``: the build's folder), the
+    project's modules compiled from source (:func:`_from_source`); all put back after, so that the
+    figures are saved where the build said."""
+    before, path, hooks = os.getcwd(), list(sys.path), list(sys.path_hooks)
+    if home is not None:
+        os.chdir(home)
+        sys.path.insert(0, str(home))
+    sys.path_hooks.insert(0, _from_source(reads))
+    sys.path_importer_cache.clear()  # the finders of the folders already seen, made anew with the hook
+    try:
+        yield
+    finally:
+        os.chdir(before)
+        sys.path[:], sys.path_hooks[:] = path, hooks
+        sys.path_importer_cache.clear()
 
 
 def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
@@ -234,10 +412,12 @@ def _figure_size(height: str) -> tuple[float, float]:
     return size_for(tuple(matplotlib.rcParams["figure.figsize"]), height)
 
 
-def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str) -> dict[str, Any]:
-    """Run ``code`` as described above; save its figures as ``folder/figure-<n>.<ext>``. Its time
-    limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout` only learns
-    the line of the block it struck.
+def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
+            home: Path | None = None, project: Path | None = None) -> dict[str, Any]:
+    """Run ``code`` as described above, in the deck's folder ``home``; save its figures as
+    ``folder/figure-<n>.<ext>`` and, when it read files of ``project``, ``folder/depends.json``.
+    Its time limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout`
+    only learns the line of the block it struck.
 
     Figures are the pyplot figures still open at the end, in the order of their numbers (the order
     they were made, unless the code numbers them itself), then :class:`matplotlib.figure.Figure`
@@ -265,20 +445,29 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     slide = Slide(device=dev, lang=lang, height=height)
     compiled = _compiled(code)
     namespace = _namespace(slide, seed)
+    kept, reads = _Kept(), _Reads(project or Path.cwd())
+    folder = Path(folder).resolve()  # the code may change the working folder
     try:
         with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
             matplotlib.rcParams["figure.figsize"] = _figure_size(height)
-            _run(compiled, namespace, slide)
+            with _at_home(home, reads), reads.recording():
+                _run(compiled, namespace, slide, kept)
             numbers, count = _save_figures(namespace, folder, ext)
-            low_level = written()
+            low_level, unread = written()
     finally:
         plt.close("all")
+    if project is not None:
+        reads.write(folder)
     outputs = _in_order(slide.outputs, numbers)
+    low_level = kept.take(low_level)
+    kept.total += unread
     if low_level.strip():
         outputs.append({"printed": low_level.rstrip()})
+    if kept.note(lang):
+        outputs.append(kept.note(lang))
     return {"seed": seed, "device": dev.type, "figures": count, "outputs": outputs, "data": slide.values}
 
 
@@ -315,11 +504,11 @@ def _namespace(slide: Slide, seed: int) -> dict[str, Any]:
     return namespace
 
 
-def _run(compiled, namespace: dict[str, Any], slide: Slide) -> None:
+def _run(compiled, namespace: dict[str, Any], slide: Slide, kept: _Kept) -> None:
     """Execute the block, its printed output going to the slide; an exception becomes a
     :class:`BlockError` (a :class:`JobTimeout` stays one) with the block's own lines."""
     try:
-        with contextlib.redirect_stdout(_Printed(slide)):
+        with contextlib.redirect_stdout(_Printed(slide, kept)):
             exec(compiled, namespace)
     except JobTimeout as exc:
         frames = _own_frames(exc.__traceback__)
@@ -362,5 +551,5 @@ def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
 def _without_marker(piece: dict) -> dict:
     piece = {k: v for k, v in piece.items() if k != "after_figure"}
     if "printed" in piece:
-        piece["printed"] = piece["printed"].rstrip("\n")
+        piece["printed"] = "".join(piece["printed"]).rstrip("\n")
     return piece

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,7 @@ from pathlib import Path
 import panflute as pf
 
 from filters.cache.keys import key_for
-from filters.cache.store import Cache
+from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, BlockErrors, tracebacks_wanted
 from filters.pandoc import checks
 from filters.pandoc.document import as_document, deck_settings, plain_text
@@ -85,23 +86,34 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
     """Give each block its cache key, and compute those that miss (a ``.run`` block is not run when
     the build must not run the deck's code: it is marked ``skipped``)."""
     settings, cache, misses = state.settings, state.cache, {}
+    home = _home(settings.build.deck, cache)
     for block in blocks:
         fmt = f"{settings.family}/{block.ext}" if block.ext else "text"  # a text kind's entry is data only
         block.key = key_for(block.kind, block.options, fmt=fmt, device=device, lang=state.lang,
-                            pandoc=settings.build.pandoc_version, sources=cache.sources)
+                            pandoc=settings.build.pandoc_version, sources=cache.sources, home=home[1])
         if cache.entry(block.key) is not None or block.key in misses:
             continue
         if block.kind.executes and not settings.execute:
             block.skipped = True  # its code is shown instead: never run the deck's code when told not to
             continue
         misses[block.key] = Job.of(block.kind, block.options, key=block.key, cache_dir=str(cache.root), ext=block.ext,
-                                   device=device, lang=state.lang, where=block.where)
+                                   device=device, lang=state.lang, where=block.where, home=home[0])
     if misses:
         compute_all(list(misses.values()), workers=settings.meta.jobs, progress=_progress)
     cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:
             block.pictures = len(list(cache.entry(block.key).glob(f"figure-*.{block.ext}")))
+
+
+def _home(deck: Path | None, cache: Cache) -> tuple[str, str]:
+    """Where the deck's code runs: its folder (``""`` under ``pandoc -F`` without the deck's path:
+    the build's folder), as an absolute path and as the cache key has it (relative to the project,
+    so that a project moved or cloned keeps its cache)."""
+    if deck is None or not Path(deck).is_file():
+        return "", ""
+    folder = Path(deck).resolve().parent
+    return str(folder), os.path.relpath(folder, project_of(cache.root))
 
 
 def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:

@@ -70,6 +70,14 @@ def _deck_lines(text: str | None, found) -> list[ScannedBlock | None]:
     return blocks
 
 
+def _in_a_note(elem: pf.Element) -> bool:
+    """Whether ``elem`` is inside a footnote (``[^1]: …`` with an indented block)."""
+    parent = elem.parent
+    while parent is not None and not isinstance(parent, pf.Note):
+        parent = parent.parent
+    return parent is not None
+
+
 def parse_all(doc: pf.Doc, settings: DeckSettings, others: list) -> tuple[list[LiveBlock], list]:
     """Parse every live block, all of them before anything is drawn.
 
@@ -84,6 +92,11 @@ def parse_all(doc: pf.Doc, settings: DeckSettings, others: list) -> tuple[list[L
         kind = KINDS[name]
         label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
         where = Where(deck, title, label, written.line if written else None)
+        if _in_a_note(elem):
+            errors.append(BlockError("a live block cannot be in a footnote: its figure or worked example needs the "
+                                     "slide itself (LaTeX cannot place one in a note); put the block on the slide "
+                                     "and say in the note what it shows", where=where))
+            continue
         if written and written.repeated:
             errors.append(BlockError("given twice in the block's attributes (pandoc keeps the last); keep one",
                                      key=written.repeated[0], where=where))

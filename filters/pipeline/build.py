@@ -171,6 +171,35 @@ def deck_lock(out_dir: Path, deck: Path):
         yield
 
 
+def claim_name(out_dir: Path, deck: Path) -> None:
+    """Make ``deck`` the one deck whose outputs in ``out_dir`` take its name (:func:`file_name`),
+    recorded in ``out_dir/.<name>.deck``; called under :func:`deck_lock`. A deck deleted or
+    renamed gives its name up.
+
+    Raises:
+        BuildError: when another deck file, still there, had that name: built one after the other,
+            the two would overwrite each other's outputs (``Atención.md`` written with é as one
+            character and as e and an accent look the same, and both give ``Atencion``).
+    """
+    import unicodedata
+
+    stem = file_name(deck)
+    record = out_dir / f".{stem}.deck"
+    try:
+        other = Path(os.fsdecode(record.read_bytes()))
+    except OSError:
+        other = None
+    if other is not None and other.is_file() and not os.path.samefile(other, deck):
+        same = unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name)
+        why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
+               "accent: Unicode NFC and NFD), so they look the same") if same else \
+            "an output's name keeps only ASCII letters, digits, '-' and '_' («Atención.md» gives Atencion)"
+        raise BuildError(f"{deck}: its outputs, {out_dir}/{stem}.*, are those of another deck, {other}: {why}. "
+                         "Rename one of the two, or build this one with another --out")
+    if other != deck.resolve():
+        write_atomic(record, os.fsencode(deck.resolve()))
+
+
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
           confine: bool = True) -> Path:
@@ -196,6 +225,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
         raise BuildError(f"{deck}: no such deck (moved or deleted?)")
     try:
         with deck_lock(out_dir, deck):
+            claim_name(out_dir, deck)
             text = deck.read_text(encoding="utf-8", errors="replace")
             try:
                 options, project = _options(deck, text, out_dir, list(pandoc_options), execute=execute,

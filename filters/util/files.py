@@ -54,10 +54,11 @@ def project_root() -> Path:
     return next((folder for folder in (here, *here.parents) if (folder / ".git").exists()), here)
 
 
-def inside_project(folder: Path) -> bool:
-    """Whether ``folder`` is inside the folder the build runs from (and is not that folder)."""
+def inside_project(folder: Path, project: Path | None = None) -> bool:
+    """Whether ``folder`` is inside ``project`` (default: the folder the build runs from) and is not
+    that folder; a relative ``folder`` is taken from the folder the build runs from."""
     try:
-        resolved, project = folder.resolve(), Path.cwd().resolve()
+        resolved, project = folder.resolve(), (project or Path.cwd()).resolve()
     except OSError:
         return False
     return resolved != project and resolved.is_relative_to(project)

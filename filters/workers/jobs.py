@@ -26,8 +26,9 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from filters.cache.store import Cache
+from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, JobTimeout, Where, tracebacks_wanted
 from filters.figures.entry import produce
 from filters.util.processes import die_with_parent
@@ -53,13 +54,15 @@ class Job:
     # --traceback, as the build was asked: the job's process (forked from a server started earlier,
     # with the environment of then) cannot read it from its own environment
     tracebacks: bool = field(default_factory=tracebacks_wanted)
+    home: str = ""  # the deck's folder, where code written in the deck runs ("": the build's folder)
 
     @classmethod
-    def of(cls, kind, options, *, key: str, cache_dir: str, ext: str, device: str, lang: str, where: Where) -> Job:
+    def of(cls, kind, options, *, key: str, cache_dir: str, ext: str, device: str, lang: str, where: Where,
+           home: str = "") -> Job:
         """The job of one block of ``kind`` (a :class:`filters.blocks.kind.Kind`): what the worker
         needs of the kind (its cost, whether it runs the deck's code, its time limit) read here."""
         return cls(kind.name, options, key, cache_dir, ext, device, lang, where, kind.cost, kind.executes,
-                   limit_of(kind, options), kind.timeout_option)
+                   limit_of(kind, options), kind.timeout_option, home=home)
 
 
 def run_job(job: Job) -> float:
@@ -75,7 +78,8 @@ def run_job(job: Job) -> float:
     staging = cache.staging(job.key)
     try:
         with time_limit(job.limit):
-            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang)
+            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang,
+                    home=Path(job.home) if job.home else None, project=project_of(cache.root))
         cache.publish(staging, job.key)
     except BlockError as exc:
         raise exc.at(job.where) from None
