@@ -111,9 +111,24 @@ def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"
     state.blocks, state.figures_dir = {id(b.elem): b for b in blocks}, folder
-    state.markdown = markdown([text for b in blocks if not b.skipped for text in b.captions(state.lang)])
+    state.markdown = _captions(blocks, state.lang)
     state.cache.record(settings.deck, settings.family, [b.key for b in blocks],
                        [folder / f for b in blocks for f in b.files], identity=identity, folder=folder)
+
+
+def _captions(blocks: list[LiveBlock], lang: str) -> dict:
+    """Every caption read as Markdown (:func:`filters.pandoc.output.markdown`), by one pandoc; when
+    pandoc runs past its limit on them, each block's alone, to name the block at fault."""
+    shown = [b for b in blocks if not b.skipped]
+    try:
+        return markdown([text for b in shown for text in b.captions(lang)])
+    except BlockError:
+        for block in shown:
+            try:
+                markdown(block.captions(lang))
+            except BlockError as exc:
+                raise exc.at(block.where) from None
+        raise
 
 
 def action(elem, doc):

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -37,9 +36,10 @@ from filters.pipeline.errors import BuildError
 from filters.pipeline.pandocargs import PandocOptions
 from filters.pipeline.pdf import PREAMBLE, to_pdf
 from filters.pipeline.reveal import reveal_assets
+from filters.util import pandoc
 from filters.util.files import write_atomic
 from filters.util.names import file_name
-from filters.util.pandoc import pandoc_path, pandoc_version
+from filters.util.pandoc import pandoc_version
 
 __all__ = ["FORMATS", "BuildError", "build", "convert", "filter_command"]
 
@@ -54,17 +54,18 @@ def filter_command() -> str:
     return found
 
 
-# pandoc reading deeply nested brackets ([[[[…]]]]) takes minutes and gigabytes; no deck needs that.
-PANDOC_TIME_LIMIT_S = 120.0
-
-
 def run_pandoc(args: list[str], *, stdin: str | None = None) -> str:
+    """pandoc's output for ``args`` (``stdin``: its input), bounded in time and memory
+    (:func:`filters.util.pandoc.run_pandoc`); its warnings go to stderr.
+
+    Raises:
+        BuildError: when it fails or runs past :data:`filters.util.pandoc.PANDOC_TIME_LIMIT_S`.
+    """
     try:
-        done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True,
-                              timeout=PANDOC_TIME_LIMIT_S)
-    except subprocess.TimeoutExpired:
+        done = pandoc.run_pandoc(args, stdin=stdin)
+    except pandoc.PandocTimeout as exc:
         what = f"reading {args[0]}" if stdin is None else "writing the output"
-        raise BuildError(f"pandoc ran for more than {PANDOC_TIME_LIMIT_S:g} s {what} and was stopped: is there "
+        raise BuildError(f"pandoc ran for more than {exc.limit:g} s {what} and was stopped: is there "
                          "text it struggles with, such as brackets nested many levels deep ([[[[…]]]])?") from None
     sys.stderr.write(done.stderr)  # pandoc's warnings
     if done.returncode != 0:
