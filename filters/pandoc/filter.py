@@ -96,7 +96,8 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
         misses[block.key] = Job.of(block.kind, block.options, key=block.key, cache_dir=str(cache.root), ext=block.ext,
                                    device=device, lang=state.lang, where=block.where)
     if misses:
-        compute_all(list(misses.values()), workers=settings.meta.jobs, progress=_progress)
+        compute_all(list(misses.values()), workers=settings.meta.jobs, cores=settings.build.cores,
+                    progress=_progress)
     cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:

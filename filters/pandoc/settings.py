@@ -49,6 +49,8 @@ class BuildSettings:
         device: overrides the deck's ``device`` (``--device``, make's ``DEVICE=``).
         execute: ``False``: never run the deck's code (``--no-exec``).
         pandoc_version: of the pandoc that read the deck (part of every cache key).
+        cores: the cores this build may keep busy (``--jobs``: a deck's share in a multi-deck
+            build); 0: every core. Its figure workers never outnumber them.
     """
 
     deck: Path | None = None
@@ -58,6 +60,7 @@ class BuildSettings:
     device: str | None = None
     execute: bool = True
     pandoc_version: str = ""
+    cores: int = 0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:

@@ -172,13 +172,15 @@ def deck_lock(out_dir: Path, deck: Path):
 
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
-          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None) -> Path:
+          execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
+          cores: int = 0) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
     ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pipeline.pandocargs` says, with those a
     deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
-    :class:`filters.latex.runner.Session`. The deck's file is read once, here.
+    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all). The deck's
+    file is read once, here.
 
     Raises:
         BuildError: for a format that is not one of :data:`FORMATS`, and as the stages raise it.
@@ -196,7 +198,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
             except pandocargs.PandocOptionError as exc:
                 raise BuildError(f"{deck}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
-                                     pandoc_version=pandoc_version())
+                                     pandoc_version=pandoc_version(), cores=cores)
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
         where = f" {exc.filename}" if exc.filename else ""
