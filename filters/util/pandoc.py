@@ -54,12 +54,12 @@ def run_pandoc(args: list[str], *, stdin: str | None = None, limit: float = PAND
         raise PandocTimeout(limit) from None
 
 
-def read_text(text: str, input_format: str, *, limit: float = TEXT_TIME_LIMIT_S) -> str:
+def read_text(text: str, input_format: str) -> str:
     """A short text (a caption, a title) read by pandoc as ``input_format``: the document as
     pandoc's JSON, or ``""`` when pandoc fails.
 
     Raises:
-        PandocTimeout: when pandoc ran past ``limit``.
+        PandocTimeout: when pandoc ran past :data:`TEXT_TIME_LIMIT_S`.
     """
-    done = run_pandoc(["--from", input_format, "--to", "json", "--quiet"], stdin=text, limit=limit)
+    done = run_pandoc(["--from", input_format, "--to", "json", "--quiet"], stdin=text, limit=TEXT_TIME_LIMIT_S)
     return done.stdout if done.returncode == 0 else ""
