@@ -97,3 +97,18 @@ class JobTimeout(BaseException):
     def __init__(self, line: int | None = None):
         super().__init__(line)
         self.line = line
+
+
+class JobOutOfMemory(Exception):
+    """A block tried to take more memory than its limit (:mod:`filters.workers.limits`).
+    ``line``: the line of the block's body it was on."""
+
+    def __init__(self, line: int | None = None):
+        super().__init__(line)
+        self.line = line
+
+    @staticmethod
+    def caused(exc: BaseException) -> bool:
+        """Whether ``exc`` is an allocation that failed: Python's or numpy's ``MemoryError``, or
+        torch's ``RuntimeError`` ("can't allocate memory")."""
+        return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and "can't allocate memory" in str(exc))

@@ -4,6 +4,7 @@ read by pandoc and filtered in this process, as ``attnslides build`` does."""
 from __future__ import annotations
 
 import json
+import sys
 from hashlib import sha256
 from pathlib import Path
 
@@ -316,3 +317,60 @@ def test_a_record_of_files_outside_the_project_is_not_trusted(build_dirs, monkey
     capfd.readouterr()
     assert printed_by(deck, build_dirs, monkeypatch) == ["uno"]
     assert "names a file outside the project" in capfd.readouterr().err
+def _running(argument: str) -> list[int]:
+    """Processes whose command line holds ``argument`` (Linux's /proc)."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                if argument.encode() in file.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
+def test_what_a_block_leaves_running_ends_with_it(build_dirs, monkeypatch, tmp_path):
+    """Regression: a daemon a .run block started (double fork, its own session) outlived the block and
+    the build, and kept the build's forkserver alive."""
+    import os
+    import random
+    import signal
+
+    argument = f"{8000 + random.randrange(1000)}.{random.randrange(10**6):06d}"  # seconds no other sleep has
+    code = (f'import os\nif os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        os.execvp("sleep", '
+            f'["sleep", "{argument}"])\n    os._exit(0)\nos.wait()\nprint("hecho")')
+    try:
+        doc = filter_deck(deck_of(tmp_path, code), build_dirs, monkeypatch)
+        assert only(doc, pf.CodeBlock)[0].text == "hecho"
+        assert _running(argument) == []
+    finally:
+        for pid in _running(argument):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_block_past_its_memory_is_stopped_and_names_the_option(build_dirs, monkeypatch, tmp_path):
+    deck = deck_of(tmp_path, "x = 1\nblob = bytearray(2 << 30)", options="memory=256MB")
+    with pytest.raises(BlockError) as caught:
+        filter_deck(deck, build_dirs, monkeypatch)
+    message = str(caught.value)
+    assert "option 'memory'" in message and "ran out of memory" in message
+    assert "0.25 GB" in message and f"line {deck_line(deck, 'blob = bytearray')}" in message
+
+
+@pytest.mark.parametrize(("given", "gigabytes"), [("4GB", 4.0), ("512MB", 0.5), ("1.5 GiB", 1.5), (8, 8.0), ("1TB", 1024.0)])
+def test_a_blocks_memory_is_read_in_gigabytes(given, gigabytes):
+    from filters.blocks.parsers import as_gigabytes
+
+    assert as_gigabytes(given) == gigabytes
+
+
+@pytest.mark.parametrize("given", ["lots", "4 parsecs", "0", "-1GB"])
+def test_a_memory_that_is_no_amount_is_refused(given):
+    from filters.blocks.parsers import as_gigabytes
+
+    with pytest.raises(ValueError, match="memory"):
+        as_gigabytes(given)

@@ -92,6 +92,9 @@ class Kind:
             the slide shows when the build must not run the block's code and nothing is cached.
         timeout_option: the option that sets the block's time limit in seconds (``"timeout"``);
             ``None``: the limit every figure has (:data:`filters.workers.limits.FIGURE_TIME_LIMIT_S`).
+        memory_option: the option that sets the memory the block may take, in gigabytes
+            (``"memory"``); ``None``: what every figure may take
+            (:data:`filters.workers.limits.FIGURE_MEMORY_GB`).
         files: data files the kind reads, relative to its own file (a corpus it trains on): part of
             its cache key.
         module: the module that defines the kind (by default its options' module; the cache key
@@ -113,6 +116,7 @@ class Kind:
     executes: bool = False
     write_unrun: Callable[..., Any] | None = None
     timeout_option: str | None = None
+    memory_option: str | None = None
     files: tuple[str, ...] = ()
     module: str = ""
 
@@ -151,6 +155,8 @@ class Kind:
                          "metadata could not tell them apart")
         if self.timeout_option and self.timeout_option not in {f.name for f in fields}:
             found.append(f"timeout_option names '{self.timeout_option}', which is no option of the kind")
+        if self.memory_option and self.memory_option not in {f.name for f in fields}:
+            found.append(f"memory_option names '{self.memory_option}', which is no option of the kind")
         return found
 
     def _output_problems(self) -> list[str]:

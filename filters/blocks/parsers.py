@@ -106,6 +106,22 @@ def as_positive_float(value: Any) -> float:
     return number
 
 
+_MEMORY_UNITS = {"": 1.0, "gb": 1.0, "g": 1.0, "gib": 1.0, "mb": 1 / 1024, "m": 1 / 1024, "mib": 1 / 1024,
+                 "tb": 1024.0, "t": 1024.0, "tib": 1024.0}
+
+
+def as_gigabytes(value: Any) -> float:
+    """An amount of memory in gigabytes (of 1024³ bytes): ``4``, ``"4GB"``, ``"512MB"``, ``"1.5 GiB"``."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+    unit = match[2].lower() if match else None
+    if unit not in _MEMORY_UNITS:
+        raise ValueError(f"expected an amount of memory such as 4GB or 512MB, got {shown(value)}")
+    number = float(match[1]) * _MEMORY_UNITS[unit]
+    if not number > 0:
+        raise ValueError(f"expected an amount of memory > 0, got {shown(value)}")
+    return number
+
+
 def as_choice(*choices: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = str(value).strip()

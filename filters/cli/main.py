@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 from engine.device import CHOICES as DEVICES
 from filters.blocks.labels import LANGUAGES
 from filters.errors import PREFIX
 from filters.pipeline.build import FORMATS
+from filters.util.processes import guarded
 
 
 def _decks(args) -> list[Path] | int:
@@ -52,7 +53,8 @@ def _build(args) -> int:
     for deck in decks:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
-                  pandoc_options=args.pandoc_options, confine=not args.allow_outside_files)
+                  pandoc_options=args.pandoc_options, confine=not args.allow_outside_files,
+                  cores=args.jobs)
         except BuildError as exc:
             report(exc)
             failed.append(str(deck))
@@ -65,38 +67,17 @@ def _build(args) -> int:
 
 
 def _build_in_parallel(decks: list[Path], args) -> int:
-    """Build each deck in a process of its own (``attnslides build DECK``), ``--parallel`` at once
-    (default: one per core): LaTeX's passes are one core's work, so decks side by side finish
-    sooner. Each message names its deck. A failure lets the running builds finish and starts no
-    new one, unless ``--keep-going``."""
-    import subprocess
+    """Build each deck in a process of its own, ``--parallel`` at once (:mod:`filters.cli.parallel`):
+    LaTeX's passes are one core's work, so decks side by side finish sooner."""
+    from filters.cli.parallel import build_in_parallel
 
-    at_once = args.parallel or os.cpu_count() or 1
     options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
                *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
                *(["--allow-outside-files"] if args.allow_outside_files else []),
                *(["--", *args.pandoc_options] if args.pandoc_options else [])]
-    pending, running, failed = list(decks), {}, []
-    try:
-        while pending or running:
-            while pending and len(running) < at_once and (args.keep_going or not failed):
-                deck = pending.pop(0)
-                running[deck] = subprocess.Popen([sys.executable, "-m", "filters.cli", "build", str(deck), *options])
-            if not running:
-                break
-            for deck, process in list(running.items()):
-                if process.poll() is not None:
-                    del running[deck]
-                    if process.returncode != 0:
-                        failed.append(str(deck))
-            time.sleep(0.02)
-    finally:  # interrupted: stop the builds still running, as Ctrl-C does
-        for process in running.values():
-            process.terminate()
-        for process in running.values():
-            process.wait()
+    failed, unstarted = build_in_parallel(decks, options, parallel=args.parallel, keep_going=args.keep_going)
     if failed and len(decks) > 1:
-        print(f"{PREFIX} {len(decks) - len(failed) - len(pending)} of {len(decks)} decks built; failed: "
+        print(f"{PREFIX} {len(decks) - len(failed) - unstarted} of {len(decks)} decks built; failed: "
               f"{', '.join(failed)}", file=sys.stderr)
     return 1 if failed else 0
 
@@ -194,6 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="when a deck fails, build the others, then list the failures (exit status 1)")
     build.add_argument("--parallel", type=int, default=0, metavar="N",
                        help="decks built at once, each in its own process (default 0: one per core)")
+    build.add_argument("--jobs", type=int, default=0, metavar="N",
+                       help="cores a deck's figure workers may keep busy (default 0: every core; with several decks "
+                       "at once, each deck's share)")
     build.set_defaults(run=_build)
     watching.add_argument("--open", action="store_true", help="open the PDF in the desktop's viewer once")
     watching.set_defaults(run=_watch)
@@ -217,12 +201,21 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     args.pandoc_options = pandoc_options
 
+    return _run(args)
+
+
+def _run(args) -> int:
+    """Run the command: ``kill`` stops it as Ctrl-C does; under build and watch, every process they
+    start is marked as theirs and killed when they end, even when they are killed
+    (:func:`filters.util.processes.guarded`)."""
+
     def terminated(signum, frame):  # `kill`: stop as Ctrl-C does, with pandoc, the filter and LaTeX
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
-        return args.run(args)
+        with guarded() if args.command in ("build", "watch") else contextlib.nullcontext():
+            return args.run(args)
     except KeyboardInterrupt:
         print(f"{PREFIX} interrupted", file=sys.stderr)
         return 130

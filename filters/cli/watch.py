@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from filters.errors import PREFIX
+from filters.util.processes import unmarked_env
 
 STEP_MS = 30  # a save is taken once the folder has been quiet this long (editors write in steps)
 
@@ -32,7 +33,9 @@ def _open_viewer(pdf: Path) -> None:
         print(f"{PREFIX} --open: no desktop viewer here ({opener} and a display are needed); open {pdf} yourself",
               file=sys.stderr)
         return
-    subprocess.Popen([opener, str(pdf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # the lecturer's viewer outlives the watch: not marked as the watch's (filters.util.processes)
+    subprocess.Popen([opener, str(pdf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                     env=unmarked_env())
 
 
 def _build_one(deck: Path, out_dir: Path, session, **options) -> Path | None:

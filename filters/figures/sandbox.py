@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from filters.blocks.parsers import BUILD_FOLDER
-from filters.errors import BlockError, JobTimeout, tracebacks_wanted
+from filters.errors import BlockError, JobOutOfMemory, JobTimeout, tracebacks_wanted
 from filters.figures.entry import DEPENDS
 from filters.util.files import file_sha256, write_atomic
 
@@ -432,6 +432,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
         BlockError: when the code does not compile, raises or exits, with the line (of the block's
             body) at fault and the block's own frames of the traceback.
         JobTimeout: when the block's time limit strikes (with the line it was on).
+        JobOutOfMemory: when the block tried to take more memory than its limit (with the line).
     """
     import matplotlib
 
@@ -506,18 +507,29 @@ def _namespace(slide: Slide, seed: int) -> dict[str, Any]:
 
 def _run(compiled, namespace: dict[str, Any], slide: Slide, kept: _Kept) -> None:
     """Execute the block, its printed output going to the slide; an exception becomes a
-    :class:`BlockError` (a :class:`JobTimeout` stays one) with the block's own lines."""
+    :class:`BlockError` (a :class:`JobTimeout` stays one; an allocation that failed becomes a
+    :class:`JobOutOfMemory`) with the block's own lines."""
     try:
         with contextlib.redirect_stdout(_Printed(slide, kept)):
             exec(compiled, namespace)
     except JobTimeout as exc:
         frames = _own_frames(exc.__traceback__)
         raise JobTimeout(frames[-1][0] if frames else None) from None
+    except Exception as exc:
+        if not JobOutOfMemory.caused(exc):
+            raise _failed(exc) from None
+        frames = _own_frames(exc.__traceback__)
+        raise JobOutOfMemory(frames[-1][0] if frames else None) from None
     except BaseException as exc:  # noqa: BLE001 — SystemExit and KeyboardInterrupt are the block's too
-        frames = _trace_of(exc)
-        what = "called exit()" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
-        details = "".join(traceback.format_exception(exc)) if tracebacks_wanted() else ""
-        raise BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details) from None
+        raise _failed(exc) from None
+
+
+def _failed(exc: BaseException) -> BlockError:
+    """The error of a block that raised ``exc``, with the block's own lines."""
+    frames = _trace_of(exc)
+    what = "called exit()" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+    details = "".join(traceback.format_exception(exc)) if tracebacks_wanted() else ""
+    return BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details)
 
 
 def _save_figures(namespace: dict[str, Any], folder: Path, ext: str) -> tuple[list[float], int]:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypedDict
 
 from filters.blocks.kind import Kind
 from filters.blocks.options import FigureOptions, option, without_option_lines
-from filters.blocks.parsers import as_bool, as_positive_float, as_seed, str_list
+from filters.blocks.parsers import as_bool, as_gigabytes, as_positive_float, as_seed, str_list
 from filters.errors import BlockError
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
@@ -61,6 +61,8 @@ class RunOptions(FigureOptions):
     seed: int = option(0, as_seed, help="seed of torch, numpy and random before the code runs")
     timeout: float = option(120.0, as_positive_float, figure=False,
                             help="seconds the code may run before it is stopped")
+    memory: float = option(4.0, as_gigabytes, figure=False,
+                           help="memory the code may take, beyond the worker's own (about 0.8 GB): 4GB, 512MB …")
 
     def validate(self) -> None:
         super().validate()
@@ -70,6 +72,8 @@ class RunOptions(FigureOptions):
             raise BlockError("give caption (one figure) or fig-cap (a list, one per figure), not both", key="fig_cap")
         if self.timeout > 3600:
             raise BlockError(f"at most 3600 seconds, got {self.timeout:g}", key="timeout")
+        if self.memory > 1024:
+            raise BlockError(f"at most 1024 GB, got {self.memory:g} GB", key="memory")
 
     def figure_captions(self) -> list[str]:
         return list(self.fig_cap) or super().figure_captions()
@@ -139,4 +143,5 @@ def across_devices(data: RunData) -> dict[str, Any]:
 
 
 KIND = Kind("run", RunOptions, None, output="figures", make=make, write=write, cost=5, executes=True,
-            write_unrun=write_unrun, timeout_option="timeout", across_devices=across_devices, examples=EXAMPLES)
+            write_unrun=write_unrun, timeout_option="timeout", memory_option="memory", across_devices=across_devices,
+            examples=EXAMPLES)

@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 from filters.util.files import project_root
+from filters.util.processes import run_bounded
 
 
 def source_date(deck: Path | None) -> int:
@@ -17,8 +18,8 @@ def source_date(deck: Path | None) -> int:
     if deck is None:
         return 0
     try:
-        done = subprocess.run(["git", "log", "-1", "--format=%ct", "--", Path(deck).name], cwd=Path(deck).parent,
-                              capture_output=True, text=True, timeout=10)
+        done = run_bounded(["git", "log", "-1", "--format=%ct", "--", Path(deck).name], cwd=Path(deck).parent,
+                           timeout=10)
         if done.returncode == 0 and done.stdout.strip().isdigit():
             return int(done.stdout.strip())
     except (OSError, subprocess.SubprocessError):

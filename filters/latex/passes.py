@@ -14,7 +14,7 @@ from pathlib import Path
 
 from filters.errors import PREFIX
 from filters.util.files import file_sha256
-from filters.util.processes import die_with_parent
+from filters.util.processes import bounded
 
 # A pass that takes longer than this is stuck (a \loop in a caption, a macro calling itself).
 LATEX_TIME_LIMIT_S = 300.0
@@ -47,8 +47,10 @@ def digest(path: Path) -> str | None:
 
 
 def start(command: list[str], cwd: Path, env: dict, *, stdin=None) -> subprocess.Popen:
+    """A LaTeX process: in a process group of its own, dying with the build, under
+    :data:`filters.util.processes.CHILD_MEMORY_BYTES` of address space."""
     return subprocess.Popen(command, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            errors="replace", env=env, start_new_session=True, preexec_fn=die_with_parent)
+                            errors="replace", env=env, start_new_session=True, preexec_fn=bounded())
 
 
 def run_pass(command: list[str], cwd: Path, env: dict, *, ahead: subprocess.Popen | None = None

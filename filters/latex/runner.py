@@ -50,6 +50,7 @@ from filters.latex.passes import (
     start,
 )
 from filters.util.files import write_atomic
+from filters.util.processes import run_bounded
 
 __all__ = ["LatexTimeout", "Session", "precompiled_preamble", "typeset"]
 
@@ -65,8 +66,8 @@ def _installation(engine: str, folder: Path) -> str:
         stat = os.stat(found := remembered.read_text())
         return f"{found}:{stat.st_size}:{stat.st_mtime_ns}"
     try:
-        found = subprocess.run(["kpsewhich", f"-engine={ {'pdflatex': 'pdftex'}.get(engine, engine)}", f"{engine}.fmt"],
-                               capture_output=True, text=True, timeout=30).stdout.strip()
+        found = run_bounded(["kpsewhich", f"-engine={ {'pdflatex': 'pdftex'}.get(engine, engine)}", f"{engine}.fmt"],
+                            timeout=30).stdout.strip()
         stat = os.stat(found)
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import subprocess
 import sys
 
 import panflute as pf
@@ -19,7 +18,7 @@ from filters.pandoc.document import slide_level, slides_of
 from filters.pandoc.settings import DeckSettings
 from filters.util.confine import OutsideProject, check_metadata
 from filters.util.files import write_atomic
-from filters.util.pandoc import pandoc_path, pandoc_version
+from filters.util.pandoc import TEXT_TIME_LIMIT_S, PandocTimeout, pandoc_path, pandoc_version, run_pandoc
 
 
 def check_pandoc(version: str) -> None:
@@ -133,8 +132,10 @@ def highlight_languages(cache: Cache) -> frozenset[str]:
         return frozenset(json.loads(record.read_text()))
     except (OSError, ValueError):
         pass
-    done = subprocess.run([pandoc_path(), "--list-highlight-languages"], capture_output=True, text=True)
-    names = frozenset(done.stdout.split())
+    try:
+        names = frozenset(run_pandoc(["--list-highlight-languages"], limit=TEXT_TIME_LIMIT_S).stdout.split())
+    except PandocTimeout:
+        names = frozenset()
     if names and cache.root.is_dir():
         write_atomic(record, json.dumps(sorted(names)).encode())
     return names

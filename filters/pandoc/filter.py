@@ -99,7 +99,8 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
         misses[block.key] = Job.of(block.kind, block.options, key=block.key, cache_dir=str(cache.root), ext=block.ext,
                                    device=device, lang=state.lang, where=block.where, home=home[0])
     if misses:
-        compute_all(list(misses.values()), workers=settings.meta.jobs, progress=_progress)
+        compute_all(list(misses.values()), workers=settings.meta.jobs, cores=settings.build.cores,
+                    progress=_progress)
     cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:
@@ -124,9 +125,24 @@ def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"
     state.blocks, state.figures_dir = {id(b.elem): b for b in blocks}, folder
-    state.markdown = markdown([text for b in blocks if not b.skipped for text in b.captions(state.lang)])
+    state.markdown = _captions(blocks, state.lang)
     state.cache.record(settings.deck, settings.family, [b.key for b in blocks],
                        [folder / f for b in blocks for f in b.files], identity=identity, folder=folder)
+
+
+def _captions(blocks: list[LiveBlock], lang: str) -> dict:
+    """Every caption read as Markdown (:func:`filters.pandoc.output.markdown`), by one pandoc; when
+    pandoc runs past its limit on them, each block's alone, to name the block at fault."""
+    shown = [b for b in blocks if not b.skipped]
+    try:
+        return markdown([text for b in shown for text in b.captions(lang)])
+    except BlockError:
+        for block in shown:
+            try:
+                markdown(block.captions(lang))
+            except BlockError as exc:
+                raise exc.at(block.where) from None
+        raise
 
 
 def action(elem, doc):

@@ -3,6 +3,7 @@ its captions read as Markdown, the lecturer's own pictures named where LaTeX fin
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -14,6 +15,7 @@ from filters.blocks.parsers import SLIDE_TEXT_HEIGHT_PT, slide_points
 from filters.errors import PREFIX, BlockError
 from filters.pandoc.settings import HTML_FORMATS, LATEX_FORMATS, DeckSettings
 from filters.util.files import copy_atomic, project_root
+from filters.util.pandoc import PandocTimeout, read_text
 
 # reveal.js draws a slide on a 960 × 700 px canvas (its default) and scales it to the window; under
 # a title about 560 px are left for content: a height of 100 % (of Beamer's text height) fills them.
@@ -57,7 +59,10 @@ class BlockOutput:
 
     def markdown(self, text: str) -> list[pf.Inline]:
         if text not in self._state.markdown:
-            self._state.markdown.update(markdown([text]))
+            try:
+                self._state.markdown.update(markdown([text]))
+            except BlockError as exc:
+                raise exc.at(self._block.where) from None
         return self._state.markdown[text]
 
 
@@ -102,7 +107,6 @@ def markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
     rich = sorted({t for t in texts if _MARKDOWN.search(t) or _BLOCK_START.match(t.strip())})
     parsed = {t: words(t) for t in texts if t not in rich}
     if rich:
-        from filters.util.pandoc import pandoc_path
 
         def line(text: str) -> str:
             text = " ".join(text.split())
@@ -115,7 +119,12 @@ def markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
             return text[:end] + "\\" + text[end:]
 
         source = "\n\n".join(f"::: {{#attnslides-text-{n}}}\n{line(t)}\n:::" for n, t in enumerate(rich))
-        blocks = pf.convert_text(source, input_format="markdown", pandoc_path=pandoc_path())
+        try:
+            blocks = read_blocks(source, "markdown")
+        except PandocTimeout as exc:
+            shown = rich[0] if len(rich) == 1 else "the captions and texts of its blocks"
+            raise BlockError(f"pandoc read {shown!r} for more than {exc.limit:g} s and was stopped: brackets or "
+                             "emphasis nested many levels deep? Write it plainer") from None
         found = {b.identifier: b for b in blocks if isinstance(b, pf.Div)}
         for n, text in enumerate(rich):
             div = found.get(f"attnslides-text-{n}")
@@ -126,6 +135,17 @@ def markdown(texts: list[str]) -> dict[str, list[pf.Inline]]:
             # an HTML comment alone is no caption at all; pandoc's reading is kept as it is
             parsed[text] = inlines if div is not None else words(text)
     return parsed
+
+
+def read_blocks(text: str, input_format: str) -> list[pf.Block]:
+    """``text`` read by pandoc as ``input_format``, within
+    :data:`filters.util.pandoc.TEXT_TIME_LIMIT_S` (nothing when pandoc fails).
+
+    Raises:
+        PandocTimeout: when pandoc ran past that limit.
+    """
+    out = read_text(text, input_format)
+    return json.loads(out, object_hook=pf.elements.from_json).content.list if out else []
 
 
 def words(text: str) -> list[pf.Inline]:

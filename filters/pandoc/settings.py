@@ -53,6 +53,8 @@ class BuildSettings:
         project: the deck's project, when the build confines the files the deck names to it
             (:mod:`filters.util.confine`): its pictures and metadata files are checked; ``None``
             (``pandoc -F``, ``--allow-outside-files``): they are not.
+        cores: the cores this build may keep busy (``--jobs``: a deck's share in a multi-deck
+            build); 0: every core. Its figure workers never outnumber them.
     """
 
     deck: Path | None = None
@@ -63,6 +65,7 @@ class BuildSettings:
     execute: bool = True
     pandoc_version: str = ""
     project: Project | None = None
+    cores: int = 0
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:

@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -37,10 +36,11 @@ from filters.pipeline.errors import BuildError
 from filters.pipeline.pandocargs import PandocOptions
 from filters.pipeline.pdf import PREAMBLE, to_pdf
 from filters.pipeline.reveal import reveal_assets
+from filters.util import pandoc
 from filters.util.confine import OutsideProject, Project, check_metadata, regular_file
 from filters.util.files import write_atomic
 from filters.util.names import file_name
-from filters.util.pandoc import pandoc_path, pandoc_version
+from filters.util.pandoc import pandoc_version
 
 __all__ = ["FORMATS", "BuildError", "build", "convert", "filter_command"]
 
@@ -55,17 +55,18 @@ def filter_command() -> str:
     return found
 
 
-# pandoc reading deeply nested brackets ([[[[…]]]]) takes minutes and gigabytes; no deck needs that.
-PANDOC_TIME_LIMIT_S = 120.0
-
-
 def run_pandoc(args: list[str], *, stdin: str | None = None) -> str:
+    """pandoc's output for ``args`` (``stdin``: its input), bounded in time and memory
+    (:func:`filters.util.pandoc.run_pandoc`); its warnings go to stderr.
+
+    Raises:
+        BuildError: when it fails or runs past :data:`filters.util.pandoc.PANDOC_TIME_LIMIT_S`.
+    """
     try:
-        done = subprocess.run([pandoc_path(), *args], input=stdin, capture_output=True, text=True,
-                              timeout=PANDOC_TIME_LIMIT_S)
-    except subprocess.TimeoutExpired:
+        done = pandoc.run_pandoc(args, stdin=stdin)
+    except pandoc.PandocTimeout as exc:
         what = f"reading {args[0]}" if stdin is None else "writing the output"
-        raise BuildError(f"pandoc ran for more than {PANDOC_TIME_LIMIT_S:g} s {what} and was stopped: is there "
+        raise BuildError(f"pandoc ran for more than {exc.limit:g} s {what} and was stopped: is there "
                          "text it struggles with, such as brackets nested many levels deep ([[[[…]]]])?") from None
     sys.stderr.write(done.stderr)  # pandoc's warnings
     if done.returncode != 0:
@@ -202,13 +203,14 @@ def claim_name(out_dir: Path, deck: Path) -> None:
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
-          confine: bool = True) -> Path:
+          confine: bool = True, cores: int = 0) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
     ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pipeline.pandocargs` says, with those a
     deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
-    :class:`filters.latex.runner.Session`. The deck's file is read once, here.
+    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all). The deck's
+    file is read once, here.
 
     The trust boundary: ``execute=False`` (``--no-exec``) runs none of the deck's code (``.run``
     blocks, its defaults file's filters, Lua readers); ``confine`` (unless ``--allow-outside-files``)
@@ -233,7 +235,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
             except (pandocargs.PandocOptionError, OutsideProject) as exc:
                 raise BuildError(f"{deck}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
-                                     pandoc_version=pandoc_version(), project=project)
+                                     pandoc_version=pandoc_version(), project=project, cores=cores)
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
         where = f" {exc.filename}" if exc.filename else ""

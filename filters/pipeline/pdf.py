@@ -14,7 +14,7 @@ from filters.errors import PREFIX
 from filters.latex import log as texlog
 from filters.latex.runner import LatexTimeout, Session, typeset
 from filters.pipeline.errors import BuildError
-from filters.util.pandoc import pandoc_path
+from filters.util.pandoc import PandocTimeout
 
 PREAMBLE = Path(__file__).resolve().parents[1] / "latex" / "preamble.tex"
 
@@ -133,13 +133,11 @@ def plain_title(latex_title: str) -> str:
         return "(a frame without a title)"
     if not re.search(r"[\\{}$]", latex_title):
         return latex_title.strip()
-    import panflute as pf
-
     from filters.pandoc.document import plain_text  # math as text (√d_k), as in the filter's own messages
+    from filters.pandoc.output import read_blocks
 
     try:
-        blocks = pf.convert_text(latex_title, input_format="latex", pandoc_path=pandoc_path(),
-                                 extra_args=["--quiet"])
-    except (RuntimeError, OSError, ValueError):
+        blocks = read_blocks(latex_title, "latex")
+    except (PandocTimeout, OSError, ValueError):  # a title it cannot read in time is shown as written
         return latex_title.strip()
     return " ".join(plain_text(b) for b in blocks).strip() or latex_title.strip()

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filters.cache.store import Cache, project_of
-from filters.errors import PREFIX, BlockError, JobTimeout, Where, tracebacks_wanted
+from filters.errors import PREFIX, BlockError, JobOutOfMemory, JobTimeout, Where, tracebacks_wanted
 from filters.figures.entry import produce
-from filters.util.processes import die_with_parent
-from filters.workers.limits import KILL_GRACE_S, limit_of, time_limit, timed_out
+from filters.util.processes import become_subreaper, die_with_parent, kill_descendants
+from filters.workers.limits import KILL_GRACE_S, limit_memory, limit_of, memory_of, ran_out, time_limit, timed_out
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,8 @@ class Job:
     executes: bool = False  # runs code written in the deck: always in a process of its own
     limit: float = 300.0  # seconds it may compute (filters.workers.limits)
     timeout_option: str | None = None  # the option that sets the limit, named when it strikes
+    memory: float = 4.0  # gigabytes it may take beyond its worker's own (filters.workers.limits)
+    memory_option: str | None = None  # the option that sets them, named when they run out
     # --traceback, as the build was asked: the job's process (forked from a server started earlier,
     # with the environment of then) cannot read it from its own environment
     tracebacks: bool = field(default_factory=tracebacks_wanted)
@@ -60,9 +62,10 @@ class Job:
     def of(cls, kind, options, *, key: str, cache_dir: str, ext: str, device: str, lang: str, where: Where,
            home: str = "") -> Job:
         """The job of one block of ``kind`` (a :class:`filters.blocks.kind.Kind`): what the worker
-        needs of the kind (its cost, whether it runs the deck's code, its time limit) read here."""
+        needs of the kind (its cost, whether it runs the deck's code, its limits) read here."""
         return cls(kind.name, options, key, cache_dir, ext, device, lang, where, kind.cost, kind.executes,
-                   limit_of(kind, options), kind.timeout_option, home=home)
+                   limit_of(kind, options), kind.timeout_option, memory_of(kind, options), kind.memory_option,
+                   home=home)
 
 
 def run_job(job: Job) -> float:
@@ -85,7 +88,11 @@ def run_job(job: Job) -> float:
         raise exc.at(job.where) from None
     except JobTimeout as exc:
         raise timed_out(job.timeout_option, job.limit, job.where, exc.line) from None
+    except JobOutOfMemory as exc:
+        raise ran_out(job.memory_option, job.memory, job.where, exc.line) from None
     except Exception as exc:  # the engine or matplotlib failed: say which block, and why
+        if JobOutOfMemory.caused(exc):
+            raise ran_out(job.memory_option, job.memory, job.where) from None
         raise BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
                          details=traceback.format_exc() if tracebacks_wanted() else "") from exc
     finally:
@@ -105,19 +112,26 @@ def _child(job: Job, threads: int, conn) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, set())  # (started while the build held its signals back)
     # A process group of its own, which the build kills whole (with what a .run block started), and
-    # death with the forkserver, which ends when the build does, however it ends (even SIGKILL).
+    # death with the forkserver, which ends when the build does, however it ends (even SIGKILL). A
+    # subreaper: a daemon the block starts (its own session) stays among this process's descendants,
+    # all killed when the block ends. Its memory limit, beyond what this warm process holds.
     os.setpgid(0, 0)
     die_with_parent()
+    become_subreaper()
+    limit_memory(job.memory)
     os.dup2(2, 1)
     os.environ["ATTNSLIDES_TRACEBACK"] = "1" if job.tracebacks else "0"
     torch.set_num_threads(threads)
     try:
-        conn.send(("ok", run_job(job)))
+        outcome = ("ok", run_job(job))
     except BlockError as exc:
-        conn.send(("error", exc))
+        outcome = ("error", exc)
     except BaseException as exc:  # noqa: BLE001 — anything else still names the block
-        conn.send(("error", BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
-                                       details=traceback.format_exc() if job.tracebacks else "")))
+        outcome = ("error", BlockError(f"{type(exc).__name__}: {exc}", where=job.where,
+                                       details=traceback.format_exc() if job.tracebacks else ""))
+    try:
+        kill_descendants()  # what the block left running ends with it, before the build hears it ended
+        conn.send(outcome)
     finally:
         conn.close()
 
@@ -134,7 +148,9 @@ def _signals_held():
 
 
 def _kill_group(process) -> None:
-    """Kill a job's process and every process it started (its process group)."""
+    """Kill a job's process and every process it started: its descendants (it is their subreaper),
+    and its process group."""
+    kill_descendants(process.pid, itself=True)
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
@@ -148,23 +164,29 @@ def _context():
     return context
 
 
-def compute_all(jobs: list[Job], *, workers: int = 0, progress=None) -> None:
+def compute_all(jobs: list[Job], *, workers: int = 0, cores: int = 0, progress=None) -> None:
     """Run ``jobs``: in this process when ``workers == 1`` and none runs the deck's code, else each
-    in a warm process of its own, ``workers`` at a time (0: one per core), the longest first.
+    in a warm process of its own, ``workers`` at a time (0: one per core), the longest first; never
+    more at once than there are ``cores``, nor more threads in all.
 
     Args:
         jobs: the cache misses.
         workers: how many at once; 0 means one per core.
+        cores: the cores this build may keep busy (a deck's share of a multi-deck build); 0: all.
         progress: ``progress(done, total, job, seconds)`` after each job, or ``None``.
 
     Raises:
         BlockError: the first failure (the other jobs are stopped): the block's own error, its time
             limit, or its process ending without a result.
     """
-    cores = os.cpu_count() or 1
-    workers = max(1, min(len(jobs), workers or cores))
+    cores = min(cores or os.cpu_count() or 1, os.cpu_count() or 1)
+    workers = max(1, min(len(jobs), workers or cores, cores))
     jobs = sorted(jobs, key=lambda job: -job.cost)  # longest first: a short job ends the build
     if workers == 1 and not any(job.executes for job in jobs):
+        import torch
+
+        if cores < torch.get_num_threads():  # a deck's share of the cores: torch's threads too
+            torch.set_num_threads(cores)
         for done, job in enumerate(jobs, start=1):
             seconds = run_job(job)
             if progress:
