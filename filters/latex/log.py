@@ -178,7 +178,7 @@ _CAPACITY = re.compile(r"TeX capacity exceeded, sorry \[(?P<what>[^=\]]+)(?:=(?P
 
 def explained(message: str) -> str:
     """``message`` in plain words where LaTeX's own are cryptic: a capacity error says what ran out
-    and what to do; any other message is returned as it is."""
+    and what to do ("LaTeX ran out of room …"); any other message is returned as it is."""
     match = _CAPACITY.search(message)
     if not match:
         return message

@@ -96,7 +96,8 @@ def _failure(tex: Path, name, engine: str, log: str, text: str, *, signal_number
         where = (f"{name}: this deck needs {engine}, which is not installed: run `make setup`, or install "
                  f"Debian's {package}\n")
     for error in texlog.errors(log, text, tex.name)[:1]:
-        where = f"{name}, {_place(error)}: LaTeX: {texlog.explained(error.message)}\n"
+        plain = texlog.explained(error.message)
+        where = f"{name}, {_place(error)}: {plain if plain != error.message else 'LaTeX: ' + plain}\n"
     if not where and signal_number is not None:
         where = (f"{name}: LaTeX was stopped by signal {signal_number} (killed from outside, or out of memory?); "
                  "build again\n")
