@@ -207,13 +207,15 @@ def test_a_dump_that_failed_for_a_passing_reason_is_tried_again(tmp_path, monkey
 def test_what_a_killed_build_left_half_written_is_cleaned(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "build"
-    out.mkdir()
+    (out / "formats").mkdir(parents=True)
     dead = next(pid for pid in range(4_000_000, 4_100_000) if not Path(f"/proc/{pid}").exists())
-    strays = [".deck.tex.k2j3h4g5", ".deck.passes.json.a_b1c2d3", ".deck.pdf.partial", f"deck-preamble-{dead}.fmt",
-              f"deck-preamble-{dead}.log"]
-    kept = [".otro.tex.k2j3h4g5", ".deck.lock", f"deck-preamble-{os.getppid()}.log"]  # another deck's; a live dump
+    strays = [".deck.tex.k2j3h4g5", ".deck.passes.json.a_b1c2d3", ".deck.pdf.partial", ".deck.docx.partial",
+              f"deck-preamble-{dead}.fmt", f"deck-preamble-{dead}.log", "formats/.pdflatex.where.k2j3h4g5"]
+    kept = [".otro.tex.k2j3h4g5", ".deck.lock", f"deck-preamble-{os.getppid()}.log",  # another deck's; a live dump
+            "formats/.abc.failed.k2j3h4g5"]  # in formats/, shared: only an hour-old one is a stray
     for name in strays + kept:
         (out / name).write_text("x")
+    os.utime(out / strays[-1], (1, 1))
     build_in(tmp_path, FIXED)
     assert [n for n in strays if (out / n).exists()] == []
     assert [n for n in kept if not (out / n).exists()] == []

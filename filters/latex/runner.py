@@ -11,14 +11,21 @@ precompiled, safely.
   (TeX Live ships it) and every pass starts from it: about a third of a pass is loading that
   preamble. The format is named by a hash of the preamble's text and of the TeX installation, kept
   in ``<build>/formats/``, and made again only when either changes. When the dump fails the deck is
-  built the plain way, and the build says so once. LuaLaTeX decks are built the plain way (fonts
-  loaded by ``fontspec`` cannot be dumped).
+  built the plain way, and the build says so once; when TeX dies running from the format (pdfTeX
+  segfaults on some themes' shadings) and the plain run then ends well, likewise. Either is
+  remembered (``<key>.failed``) only when it would happen again: an error of the deck's (in the
+  ``.tex``, the ``.vrb`` of a frame with code, an included file) is reported as such, and a dump or
+  pass killed from outside or short of disk leaves no mark, so no later build runs differently from
+  a clean one. LuaLaTeX decks are built the plain way (fonts loaded by ``fontspec`` cannot be dumped).
 * **Only the frames that changed**, when a change allows it (:mod:`filters.latex.frames`).
 * **Safe.** No shell escape; kpathsea's paranoid mode (no absolute paths, no ``..``, no dot files)
   for reading and writing (:mod:`filters.latex.env`); a fixed date from ``SOURCE_DATE_EPOCH``; a
   time limit per pass; each pass in a process group of its own, killed whole on a timeout or an
   interruption and with the build (:mod:`filters.latex.passes`); the files of a pass that was
   killed or failed are deleted, so a later build never reads half a ``.aux``.
+* **Trusted only when whole.** "Nothing changed" needs the PDF and log the last run wrote, by their
+  SHA-256 (a PDF cut short, overwritten or deleted since is made again), and what a killed build
+  left half-written is deleted first (:func:`clean_strays`).
 * **Warm.** A :class:`Session` (held by ``attnslides watch``) keeps each deck's date fixed while it
   is watched and starts the next build's first pass ahead, between saves.
 """
@@ -34,6 +41,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from filters.errors import PREFIX
@@ -225,7 +233,7 @@ def typeset(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = F
     """
     session = session or Session()
     record_file, running = tex.with_suffix(".passes.json"), tex.with_suffix(".running")
-    clean_strays(tex)
+    clean_strays(tex.parent, tex.stem)
     if running.exists() or fresh:
         forget_auxiliaries(tex)
     text = tex.read_text()
@@ -257,19 +265,28 @@ def typeset(tex: Path, engine: str, *, deck: Path | None = None, fresh: bool = F
     return (log_file.read_text(errors="replace") if log_file.exists() else ""), done, text
 
 
-def clean_strays(tex: Path) -> None:
-    """Delete what a build of ``tex`` killed while it wrote left beside it: the temporary files of
-    :func:`filters.util.files.write_atomic` (``.deck.tex.k2j3h4g5``), a PDF whose pages were being
-    replaced (``.deck.pdf.partial``), a preamble dump's files whose process is gone
-    (``deck-preamble-<pid>.fmt``). Only ``tex``'s own: other decks' builds share the folder."""
-    names = "|".join(re.escape(tex.with_suffix(s).name) for s in (".tex", ".pdf", ".passes.json"))
+STRAY_AGE_S = 3600.0  # a temporary file in formats/ (shared by every deck) older than this is no live build's
+
+
+def clean_strays(folder: Path, stem: str) -> None:
+    """Delete what a build of the deck whose outputs are named ``stem`` left half-written in
+    ``folder`` when it was killed: the temporary files of :func:`filters.util.files.write_atomic`
+    (``.deck.tex.k2j3h4g5``), a PDF whose pages were being replaced or a Word or PowerPoint file
+    being written (``.deck.pdf.partial``), a preamble dump's files whose process is gone
+    (``deck-preamble-<pid>.fmt``); and, in ``formats/``, temporary files an hour old. Only the
+    deck's own, which its lock guards: other decks' builds share the folder."""
+    names = "|".join(re.escape(f"{stem}{s}") for s in (".tex", ".pdf", ".passes.json", ".docx", ".pptx"))
     temporary = re.compile(rf"\.(?:{names})\.(?:[a-z0-9_]{{8}}|partial)")
-    dump = re.compile(rf"{re.escape(tex.stem)}-preamble-(\d+)\.(?:fmt|log|pdf)")
+    dump = re.compile(rf"{re.escape(stem)}-preamble-(\d+)\.(?:fmt|log|pdf)")
     with contextlib.suppress(OSError):
-        for path in tex.parent.iterdir():
+        for path in folder.iterdir():
             found = dump.fullmatch(path.name)
             if temporary.fullmatch(path.name) or (found and not _alive(int(found[1]))
                                                   and not path.with_suffix(".tex").exists()):
+                path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        for path in (folder / "formats").glob(".*.*"):
+            if re.fullmatch(r"\..+\.[a-z0-9_]{8}", path.name) and time.time() - path.stat().st_mtime > STRAY_AGE_S:
                 path.unlink(missing_ok=True)
 
 
