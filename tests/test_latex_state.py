@@ -38,11 +38,13 @@ def formats(folder: Path, pattern: str) -> list[str]:
     return sorted(p.name for p in (folder / "build" / "formats").glob(pattern))
 
 
-def clean_build_bytes(folder: Path, text: str, name: str = "clean") -> bytes:
-    """The PDF of ``text`` built from nothing (no build folder), in a folder of its own."""
+def clean_build_bytes(folder: Path, text: str, name: str = "clean", also: tuple[str, ...] = ()) -> bytes:
+    """The PDF of ``text`` built from nothing (no build folder), in a folder of its own, with the
+    files ``also`` names copied there."""
     clean = folder / name
     clean.mkdir()
-    shutil.copy2(folder / "deck.md", clean / "deck.md")  # with its time: the PDF carries its day
+    for file in ("deck.md", *also):
+        shutil.copy2(folder / file, clean / file)  # with its time: the PDF carries the deck's day
     os.chdir(clean)
     try:
         return build_in(clean, text).read_bytes()
@@ -219,3 +221,18 @@ def test_what_a_killed_build_left_half_written_is_cleaned(tmp_path, monkeypatch)
     build_in(tmp_path, FIXED)
     assert [n for n in strays if (out / n).exists()] == []
     assert [n for n in kept if not (out / n).exists()] == []
+
+
+def test_a_package_beside_the_deck_that_changes_is_dumped_again(tmp_path, monkeypatch):
+    """The format holds what the preamble loaded: a package beside the deck (or a theme) that
+    changes makes a new format, and the PDF is the clean build's."""
+    monkeypatch.chdir(tmp_path)
+    text = ("---\ntitle: Local\nlang: es\nheader-includes: \\usepackage{mio}\n---\n\n# Primera\n\nTexto \\miotexto.\n")
+    (tmp_path / "mio.sty").write_text("\\newcommand\\miotexto{UNO}\n")
+    assert "Texto UNO." in subprocess.run(["pdftotext", str(build_in(tmp_path, text)), "-"], capture_output=True,
+                                          text=True, check=True).stdout
+    (tmp_path / "mio.sty").write_text("\\newcommand\\miotexto{DOS}\n")
+    pdf = build_in(tmp_path, text)
+    assert "Texto DOS." in subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "preloaded format=deck-preamble" in (tmp_path / "build" / "deck.log").read_text(), "from a new format"
+    assert pdf.read_bytes() == clean_build_bytes(tmp_path, text, also=("mio.sty",))

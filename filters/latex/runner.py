@@ -95,6 +95,11 @@ def precompiled_preamble(tex: Path, text: str, engine: str, env: dict, *, name: 
     deck, no ``\\begin{document}``, or a preamble that could not be dumped (said once, on stderr,
     naming ``name``).
 
+    A format is named by the preamble's key (a hash of its text and of the TeX installation) and a
+    hash of the project's files the dump read (a theme or package beside the deck), kept in
+    ``formats/<key>.json``: when one of them changes, the preamble is dumped again under a new name
+    (a failure too is tried again), and nothing built from the old one is trusted.
+
     Raises:
         LatexTimeout: when the dump runs past the time limit.
     """
@@ -103,40 +108,78 @@ def precompiled_preamble(tex: Path, text: str, engine: str, env: dict, *, name: 
         return None
     folder = tex.parent / "formats"
     key = hashlib.sha256(f"{engine}\n{_installation(engine, folder)}\n{head}".encode()).hexdigest()[:20]
-    fmt, failed = folder / f"{key}.fmt", folder / f"{key}.failed"
-    if failed.is_file():  # the dump failed, or LaTeX could not run from it
+    known = _known(folder, key, tex.parent)
+    if known is not None and (folder / f"{known}.failed").is_file():  # not dumped, or LaTeX died running from it
         return None
-    if fmt.is_file():
-        os.utime(fmt)  # recently used: kept by the pruning below
-        return f"formats/{key}"
+    if known is not None and (folder / f"{known}.fmt").is_file():
+        os.utime(folder / f"{known}.fmt")  # recently used: kept by the pruning
+        return f"formats/{known}"
     folder.mkdir(parents=True, exist_ok=True)
-    job = f"{tex.stem}-preamble-{os.getpid()}"  # two builds dumping one preamble never share files
-    done = run_pass([engine, "-ini", "-interaction=nonstopmode", "-halt-on-error", f"-jobname={job}",
-                      f"&{engine}", "mylatexformat.ltx", tex.name], tex.parent, env)
-    dumped, log = tex.parent / f"{job}.fmt", tex.parent / f"{job}.log"
+    return _dump(tex, engine, env, folder, key, name=name)
+
+
+def _known(folder: Path, key: str, base: Path) -> str | None:
+    """The name of ``key``'s last dump (its format, or its lasting failure), when every file of
+    the project it read is as it was; else ``None``."""
     try:
+        seen = json.loads((folder / f"{key}.json").read_text())
+        if all(digest(base / n if not Path(n).is_absolute() else Path(n)) == d for n, d in seen["inputs"].items()):
+            return str(seen["name"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass
+    return None
+
+
+def _dump(tex: Path, engine: str, env: dict, folder: Path, key: str, *, name: str) -> str | None:
+    """Dump ``tex``'s preamble into ``folder`` (see :func:`precompiled_preamble`); the format's name
+    in ``-fmt``'s terms, or ``None`` when it failed (remembered only when it would fail again)."""
+    job = f"{tex.stem}-preamble-{os.getpid()}"  # two builds dumping one preamble never share files
+    done = run_pass([engine, "-ini", "-interaction=nonstopmode", "-halt-on-error", "-recorder", f"-jobname={job}",
+                      f"&{engine}", "mylatexformat.ltx", tex.name], tex.parent, env)
+    dumped = tex.parent / f"{job}.fmt"
+    try:
+        inputs = {n: d for n, d in read_inputs(tex.parent / f"{job}.tex").items() if Path(n).name != tex.name}
+        named = f"{key}-{hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:8]}"
         if done.returncode != 0 or not dumped.is_file():
-            reason = next((line[2:] for line in done.stdout.splitlines() if line.startswith("! ")), "see its log")
-            if _dump_fails_for_good(done, folder):
-                with contextlib.suppress(OSError):  # not remembered, then: tried again next time
+            failed = folder / f"{named}.failed" if _dump_fails_for_good(done, folder) else None
+            with contextlib.suppress(OSError):  # not remembered, then: tried again next time
+                if failed is not None:
                     write_atomic(failed, done.stdout.encode())
-                print(f"{PREFIX} {name}: its preamble could not be precompiled ({reason}); LaTeX loads it on every "
-                      f"pass (the dump's output: {failed})", file=sys.stderr)
-            else:
-                signal_number = ended_by(done)
-                print(f"{PREFIX} {name}: its preamble could not be precompiled this time ("
-                      f"{f'stopped by signal {signal_number}' if signal_number else reason}: a full disk, a killed "
-                      "process?); LaTeX loads it on every pass of this build", file=sys.stderr)
+                    write_atomic(folder / f"{key}.json", json.dumps({"name": named, "inputs": inputs}).encode())
+            _say_not_dumped(done, name, failed)
             return None
-        os.replace(dumped, fmt)
+        os.replace(dumped, folder / f"{named}.fmt")
+        write_atomic(folder / f"{key}.json", json.dumps({"name": named, "inputs": inputs}).encode())
     finally:
-        dumped.unlink(missing_ok=True)
-        log.unlink(missing_ok=True)
-        tex.parent.joinpath(f"{job}.pdf").unlink(missing_ok=True)
+        for suffix in (".fmt", ".log", ".pdf", ".fls"):
+            tex.parent.joinpath(f"{job}{suffix}").unlink(missing_ok=True)
+    _prune(folder)
+    return f"formats/{named}"
+
+
+def _say_not_dumped(done: subprocess.CompletedProcess, name: str, failed: Path | None) -> None:
+    """Say that ``name``'s preamble could not be dumped: for good (``failed``: where the dump's
+    output is kept), or this time only."""
+    reason = next((line[2:] for line in done.stdout.splitlines() if line.startswith("! ")), "see its log")
+    if failed is not None:
+        print(f"{PREFIX} {name}: its preamble could not be precompiled ({reason}); LaTeX loads it on every "
+              f"pass (the dump's output: {failed})", file=sys.stderr)
+        return
+    signal_number = ended_by(done)
+    print(f"{PREFIX} {name}: its preamble could not be precompiled this time ("
+          f"{f'stopped by signal {signal_number}' if signal_number else reason}: a full disk, a killed "
+          "process?); LaTeX loads it on every pass of this build", file=sys.stderr)
+
+
+def _prune(folder: Path) -> None:
+    """Keep the :data:`FORMATS_KEPT` formats (and failures) used last, and the records of those."""
     for pattern in ("*.fmt", "*.failed"):
         for old in sorted(folder.glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)[FORMATS_KEPT:]:
             old.unlink(missing_ok=True)
-    return f"formats/{key}"
+    kept = {p.stem.rsplit("-", 1)[0] for pattern in ("*.fmt", "*.failed") for p in folder.glob(pattern)}
+    for record in folder.glob("*.json"):
+        if record.stem not in kept:
+            record.unlink(missing_ok=True)
 
 
 # A dump that could not write its format: the disk (or quota) is full, which says nothing of the preamble.
