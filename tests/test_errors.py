@@ -309,7 +309,9 @@ LOG = """Overfull \\vbox (12.3pt too high) detected at line 8
 Overfull \\hbox (1.5pt too wide) in paragraph at lines 6--6
 Overfull \\hbox (4.0pt too wide) in paragraph at lines 12--12
 ./deck.tex:7: Undefined control sequence.
-./other.tex:3: Undefined control sequence.
+attnslides-mark: the document begins
+attnslides-mark: slide at line 10
+./deck.vrb:3: Undefined control sequence.
 Missing character: There is no ሰ (U+1230) in font LatinModernSans:mode=node;
 """
 
@@ -324,7 +326,8 @@ def test_the_log_is_mapped_to_frames_by_the_lines_of_the_tex():
     assert (third.first, third.last, third.title) == (10, 13, "Segundo ሰ")
     found = texlog.overflows(LOG, TEX)
     assert [(o.box, o.points, o.frame) for o in found] == [("v", 12.3, second), ("h", 4.0, third)], "1.5 pt is tolerated"
-    assert texlog.errors(LOG, TEX, "deck.tex") == [("Undefined control sequence.", second)]
+    assert texlog.errors(LOG, TEX, "deck.tex") == [texlog.Error("Undefined control sequence.", second),
+                                                 texlog.Error("Undefined control sequence.", third)], "by the last mark"
     assert texlog.missing_characters(LOG, TEX) == [("ሰ", [third])]
 
 

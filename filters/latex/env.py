@@ -37,9 +37,12 @@ def latex_env(deck: Path | None, out: Path | None = None, *, date: int | None = 
     """LaTeX's environment: no shell escape and no reading or writing files outside the build
     (kpathsea's paranoid mode: no absolute paths, no ``..``, no dot files), so a caption's
     ``\\input{/etc/passwd}`` reads nothing; a fixed date (``date``, else :func:`source_date`); and the deck's folder
-    and the current one on TeX's search path, for the lecturer's own pictures (``img/logo.png``)."""
+    and the current one on TeX's search path, for the lecturer's own pictures (``img/logo.png``); the
+    log's lines unwrapped."""
     folders = [str(Path(deck).resolve().parent)] if deck else []
     return dict(os.environ, shell_escape="f", openin_any="p", openout_any="p", FORCE_SOURCE_DATE="1",
+                # the log's lines whole (TeX wraps them at 79 characters): an error's message is read back
+                max_print_line="10000",
                 SOURCE_DATE_EPOCH=str(date if date is not None else source_date(deck)),
                 # "" at the end: TeX's own trees after the deck's folder, this one and the project
                 TEXINPUTS=os.pathsep.join([".", *folders, str(Path.cwd()), str(project_root()), ""]),

@@ -20,7 +20,7 @@ import subprocess
 from pathlib import Path
 
 from filters.latex import log as texlog
-from filters.latex.passes import HANDED_ON, command, digest, read_inputs, run_pass
+from filters.latex.passes import HANDED_ON, command, digest, read_inputs, run_pass, whole_pdf
 from filters.util.files import write_atomic
 
 _SECTIONING = re.compile(r"\\(?:section|subsection|part|appendix|againframe)\b|noframenumbering")
@@ -95,15 +95,17 @@ def changed_frames_only(tex: Path, deck_text: str, layout: dict, last: dict, rec
                                    if not Path(n).name.startswith(partial.stem)}}
     partial.with_suffix(".pdf").unlink(missing_ok=True)  # its pages are in the deck's PDF now
     write_atomic(tex.with_suffix(".passes.json"),
-                 json.dumps({**last, **record, "inputs": inputs, "frames": hashes}, indent=1).encode())
+                 json.dumps({**last, **record, "inputs": inputs, "frames": hashes,
+                             "pdf": whole_pdf(tex.with_suffix(".pdf"))}, indent=1).encode())
     return log, done, text
 
 
 def _changed(tex: Path, layout: dict, hashes: list[str], last: dict, record: dict) -> list[int] | None:
     """The frames whose text changed, when the rest is as the last full run left it (the preamble,
-    the number of frames, the engine, format and date, every file it read) and they are few;
-    otherwise ``None``."""
+    the number of frames, the engine, format and date, every file it read, the PDF it wrote) and
+    they are few; otherwise ``None``."""
     if (last.get("head") != layout["head"] or len(last.get("frames", [])) != len(hashes)
+            or last.get("pdf") is None or whole_pdf(tex.with_suffix(".pdf")) != last["pdf"]
             or {k: last.get(k) for k in ("engine", "format", "date")} != {k: record[k] for k in ("engine", "format", "date")}
             or not all(digest(tex.parent / n if not Path(n).is_absolute() else Path(n)) == d
                        for n, d in last["inputs"].items() if not n.endswith(".tex"))):
@@ -196,6 +198,10 @@ def _replace_pages(pdf: Path, partial: Path, numbers: list[int]) -> bool:
                 elif key in old:
                     del old[key]
         staged = pdf.with_name(f".{pdf.name}.partial")
-        whole.save(staged, deterministic_id=True)
+        try:
+            whole.save(staged, deterministic_id=True)
+        except BaseException:
+            staged.unlink(missing_ok=True)  # half a PDF is never left beside the deck's
+            raise
     os.replace(staged, pdf)
     return True

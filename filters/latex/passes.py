@@ -5,7 +5,9 @@ anything changed."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -103,15 +105,55 @@ def read_inputs(tex: Path) -> dict[str, str | None]:
     return inputs
 
 
+# Signals by which TeX itself dies (pdfTeX segfaults on some pgf shadings restored from a format);
+# SIGKILL, SIGTERM, SIGINT, SIGHUP come from outside (the out-of-memory killer, a lecturer) and say
+# nothing of the format.
+CRASH_SIGNALS = {getattr(signal, name) for name in ("SIGSEGV", "SIGBUS", "SIGILL", "SIGFPE", "SIGABRT") if hasattr(signal, name)}
+
+
+# TeX's own error: "! …" or, with -file-line-error, "./deck.vrb:9: …" (any file TeX was reading).
+_TEX_ERROR = re.compile(r"^(?:!|[^\s:]+\.\w+:\d+: )", re.M)
+
+
+def tex_error(text: str) -> bool:
+    """Whether LaTeX's log or output ``text`` has an error of TeX's own."""
+    return bool(_TEX_ERROR.search(text))
+
+
+def ended_by(done: subprocess.CompletedProcess) -> int | None:
+    """The signal a pass died of (also when a shell reported it as 128 + its number), else ``None``."""
+    if done.returncode < 0:
+        return -done.returncode
+    return done.returncode - 128 if 128 < done.returncode < 160 else None
+
+
 def crashed(done: subprocess.CompletedProcess, log: Path) -> bool:
-    """Whether a pass ended without an error of TeX's own (a ``!`` line): killed by a signal, or
-    cut short, as pdfTeX is when a precompiled preamble holds what it cannot restore."""
-    if done.returncode < 0 or done.returncode >= 128:
-        return True
+    """Whether TeX itself died in a failed pass: by a crash signal (SIGSEGV …), or an exit without
+    any error of TeX's own in its log or output (an error in the ``.tex``, the ``.vrb`` of a frame
+    with code, an included file or a package is the deck's, not a crash). A pass killed from outside
+    (SIGKILL, SIGTERM …) did not crash: that says nothing of what it ran."""
+    if done.returncode == 0:
+        return False
+    signal_number = ended_by(done)
+    if signal_number is not None:
+        return signal_number in CRASH_SIGNALS
     try:
-        return not any(line.startswith("!") or ".tex:" in line for line in log.read_text(errors="replace").splitlines())
+        written = log.read_text(errors="replace")
     except OSError:
-        return True
+        written = ""
+    return not (tex_error(written) or tex_error(done.stdout or ""))
+
+
+def whole_pdf(path: Path) -> str | None:
+    """The SHA-256 of the PDF at ``path`` when it is whole (it starts with ``%PDF-`` and its last
+    kilobyte has the ``%%EOF`` a PDF ends with), else ``None`` (missing, cut short, not a PDF)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return None
+    if not data.startswith(b"%PDF-") or b"%%EOF" not in data[-1024:]:
+        return None
+    return hashlib.sha256(data).hexdigest()
 
 
 def forget_auxiliaries(tex: Path) -> None:

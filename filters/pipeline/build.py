@@ -29,7 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from filters.errors import PREFIX
-from filters.latex.runner import Session
+from filters.latex.runner import Session, clean_strays
 from filters.pandoc.settings import BuildSettings, DeckSettings
 from filters.pipeline import pandocargs
 from filters.pipeline.errors import BuildError
@@ -228,6 +228,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     try:
         with deck_lock(out_dir, deck):
             claim_name(out_dir, deck)
+            clean_strays(out_dir, file_name(deck))  # what a killed build of it left half-written
             text = deck.read_text(encoding="utf-8", errors="replace")
             try:
                 options, project = _options(deck, text, out_dir, list(pandoc_options), execute=execute,

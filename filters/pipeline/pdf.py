@@ -12,6 +12,7 @@ from pathlib import Path
 
 from filters.errors import PREFIX
 from filters.latex import log as texlog
+from filters.latex.passes import ended_by, whole_pdf
 from filters.latex.runner import LatexTimeout, Session, typeset
 from filters.pipeline.errors import BuildError
 from filters.util.pandoc import PandocTimeout
@@ -69,7 +70,9 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
         engine = "lualatex"
         log, done, text = _latex(tex, engine, deck=deck, fresh=True, session=session)
     if done.returncode != 0:
-        raise _failure(tex, name, engine, log or done.stdout, text)
+        raise _failure(tex, name, engine, log or done.stdout, text, signal_number=ended_by(done))
+    if whole_pdf(tex.with_suffix(".pdf")) is None:
+        raise _failure(tex, name, engine, log or done.stdout, text, missing=True)
     _check_overflows(log, text, name, overflow)
     _check_glyphs(log, text, name, engine)
     return tex.with_suffix(".pdf")
@@ -82,19 +85,34 @@ def _latex(tex: Path, engine: str, *, deck: Path | None, fresh: bool = False, se
         raise BuildError(f"{deck or tex}: {exc}") from None
 
 
-def _failure(tex: Path, name, engine: str, log: str, text: str) -> BuildError:
-    """The error of a LaTeX run that failed: its slide (or that the engine is missing), and the end
-    of its log."""
+def _failure(tex: Path, name, engine: str, log: str, text: str, *, signal_number: int | None = None,
+             missing: bool = False) -> BuildError:
+    """The error of a LaTeX run that failed: its slide (or that the engine is missing, that LaTeX
+    was stopped by a signal, that it wrote no whole PDF), and the end of its log."""
     tail = log.splitlines()[-25:]
     where = ""
     if engine != "pdflatex" and not shutil.which(engine):
         package = {"lualatex": "texlive-luatex", "xelatex": "texlive-xetex"}.get(engine, engine)
         where = (f"{name}: this deck needs {engine}, which is not installed: run `make setup`, or install "
                  f"Debian's {package}\n")
-    for message, frame in texlog.errors(log, text, tex.name)[:1]:
-        slide = plain_title(frame.title) if frame else "(outside any frame: the preamble)"
-        where = f"{name}, slide «{slide}»: LaTeX: {message}\n"
+    for error in texlog.errors(log, text, tex.name)[:1]:
+        plain = texlog.explained(error.message)
+        where = f"{name}, {_place(error)}: {plain if plain != error.message else 'LaTeX: ' + plain}\n"
+    if not where and signal_number is not None:
+        where = (f"{name}: LaTeX was stopped by signal {signal_number} (killed from outside, or out of memory?); "
+                 "build again\n")
+    if not where and missing:
+        where = f"{name}: LaTeX ended without an error but wrote no whole PDF ({tex.with_suffix('.pdf')})\n"
     return BuildError(f"{where}LaTeX ({engine}) failed on {tex}; the end of its log:\n" + "\n".join(tail))
+
+
+def _place(error: texlog.Error) -> str:
+    """Where an error of LaTeX's is, as the lecturer knows the deck: its slide, else the preamble."""
+    if error.frame is not None:
+        return f"slide «{plain_title(error.frame.title)}»"
+    if error.preamble:
+        return "its preamble (before the first slide: header-includes, a package, the theme)"
+    return "outside any slide"
 
 
 def _check_overflows(log: str, text: str, name, overflow: str) -> None:
