@@ -101,8 +101,10 @@ def test_an_unchanged_deck_whose_pdf_is_whole_costs_no_pass(tmp_path, monkeypatc
 # 60k printed lines fill TeX's main memory (slide.text of a .run block, echoed: a frame with code);
 # a macro that calls itself fills its input stack, here read from the .vrb.
 CAPACITY = {
+    # a macro that doubles itself for ever: its tokens fill TeX's main memory (what 60,000 printed
+    # lines did before a .run block's output was capped at 2,000 lines)
     "main memory": ("---\ntitle: Cap\nlang: es\n---\n\n# Primera\n\nHola.\n\n# Mucha salida\n\n"
-                    "```{.python .run echo=true}\nfor i in range(60000):\n    print(i)\n```\n", "Mucha salida"),
+                    "Texto `\\def\\crece{x}\\loop\\edef\\crece{\\crece\\crece}\\iftrue\\repeat`{=latex}.\n", "Mucha salida"),
     "input stack": (CODE.replace("TAIL", "`\\def\\bucle{\\bucle x}\\bucle`{=latex}"), "Con código"),
 }
 

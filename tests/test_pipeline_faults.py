@@ -179,6 +179,25 @@ def test_latex_reads_no_file_outside_the_build(tmp_path, monkeypatch):
 
 @pytest.mark.e2e
 @needs_latex
+def test_latex_reads_nothing_in_the_folder_a_deck_is_built_from_outside_its_project(tmp_path, monkeypatch):
+    """Before: the folder the build ran from was on TeX's search path, whatever the deck's project:
+    a deck from elsewhere, built from one's home folder, could `\\input` any file there."""
+    from filters.pipeline.build import BuildError, build
+
+    (tmp_path / "casa").mkdir()
+    (tmp_path / "casa" / "secreto.tex").write_text("NO-DEBE-SALIR")
+    (tmp_path / "descargas").mkdir()
+    deck = tmp_path / "descargas" / "leer.md"
+    deck.write_text("---\ntitle: Leer\nlang: es\n---\n\n# Leer un fichero\n\nTexto `\\input{secreto}`{=latex}.\n")
+    monkeypatch.chdir(tmp_path / "casa")
+    with pytest.raises(BuildError) as caught:
+        build(deck, Path("build"), execute=False)
+    assert "slide «Leer un fichero»" in str(caught.value) and "not found" in str(caught.value)
+    assert not list(Path("build").glob("*.pdf"))
+
+
+@pytest.mark.e2e
+@needs_latex
 def test_the_lecturers_own_pictures_are_found_beside_the_deck(tmp_path, monkeypatch):
     from PIL import Image
 
