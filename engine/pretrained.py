@@ -120,9 +120,14 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.word = nn.Embedding(config.vocab_size, config.d_model)
-        self.position = nn.Embedding(config.max_positions, config.d_model)
-        self.token_type = nn.Embedding(config.type_vocab_size, config.d_model)
+        # _weight: an empty table, filled by load(): no random draw (on the meta device torch's
+        # normal_ would first import its reference kernels, a second per process).
+        def table(rows: int) -> nn.Embedding:
+            return nn.Embedding(rows, config.d_model, _weight=torch.empty(rows, config.d_model))
+
+        self.word = table(config.vocab_size)  # token → R^d_model
+        self.position = table(config.max_positions)  # position 0, 1, … → R^d_model, learned
+        self.token_type = table(config.type_vocab_size)  # segment A / B → R^d_model
         self.norm = LayerNorm(config.d_model, eps=config.eps)
 
     def forward(self, ids: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
