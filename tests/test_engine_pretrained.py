@@ -11,6 +11,7 @@ the tests of loading (name map, errors) build a tiny BERT folder of their own an
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -45,6 +46,7 @@ def offline(monkeypatch):
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
+@functools.cache
 def bert_model(folder):
     """transformers' BertModel from ``folder``, eager attention (the weights are returned), eval mode."""
     transformers = pytest.importorskip("transformers", reason="transformers (the [dev] reference) is not installed")
@@ -305,3 +307,19 @@ def test_a_copied_model_folder_loads_without_the_hash_check(tmp_path):
         (folder / name).symlink_to(target) if os.name == "posix" else shutil.copy(target, folder / name)
     out = P.load(folder)("it was too tired")
     torch.testing.assert_close(out.attentions[-1], P.load()("it was too tired").attentions[-1], atol=0, rtol=0)
+
+
+def test_a_sentence_longer_than_the_positions_is_refused_and_embed_cuts_it(tmp_path):
+    model = P.load(tiny_folder(tmp_path / "tiny", tiny_tensors()))
+    with pytest.raises(ValueError, match="17 tokens with \\[CLS\\] and \\[SEP\\]; this model reads at most 16"):
+        model("the " * 15)
+    out = model("the " * 15, max_tokens=16)
+    assert out.tokens[0] == ["[CLS]", *["the"] * 14, "[SEP]"]
+    with pytest.raises(ValueError, match="non-empty list"):
+        model([])
+
+
+@needs_model
+def test_embed_reads_the_first_256_tokens_as_sentence_transformers_does():
+    long = "attention " * 400
+    assert torch.equal(P.embed(long), P.embed("attention " * 254))
