@@ -112,7 +112,9 @@ class BertEmbeddings(nn.Module):
     embedding, a *learned* position embedding and a segment (token-type) embedding, then LayerNorm.
 
     Unlike :class:`engine.embedding.TokenEmbedding` (Vaswani et al. §3.4) there is no ``√d_model``
-    scale: the sum is normalised at once. (BERT also applies dropout here, in training only.)
+    scale: the sum is normalised at once. The position table is what
+    :class:`engine.positional.LearnedPositionalEmbedding` learns, here read from the checkpoint.
+    (BERT also applies dropout here, in training only.)
 
     Shapes:
         ``forward(ids (B, L) long, token_types (B, L) long or None)`` → ``(B, L, d_model)``.
