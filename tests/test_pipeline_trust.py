@@ -396,3 +396,75 @@ def test_a_picture_path_with_escapes_is_checked_as_pandoc_reads_it(where, capfd,
     said = refused(deck(proj, f"# Escapes\n\n![Foto]({url})\n"), "docx", capfd)
     assert "Escapes" in said and "outside the project" in said
     assert SECRET.encode() not in everything_written(proj)
+
+
+# ---- writing through links a deck's repository ships ----
+
+
+KEEP = "# the lecturer's own file: never written\n"
+
+
+@pytest.mark.parametrize("name, fmt", [("d.reading-defaults.yaml", "docx"), ("d.writing-defaults.yaml", "docx"),
+                                       (".d.lock", "docx"), (".d.deck", "docx"), ("d.docx", "docx"),
+                                       (".d.docx.partial", "docx"), ("d.tex", "beamer"), ("d.log", "beamer"),
+                                       ("d-html/index.html", "revealjs")])
+def test_a_link_at_a_name_the_build_writes_is_replaced_never_written_through(where, name, fmt):
+    proj, outside = where
+    target = outside / "bashrc"
+    target.write_text(KEEP)
+    link = proj / "build" / name
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    path = deck(proj, defaults={"metadata": {"subtitle": "echo${IFS}PWNED>/tmp/x;true"}})
+    build(path, Path("build"), to=fmt, execute=False)
+    assert target.read_text() == KEEP, f"the build wrote through build/{name}"
+    assert not link.is_symlink() or name == "d.log"  # LaTeX (not run here) would write d.log: the link is gone
+    assert not (proj / "build" / "d.log").is_symlink()
+
+
+@pytest.mark.parametrize("fmt", ["docx", "beamer", "revealjs"])
+def test_an_output_folder_a_link_leads_out_of_is_refused(where, capfd, fmt):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "build").symlink_to(outside / "out")
+    with pytest.raises(BuildError) as caught:
+        build(deck(proj), Path("build"), to=fmt, execute=False)
+    said = str(caught.value)
+    assert "the output folder build" in said and "symbolic link" in said and str(outside / "out") in said
+    assert list((outside / "out").iterdir()) == [], "nothing written outside"
+
+
+def test_an_output_folder_the_lecturer_names_is_theirs_even_a_link(where):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "salida").symlink_to(outside / "out")
+    build(deck(proj), Path("salida"), to="docx", execute=False, out_given=True)
+    assert (outside / "out" / "d.docx").is_file()
+
+
+@pytest.mark.parametrize("key, folder", [("figures-dir", "build/figs"), ("cache-dir", "build/cache"),
+                                         ("figures-dir", "build/figures")])
+def test_a_figures_or_cache_folder_a_link_leads_out_of_is_refused(where, capfd, key, folder):
+    proj, outside = where
+    (outside / "figs").mkdir()
+    (proj / "build").mkdir()
+    (proj / folder).symlink_to(outside / "figs")
+    meta = f"attnslides:\n  {key}: {folder}\n" if folder != "build/figures" else ""
+    said = refused(deck(proj, "# Hola\n\n```{.attention}\nsentence: el gato\n```\n", meta=meta), "docx", capfd,
+                   execute=False)
+    assert key in said and "symbolic link" in said and str(outside / "figs") in said
+    assert list((outside / "figs").iterdir()) == [], "nothing written outside"
+
+
+def test_the_cli_keeps_the_default_output_folder_in_the_project(where):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "build").symlink_to(outside / "out")
+    deck(proj)
+    done = subprocess.run([ATTNSLIDES, "build", "d.md", "--to", "docx", "--no-exec"], cwd=proj, capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and "symbolic link" in done.stderr and list((outside / "out").iterdir()) == []
+    done = subprocess.run([ATTNSLIDES, "build", "d.md", "--to", "docx", "--no-exec", "--out", "build"], cwd=proj,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (outside / "out" / "d.docx").is_file()

@@ -65,6 +65,7 @@ def prepare(doc: pf.Doc) -> None:
     settings = deck_settings(doc, build)
     doc.attnslides = state = DocState(settings)
     checks.check_files(doc, settings)  # before anything is computed: nothing half-written
+    checks.check_folders(settings)
     others: list[tuple[str, str]] = []
     blocks, errors = parse_all(doc, settings, others)
     errors = [*settings.errors, *errors]
@@ -121,6 +122,7 @@ def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
     """Where the deck's figures go, what the blocks' captions read as, and the deck's manifest."""
     settings = state.settings
     folder, identity, known = _figures_folder(doc, settings.deck, settings.figures_root, state.cache)
+    checks.check_folders(settings, folder)
     if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"

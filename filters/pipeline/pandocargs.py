@@ -29,6 +29,7 @@ import yaml
 
 from filters.errors import PREFIX
 from filters.util.confine import OutsideProject, Project, check_metadata, names_in
+from filters.util.files import write_atomic
 
 # Options that take a value (pandoc 3's --help); a short option stands for its long name.
 _SHORT = {"-d": "--defaults", "-F": "--filter", "-L": "--lua-filter", "-M": "--metadata", "-f": "--from",
@@ -202,7 +203,8 @@ def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions,
                        ("writing", lambda k: k not in _DROPPED_KEYS and k not in _READING_KEYS)):
         count = getattr(options, role).count("--defaults")  # the deck's file and the lecturer's: one file each
         written = out_dir / f"{stem}.{role}-defaults{f'-{count + 1}' if count else ''}.yaml"
-        written.write_text(yaml.safe_dump({k: v for k, v in given.items() if keep(k)}, allow_unicode=True))
+        text = yaml.safe_dump({k: v for k, v in given.items() if keep(k)}, allow_unicode=True)
+        write_atomic(written, text.encode())  # a link at its name is replaced, never written through
         getattr(options, role).extend(["--defaults", str(written)])
 
 
