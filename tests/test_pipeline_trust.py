@@ -468,3 +468,26 @@ def test_the_cli_keeps_the_default_output_folder_in_the_project(where):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (outside / "out" / "d.docx").is_file()
+
+
+# ---- readers that include files themselves ----
+
+
+@pytest.mark.parametrize("key", ["from", "reader"])
+@pytest.mark.parametrize("reader, include", [("org", '#+INCLUDE: "{secret}"'), ("rst", ".. include:: {secret}"),
+                                             ("latex", "\\input{{{secret}}}"), ("org+smart", '#+INCLUDE: "{secret}"')])
+def test_a_decks_defaults_file_may_choose_only_a_markdown_reader(where, capfd, key, reader, include):
+    proj, outside = where
+    (proj / "defaults.yaml").write_text(f"{key}: {reader}\n")
+    path = proj / "d.md"  # the build finds the defaults file in the front matter, whatever the reader
+    path.write_text("---\nattnslides:\n  pandoc-defaults: defaults.yaml\n---\n\n"
+                    + include.format(secret=outside / "secret.txt") + "\n")
+    said = refused(path, "docx", capfd, execute=False)
+    assert f"{key}: {reader}" in said and "Markdown" in said and "--allow-outside-files" in said
+    assert SECRET.encode() not in everything_written(proj)
+
+
+@pytest.mark.parametrize("reader", ["markdown+smart", "markdown-smart+raw_tex", "commonmark_x", "gfm", "markdown_strict"])
+def test_a_markdown_reader_with_extensions_is_allowed(where, reader):
+    proj, _ = where
+    build(deck(proj, defaults={"from": reader}), Path("build"), to="docx", execute=False)

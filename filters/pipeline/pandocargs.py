@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from filters.errors import PREFIX
-from filters.util.confine import OutsideProject, Project, check_metadata, names_in
+from filters.util.confine import ALLOW_OPTION, OutsideProject, Project, check_metadata, names_in
 from filters.util.files import write_atomic
 
 # Options that take a value (pandoc 3's --help); a short option stands for its long name.
@@ -71,6 +71,9 @@ _WRITING_KEYS = {"output-file": "writes a file", "log-file": "writes a file", "e
                  "self-contained": "embeds any file the output names",
                  "defaults": "names another defaults file, unchecked"}
 _STYLE_KEYS = ("highlight-style", "syntax-highlighting")  # a style's name, or a .theme file
+# The readers a deck's defaults file may choose: Markdown's, which include no file by themselves.
+MARKDOWN_READERS = ("markdown", "markdown_strict", "markdown_phpextra", "markdown_mmd", "commonmark", "commonmark_x",
+                    "gfm")
 
 
 class PandocOptionError(ValueError):
@@ -111,7 +114,9 @@ def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execut
 
     With a ``project`` (the build confines files): every file or folder a key of
     :data:`_FILE_KEYS` (or a filter, a Lua reader, a ``.theme`` style, the ``metadata``) names must
-    lie inside it, and the keys of :data:`_WRITING_KEYS` are refused. Without ``execute``
+    lie inside it, the keys of :data:`_WRITING_KEYS` are refused, and a reader (``from``,
+    ``reader``) that is not one of :data:`MARKDOWN_READERS` (or a Lua reader) is refused: org, rst
+    and LaTeX readers include files themselves. Without ``execute``
     (``--no-exec``): its filters are left out (pandoc's own ``citeproc`` stays), with a warning on
     stderr, and a Lua reader or a data folder (which holds Lua code pandoc runs) is refused.
 
@@ -124,9 +129,16 @@ def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execut
         if not execute and given.get("data-dir"):
             raise OutsideProject(f"{source} gives data-dir: {given['data-dir']}; a data folder holds Lua code pandoc "
                                  "runs, and --no-exec runs none of the deck's code")
-        reader = str(given.get("from") or given.get("reader") or "").partition("+")[0]
+        key = "from" if given.get("from") else "reader"
+        reader = str(given.get(key) or "").partition("+")[0]
         if reader.endswith(".lua") and not execute:
             raise OutsideProject(f"{source} gives the reader {reader}, Lua code; --no-exec runs none of the deck's code")
+        if project is not None and reader and not reader.endswith(".lua") \
+                and re.split(r"[+-]", reader, maxsplit=1)[0] not in MARKDOWN_READERS:
+            raise OutsideProject(f"{source} gives {key}: {given[key]}; a deck is read as Markdown "
+                                 f"({', '.join(MARKDOWN_READERS)}, with +/- extensions): other readers (org's "
+                                 "#+INCLUDE, rst's include, LaTeX's \\input) read any file themselves, unchecked; "
+                                 f"pass {ALLOW_OPTION} to allow it")
         if project is not None:
             _confine_defaults(given, project, source, reader)
     except OutsideProject as exc:
