@@ -491,3 +491,14 @@ def test_a_decks_defaults_file_may_choose_only_a_markdown_reader(where, capfd, k
 def test_a_markdown_reader_with_extensions_is_allowed(where, reader):
     proj, _ = where
     build(deck(proj, defaults={"from": reader}), Path("build"), to="docx", execute=False)
+
+
+@pytest.mark.parametrize("value", ["${NOPE_UNDEFINED_X}SECRET", "${NOPE UNDEFINED}SECRET", "\\x24{NOPE_X}SECRET"])
+def test_an_unset_variable_in_a_defaults_file_is_expanded_to_nothing_as_pandoc_does(where, capfd, value):
+    proj, outside = where
+    (proj / "defaults.yaml").write_text(f'include-before-body: "{value.replace("SECRET", str(outside / "secret.txt"))}"\n')
+    path = proj / "d.md"
+    path.write_text("---\nattnslides:\n  pandoc-defaults: defaults.yaml\n---\n\n# Hola\n")
+    said = refused(path, "docx", capfd, execute=False)
+    assert "include-before-body" in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj)

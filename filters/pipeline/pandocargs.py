@@ -97,16 +97,25 @@ def _engine(value: str) -> str:
     return name
 
 
-def _expand(text: str, path: str, *, environment: bool) -> str:
-    """``${.}`` in a defaults file is its own folder (pandoc's rule), expanded as the file is copied;
-    with ``environment``, ``${HOME}``, ``${USERDATA}`` and the other variables pandoc expands too, so
-    that what is checked is what pandoc reads."""
-    text = text.replace("${.}", str(Path(path).resolve().parent))
+def _expand(value, path: str, *, environment: bool):
+    """``value`` (a defaults file's map, as YAML gives it) with ``${...}`` in its strings expanded as
+    pandoc expands them: ``${.}`` is the file's own folder (expanded as the file is copied); with
+    ``environment``, ``${USERDATA}`` and every other ``${NAME}`` too, an unset one to nothing
+    (pandoc's ``resolveVars``: the name is all up to the next ``}``), so that what is checked is
+    what pandoc reads. Expanded after YAML has read the file, as pandoc does (a ``\x24{`` escape
+    is a ``${`` too)."""
+    if isinstance(value, dict):
+        return {k: _expand(v, path, environment=environment) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path, environment=environment) for v in value]
+    if not isinstance(value, str):
+        return value
+    folder = str(Path(path).resolve().parent)
     if not environment:
-        return text
+        return value.replace("${.}", folder)
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    values = {**os.environ, "USERDATA": str(Path(data) / "pandoc")}
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: values.get(m[1], m[0]), text)
+    values = {**os.environ, ".": folder, "USERDATA": str(Path(data) / "pandoc")}
+    return re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m[1], ""), value)
 
 
 def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execute: bool) -> dict:
@@ -199,8 +208,7 @@ def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions,
     """``vet``: for the deck's own defaults file, a function of its map that gives what is passed on
     (:func:`vet_deck_defaults`)."""
     try:
-        text = _expand(Path(path).read_text(), path, environment=vet is not None)
-        given = yaml.safe_load(text) or {}
+        given = _expand(yaml.safe_load(Path(path).read_text()) or {}, path, environment=vet is not None)
     except (OSError, yaml.YAMLError) as exc:
         raise PandocOptionError(f"the pandoc defaults file {path} cannot be read: {exc}") from None
     if not isinstance(given, dict):
