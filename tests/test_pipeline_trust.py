@@ -450,7 +450,7 @@ def test_a_figures_or_cache_folder_a_link_leads_out_of_is_refused(where, capfd, 
     (proj / "build").mkdir()
     (proj / folder).symlink_to(outside / "figs")
     meta = f"attnslides:\n  {key}: {folder}\n" if folder != "build/figures" else ""
-    said = refused(deck(proj, "# Hola\n\n```{.attention}\nsentence: el gato\n```\n", meta=meta), "docx", capfd,
+    said = refused(deck(proj, "# Hola\n\n```{.attention}\nel gato\n```\n", meta=meta), "docx", capfd,
                    execute=False)
     assert key in said and "symbolic link" in said and str(outside / "figs") in said
     assert list((outside / "figs").iterdir()) == [], "nothing written outside"
@@ -502,3 +502,30 @@ def test_an_unset_variable_in_a_defaults_file_is_expanded_to_nothing_as_pandoc_d
     said = refused(path, "docx", capfd, execute=False)
     assert "include-before-body" in said and "outside the project" in said
     assert SECRET.encode() not in everything_written(proj)
+
+
+# ---- pictures that appear only once the filter has run: captions, a .run block's slide.text ----
+
+
+@pytest.mark.parametrize("fmt", ["docx", "pptx"])
+def test_a_picture_in_a_live_blocks_caption_is_refused(where, capfd, fmt):
+    proj, outside = where
+    body = f'# La leyenda\n\n```{{.attention caption="see ![x]({outside / "secret.png"})"}}\nel gato\n```\n'
+    said = refused(deck(proj, body), fmt, capfd, execute=False)
+    assert "La leyenda" in said and str(outside / "secret.png") in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj)
+
+
+def test_a_picture_in_a_cached_run_blocks_text_is_refused_under_no_exec(where, capfd):
+    """A repository that ships build/cache: --no-exec shows the cached result, whose Markdown is
+    checked like the deck's own."""
+    proj, outside = where
+    body = f'# El texto\n\n```{{.python .run}}\nslide.text("look ![x]({outside / "secret.png"})")\n```\n'
+    path = deck(proj, body)
+    build(path, Path("build"), to="docx", confine=False)  # the cache as the repository ships it
+    assert SECRET.encode() in everything_written(proj / "build")
+    (proj / "build" / "d.docx").unlink()
+    said = refused(path, "docx", capfd, execute=False)
+    assert "El texto" in said and str(outside / "secret.png") in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj / "build" / "figures")
+    assert not (proj / "build" / "d.docx").exists()

@@ -72,14 +72,13 @@ _EMBEDDING = ("docx", "pptx")
 
 
 def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
-    """When the build confines the deck's files (``settings.build.project``): every picture the
-    deck shows, and every file its metadata names (``bibliography``, ``csl`` …), lies inside the
-    project, before anything is computed; in Word and PowerPoint, which fetch a picture's URL, a
-    picture is no URL either. The pandoc that read the deck did not yet write anything: a refused
-    file reaches no output.
+    """When the build confines the deck's files (``settings.build.project``): every file its
+    metadata names (``bibliography``, ``csl`` …), and every picture the deck shows
+    (:func:`check_pictures`), lies inside the project, before anything is computed. The pandoc
+    that read the deck did not yet write anything: a refused file reaches no output.
 
     Raises:
-        BlockError: for each picture outside (its slide and path), or the metadata's file.
+        BlockError: for the metadata's file, or each picture outside (its slide and path).
     """
     project, deck = settings.build.project, settings.deck
     if project is None:
@@ -88,6 +87,24 @@ def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
         check_metadata(doc.get_metadata(), project)
     except OutsideProject as exc:
         raise BlockError(str(exc), where=Where(deck, "(metadata)", "in the deck's metadata")) from None
+    check_pictures(doc, settings)
+
+
+def check_pictures(doc: pf.Doc, settings: DeckSettings) -> None:
+    """When the build confines the deck's files: every picture in ``doc`` lies inside the project;
+    in Word and PowerPoint, which fetch a picture's URL, a picture is no URL either. Called on the
+    deck as read (early errors, before anything is computed) and on the document the filter hands
+    back to pandoc (:func:`filters.pandoc.filter.finalize`): a picture in a live block's caption or
+    in a ``.run`` block's ``slide.text`` (a cached one, too, which ``--no-exec`` shows) is there
+    only then. pandoc reads a file for an Image alone: raw HTML's ``<img>`` is dropped by the
+    Office writers and linked, never embedded, by reveal.js.
+
+    Raises:
+        BlockError: for each picture outside (its slide and path).
+    """
+    project, deck = settings.build.project, settings.deck
+    if project is None:
+        return
     errors = []
 
     def look(elem, _doc, title):

@@ -6,7 +6,8 @@
 * :func:`action` replaces each live block with its ``Figure`` (or, for a text kind, with the
   elements its ``write`` gives: raw LaTeX in Beamer, math elsewhere), and copies the figure and its
   JSON data to ``<figures-dir>/<deck>/`` (:mod:`filters.pandoc.output`).
-* :func:`finalize` checks the whole document (:mod:`filters.pandoc.checks`) and removes the
+* :func:`finalize` checks the whole document (:mod:`filters.pandoc.checks`: its pictures again,
+  now that captions and ``slide.text`` are in place) and removes the
   filter's state from it.
 
 ``attnslides build`` calls :func:`filter_json` with its :class:`BuildSettings`; ``pandoc -F
@@ -171,6 +172,7 @@ def action(elem, doc):
 def finalize(doc: pf.Doc) -> None:
     state: DocState | None = getattr(doc, "attnslides", None)
     if state is not None:
+        checks.check_pictures(doc, state.settings)  # the final document: captions and slide.text in place
         checks.check_code_width(doc, state.settings)
         doc.attnslides_settings = state.settings  # what the build reads back (filter_json)
         del doc.attnslides
