@@ -179,23 +179,29 @@ def claim_name(out_dir: Path, deck: Path) -> None:
     renamed gives its name up.
 
     Raises:
-        BuildError: when another deck file, still there, had that name: built one after the other,
-            the two would overwrite each other's outputs (``Atención.md`` written with é as one
-            character and as e and an accent look the same, and both give ``Atencion``).
+        BuildError: when another deck file of the same project, still there, had that name: built
+            one after the other, the two would overwrite each other's outputs (``Atención.md``
+            written with é as one character and as e and an accent look the same, and both give
+            ``Atencion``). A record naming a deck of another project is stale (a project copied
+            whole, ``build/`` too: its record names the original) and is replaced.
     """
     import unicodedata
 
     stem = file_name(deck)
     record = out_dir / f".{stem}.deck"
     try:
-        other = Path(os.fsdecode(record.read_bytes()))
+        other = Path(os.fsdecode(record.read_bytes())) if not record.is_symlink() else None
     except OSError:
         other = None
-    if other is not None and other.is_file() and not os.path.samefile(other, deck):
-        same = unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name)
-        why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
-               "accent: Unicode NFC and NFD), so they look the same") if same else \
-            "an output's name keeps only ASCII letters, digits, '-' and '_' («Atención.md» gives Atencion)"
+    if other is not None and other.is_file() and not os.path.samefile(other, deck) \
+            and deck_project(other) == deck_project(deck):
+        if other.name == deck.name:
+            why = "the two have one file name, in two folders"
+        elif unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name):
+            why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
+                   "accent: Unicode NFC and NFD), so they look the same")
+        else:
+            why = "an output's name keeps only ASCII letters, digits, '-' and '_' («Atención.md» gives Atencion)"
         raise BuildError(f"{deck}: its outputs, {out_dir}/{stem}.*, are those of another deck, {other}: {why}. "
                          "Rename one of the two, or build this one with another --out")
     if other != deck.resolve():
