@@ -303,3 +303,36 @@ def test_lualatex_lua_reaches_no_file_outside_the_project(tmp_path, monkeypatch)
     shown = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True).stdout
     assert "NEGADO" in shown and "NO-DEBE-SALIR" not in shown
     assert not (outside / "escrito.txt").exists()
+
+
+def test_a_project_copied_whole_with_its_build_folder_builds(tmp_path, monkeypatch):
+    """Regression: ``cp -a src victim`` copies ``build/.deck.deck``, which names ``src/deck.md``; a
+    build in the copy was refused, claiming the two plain ``deck.md`` differed in their accents'
+    encoding. A record naming another project's deck is stale."""
+    from filters.pipeline.build import build
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "deck.md").write_text("---\ntitle: T\n---\n\n# Uno\n\nTexto.\n")
+    monkeypatch.chdir(src)
+    build(Path("deck.md"), Path("build"), to="docx")
+    shutil.copytree(src, tmp_path / "victim", symlinks=True)
+    monkeypatch.chdir(tmp_path / "victim")
+    assert build(Path("deck.md"), Path("build"), to="docx") == Path("build/deck.docx")
+    assert Path("build/.deck.deck").read_bytes() == os.fsencode(tmp_path / "victim" / "deck.md")
+
+
+def test_two_decks_of_one_file_name_in_one_project_are_named_plainly(tmp_path, monkeypatch):
+    from filters.pipeline.build import build
+    from filters.pipeline.errors import BuildError
+
+    monkeypatch.chdir(tmp_path)
+    for folder in ("a", "b"):
+        Path(folder).mkdir()
+        Path(folder, "deck.md").write_text(f"# {folder}\n\nTexto.\n")
+    build(Path("a/deck.md"), Path("build"), to="docx")
+    with pytest.raises(BuildError) as info:
+        build(Path("b/deck.md"), Path("build"), to="docx")
+    message = str(info.value)
+    assert "one file name, in two folders" in message and "NFC" not in message
+    assert str(tmp_path / "a" / "deck.md") in message

@@ -396,3 +396,136 @@ def test_a_picture_path_with_escapes_is_checked_as_pandoc_reads_it(where, capfd,
     said = refused(deck(proj, f"# Escapes\n\n![Foto]({url})\n"), "docx", capfd)
     assert "Escapes" in said and "outside the project" in said
     assert SECRET.encode() not in everything_written(proj)
+
+
+# ---- writing through links a deck's repository ships ----
+
+
+KEEP = "# the lecturer's own file: never written\n"
+
+
+@pytest.mark.parametrize("name, fmt", [("d.reading-defaults.yaml", "docx"), ("d.writing-defaults.yaml", "docx"),
+                                       (".d.lock", "docx"), (".d.deck", "docx"), ("d.docx", "docx"),
+                                       (".d.docx.partial", "docx"), ("d.tex", "beamer"), ("d.log", "beamer"),
+                                       ("d-html/index.html", "revealjs")])
+def test_a_link_at_a_name_the_build_writes_is_replaced_never_written_through(where, name, fmt):
+    proj, outside = where
+    target = outside / "bashrc"
+    target.write_text(KEEP)
+    link = proj / "build" / name
+    link.parent.mkdir(parents=True)
+    link.symlink_to(target)
+    path = deck(proj, defaults={"metadata": {"subtitle": "echo${IFS}PWNED>/tmp/x;true"}})
+    build(path, Path("build"), to=fmt, execute=False)
+    assert target.read_text() == KEEP, f"the build wrote through build/{name}"
+    assert not link.is_symlink() or name == "d.log"  # LaTeX (not run here) would write d.log: the link is gone
+    assert not (proj / "build" / "d.log").is_symlink()
+
+
+@pytest.mark.parametrize("fmt", ["docx", "beamer", "revealjs"])
+def test_an_output_folder_a_link_leads_out_of_is_refused(where, capfd, fmt):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "build").symlink_to(outside / "out")
+    with pytest.raises(BuildError) as caught:
+        build(deck(proj), Path("build"), to=fmt, execute=False)
+    said = str(caught.value)
+    assert "the output folder build" in said and "symbolic link" in said and str(outside / "out") in said
+    assert list((outside / "out").iterdir()) == [], "nothing written outside"
+
+
+def test_an_output_folder_the_lecturer_names_is_theirs_even_a_link(where):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "salida").symlink_to(outside / "out")
+    build(deck(proj), Path("salida"), to="docx", execute=False, out_given=True)
+    assert (outside / "out" / "d.docx").is_file()
+
+
+@pytest.mark.parametrize("key, folder", [("figures-dir", "build/figs"), ("cache-dir", "build/cache"),
+                                         ("figures-dir", "build/figures")])
+def test_a_figures_or_cache_folder_a_link_leads_out_of_is_refused(where, capfd, key, folder):
+    proj, outside = where
+    (outside / "figs").mkdir()
+    (proj / "build").mkdir()
+    (proj / folder).symlink_to(outside / "figs")
+    meta = f"attnslides:\n  {key}: {folder}\n" if folder != "build/figures" else ""
+    said = refused(deck(proj, "# Hola\n\n```{.attention}\nel gato\n```\n", meta=meta), "docx", capfd,
+                   execute=False)
+    assert key in said and "symbolic link" in said and str(outside / "figs") in said
+    assert list((outside / "figs").iterdir()) == [], "nothing written outside"
+
+
+def test_the_cli_keeps_the_default_output_folder_in_the_project(where):
+    proj, outside = where
+    (outside / "out").mkdir()
+    (proj / "build").symlink_to(outside / "out")
+    deck(proj)
+    done = subprocess.run([ATTNSLIDES, "build", "d.md", "--to", "docx", "--no-exec"], cwd=proj, capture_output=True,
+                          text=True)
+    assert done.returncode == 1 and "symbolic link" in done.stderr and list((outside / "out").iterdir()) == []
+    done = subprocess.run([ATTNSLIDES, "build", "d.md", "--to", "docx", "--no-exec", "--out", "build"], cwd=proj,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (outside / "out" / "d.docx").is_file()
+
+
+# ---- readers that include files themselves ----
+
+
+@pytest.mark.parametrize("key", ["from", "reader"])
+@pytest.mark.parametrize("reader, include", [("org", '#+INCLUDE: "{secret}"'), ("rst", ".. include:: {secret}"),
+                                             ("latex", "\\input{{{secret}}}"), ("org+smart", '#+INCLUDE: "{secret}"')])
+def test_a_decks_defaults_file_may_choose_only_a_markdown_reader(where, capfd, key, reader, include):
+    proj, outside = where
+    (proj / "defaults.yaml").write_text(f"{key}: {reader}\n")
+    path = proj / "d.md"  # the build finds the defaults file in the front matter, whatever the reader
+    path.write_text("---\nattnslides:\n  pandoc-defaults: defaults.yaml\n---\n\n"
+                    + include.format(secret=outside / "secret.txt") + "\n")
+    said = refused(path, "docx", capfd, execute=False)
+    assert f"{key}: {reader}" in said and "Markdown" in said and "--allow-outside-files" in said
+    assert SECRET.encode() not in everything_written(proj)
+
+
+@pytest.mark.parametrize("reader", ["markdown+smart", "markdown-smart+raw_tex", "commonmark_x", "gfm", "markdown_strict"])
+def test_a_markdown_reader_with_extensions_is_allowed(where, reader):
+    proj, _ = where
+    build(deck(proj, defaults={"from": reader}), Path("build"), to="docx", execute=False)
+
+
+@pytest.mark.parametrize("value", ["${NOPE_UNDEFINED_X}SECRET", "${NOPE UNDEFINED}SECRET", "\\x24{NOPE_X}SECRET"])
+def test_an_unset_variable_in_a_defaults_file_is_expanded_to_nothing_as_pandoc_does(where, capfd, value):
+    proj, outside = where
+    (proj / "defaults.yaml").write_text(f'include-before-body: "{value.replace("SECRET", str(outside / "secret.txt"))}"\n')
+    path = proj / "d.md"
+    path.write_text("---\nattnslides:\n  pandoc-defaults: defaults.yaml\n---\n\n# Hola\n")
+    said = refused(path, "docx", capfd, execute=False)
+    assert "include-before-body" in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj)
+
+
+# ---- pictures that appear only once the filter has run: captions, a .run block's slide.text ----
+
+
+@pytest.mark.parametrize("fmt", ["docx", "pptx"])
+def test_a_picture_in_a_live_blocks_caption_is_refused(where, capfd, fmt):
+    proj, outside = where
+    body = f'# La leyenda\n\n```{{.attention caption="see ![x]({outside / "secret.png"})"}}\nel gato\n```\n'
+    said = refused(deck(proj, body), fmt, capfd, execute=False)
+    assert "La leyenda" in said and str(outside / "secret.png") in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj)
+
+
+def test_a_picture_in_a_cached_run_blocks_text_is_refused_under_no_exec(where, capfd):
+    """A repository that ships build/cache: --no-exec shows the cached result, whose Markdown is
+    checked like the deck's own."""
+    proj, outside = where
+    body = f'# El texto\n\n```{{.python .run}}\nslide.text("look ![x]({outside / "secret.png"})")\n```\n'
+    path = deck(proj, body)
+    build(path, Path("build"), to="docx", confine=False)  # the cache as the repository ships it
+    assert SECRET.encode() in everything_written(proj / "build")
+    (proj / "build" / "d.docx").unlink()
+    said = refused(path, "docx", capfd, execute=False)
+    assert "El texto" in said and str(outside / "secret.png") in said and "outside the project" in said
+    assert SECRET.encode() not in everything_written(proj / "build" / "figures")
+    assert not (proj / "build" / "d.docx").exists()

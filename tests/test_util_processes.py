@@ -155,3 +155,24 @@ def test_a_caption_pandoc_cannot_read_in_time_names_its_block(build_dirs, monkey
     thread.join(timeout=120)  # without a limit pandoc reads on for minutes
     assert not thread.is_alive() and outcome, "pandoc was not stopped"
     assert "«Uno»" in outcome[0] and "for more than 1 s" in outcome[0]
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_a_daemon_started_just_before_the_block_ends_is_killed(attempt):
+    """``env -i setsid -f sleep N`` returns at once: its fork may not exist yet when the subreaper
+    first looks, and its parent (setsid) may be gone, or a zombie, by then. The search goes on until
+    it has found nothing twice, a moment apart."""
+    argument = unique()
+    code = textwrap.dedent(f"""
+        import subprocess
+        from filters.util.processes import become_subreaper, kill_descendants
+        become_subreaper()
+        subprocess.Popen(["env", "-i", "setsid", "-f", "sleep", "{argument}"], stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+        kill_descendants()
+    """)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert done.returncode == 0, done.stderr
+    time.sleep(0.2)  # a survivor, if any, has long been started by now
+    assert gone(argument, within=0), "the daemon outlived the block"

@@ -54,7 +54,7 @@ def _build(args) -> int:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
                   pandoc_options=args.pandoc_options, confine=not args.allow_outside_files,
-                  cores=args.jobs)
+                  cores=args.jobs, out_given=args.out_given)
         except BuildError as exc:
             report(exc)
             failed.append(str(deck))
@@ -71,7 +71,8 @@ def _build_in_parallel(decks: list[Path], args) -> int:
     LaTeX's passes are one core's work, so decks side by side finish sooner."""
     from filters.cli.parallel import build_in_parallel
 
-    options = ["--out", args.out, "--to", args.to, *(["--device", args.device] if args.device else []),
+    options = [*(["--out", args.out] if args.out_given else []), "--to", args.to,
+               *(["--device", args.device] if args.device else []),
                *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
                *(["--allow-outside-files"] if args.allow_outside_files else []),
                *(["--", *args.pandoc_options] if args.pandoc_options else [])]
@@ -91,7 +92,7 @@ def _watch(args) -> int:
     try:
         status = watch(decks, Path(args.out), open_viewer=args.open, to=args.to, device=args.device,
                        execute=not args.no_exec, pandoc_options=args.pandoc_options,
-                       confine=not args.allow_outside_files)
+                       confine=not args.allow_outside_files, out_given=args.out_given)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM during a build: the way a watch ends, too
         status = 0
     print(f"{PREFIX} watch stopped", file=sys.stderr)
@@ -162,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
     watching = commands.add_parser("watch", help="build decks (default: slides/*.md), then again on every save")
     for command in (build, watching):
         command.add_argument("decks", nargs="*", type=Path, help="Markdown decks")
-        command.add_argument("--out", default="build", help="output folder (default: build)")
+        command.add_argument("--out", default=None, help="output folder (default: build, which must lie in the "
+                             "deck's project once links are followed; a folder you name is yours)")
         command.add_argument("--to", default="beamer", choices=FORMATS, metavar="FORMAT",
                              help="what to make: " + "; ".join(f"{name}: {what}" for name, what in FORMATS.items()))
         command.add_argument("--device", choices=DEVICES, default=None,
@@ -200,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     pandoc_options = argv[argv.index("--") + 1:] if "--" in argv else []
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     args.pandoc_options = pandoc_options
+    if args.command in ("build", "watch"):  # a folder the lecturer names is theirs, even a link out of the project
+        args.out_given, args.out = args.out is not None, args.out or "build"
 
     return _run(args)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from pathlib import Path
 
 import panflute as pf
 
@@ -16,8 +17,8 @@ from filters.errors import PREFIX, BlockError, BlockErrors, Where
 from filters.kinds import KINDS
 from filters.pandoc.document import slide_level, slides_of
 from filters.pandoc.settings import DeckSettings
-from filters.util.confine import OutsideProject, check_metadata
-from filters.util.files import write_atomic
+from filters.util.confine import OutsideProject, check_metadata, deck_project
+from filters.util.files import WritesOutside, check_folder, project_root, write_atomic
 from filters.util.pandoc import TEXT_TIME_LIMIT_S, PandocTimeout, pandoc_path, pandoc_version, run_pandoc
 
 
@@ -71,14 +72,13 @@ _EMBEDDING = ("docx", "pptx")
 
 
 def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
-    """When the build confines the deck's files (``settings.build.project``): every picture the
-    deck shows, and every file its metadata names (``bibliography``, ``csl`` …), lies inside the
-    project, before anything is computed; in Word and PowerPoint, which fetch a picture's URL, a
-    picture is no URL either. The pandoc that read the deck did not yet write anything: a refused
-    file reaches no output.
+    """When the build confines the deck's files (``settings.build.project``): every file its
+    metadata names (``bibliography``, ``csl`` …), and every picture the deck shows
+    (:func:`check_pictures`), lies inside the project, before anything is computed. The pandoc
+    that read the deck did not yet write anything: a refused file reaches no output.
 
     Raises:
-        BlockError: for each picture outside (its slide and path), or the metadata's file.
+        BlockError: for the metadata's file, or each picture outside (its slide and path).
     """
     project, deck = settings.build.project, settings.deck
     if project is None:
@@ -87,6 +87,24 @@ def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
         check_metadata(doc.get_metadata(), project)
     except OutsideProject as exc:
         raise BlockError(str(exc), where=Where(deck, "(metadata)", "in the deck's metadata")) from None
+    check_pictures(doc, settings)
+
+
+def check_pictures(doc: pf.Doc, settings: DeckSettings) -> None:
+    """When the build confines the deck's files: every picture in ``doc`` lies inside the project;
+    in Word and PowerPoint, which fetch a picture's URL, a picture is no URL either. Called on the
+    deck as read (early errors, before anything is computed) and on the document the filter hands
+    back to pandoc (:func:`filters.pandoc.filter.finalize`): a picture in a live block's caption or
+    in a ``.run`` block's ``slide.text`` (a cached one, too, which ``--no-exec`` shows) is there
+    only then. pandoc reads a file for an Image alone: raw HTML's ``<img>`` is dropped by the
+    Office writers and linked, never embedded, by reveal.js.
+
+    Raises:
+        BlockError: for each picture outside (its slide and path).
+    """
+    project, deck = settings.build.project, settings.deck
+    if project is None:
+        return
     errors = []
 
     def look(elem, _doc, title):
@@ -101,6 +119,31 @@ def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
         block.walk(lambda elem, d, title=title: look(elem, d, title))
     if errors:
         raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
+
+
+def check_folders(settings: DeckSettings, figures: Path | None = None) -> None:
+    """The deck's ``figures-dir`` and ``cache-dir`` lie in its project once symbolic links are
+    followed (:func:`filters.util.files.check_folder`): a link its repository ships
+    (``build/figs -> /elsewhere``) would have the build write there. A figures folder the build
+    chose (a reveal.js deck's, under the output folder) was checked by the build. ``figures``: the
+    deck's own folder in it (``build/figures/<deck>``), checked too once it is known.
+
+    Raises:
+        BlockError: naming the key, the folder and the link.
+    """
+    deck = settings.build.deck
+    project = deck_project(Path(deck)) if deck is not None and Path(deck).is_file() else project_root()
+    folders = [("cache-dir", Path(settings.meta.cache_dir))]
+    # the lecturer's --out, and the folder the build chose for a reveal.js deck's figures (checked by it)
+    within = (settings.build.out_given, settings.build.output_dir if settings.build.figures_dir else None)
+    folders += [] if settings.build.figures_dir else [("figures-dir", Path(settings.meta.figures_dir))]
+    folders += [("figures-dir", figures)] if figures is not None else []
+    for key, folder in folders:
+        try:
+            check_folder(folder, project, f"the deck's {key}", within=within)
+        except WritesOutside as exc:
+            raise BlockError(str(exc), key=key, where=Where(settings.deck, "(metadata)", "in the deck's metadata")) \
+                from None
 
 
 # Classes a code block may carry that are no language: pandoc's own, and plain-text listings.

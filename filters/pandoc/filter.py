@@ -6,7 +6,8 @@
 * :func:`action` replaces each live block with its ``Figure`` (or, for a text kind, with the
   elements its ``write`` gives: raw LaTeX in Beamer, math elsewhere), and copies the figure and its
   JSON data to ``<figures-dir>/<deck>/`` (:mod:`filters.pandoc.output`).
-* :func:`finalize` checks the whole document (:mod:`filters.pandoc.checks`) and removes the
+* :func:`finalize` checks the whole document (:mod:`filters.pandoc.checks`: its pictures again,
+  now that captions and ``slide.text`` are in place) and removes the
   filter's state from it.
 
 ``attnslides build`` calls :func:`filter_json` with its :class:`BuildSettings`; ``pandoc -F
@@ -65,6 +66,7 @@ def prepare(doc: pf.Doc) -> None:
     settings = deck_settings(doc, build)
     doc.attnslides = state = DocState(settings)
     checks.check_files(doc, settings)  # before anything is computed: nothing half-written
+    checks.check_folders(settings)
     others: list[tuple[str, str]] = []
     blocks, errors = parse_all(doc, settings, others)
     errors = [*settings.errors, *errors]
@@ -121,6 +123,7 @@ def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
     """Where the deck's figures go, what the blocks' captions read as, and the deck's manifest."""
     settings = state.settings
     folder, identity, known = _figures_folder(doc, settings.deck, settings.figures_root, state.cache)
+    checks.check_folders(settings, folder)
     if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"
@@ -169,6 +172,7 @@ def action(elem, doc):
 def finalize(doc: pf.Doc) -> None:
     state: DocState | None = getattr(doc, "attnslides", None)
     if state is not None:
+        checks.check_pictures(doc, state.settings)  # the final document: captions and slide.text in place
         checks.check_code_width(doc, state.settings)
         doc.attnslides_settings = state.settings  # what the build reads back (filter_json)
         del doc.attnslides

@@ -55,6 +55,8 @@ class BuildSettings:
             (``pandoc -F``, ``--allow-outside-files``): they are not.
         cores: the cores this build may keep busy (``--jobs``: a deck's share in a multi-deck
             build); 0: every core. Its figure workers never outnumber them.
+        out_given: the output folder the lecturer named (``--out``), which the build may write
+            into even when a link leads it out of the project; ``None``: the default one.
     """
 
     deck: Path | None = None
@@ -66,6 +68,7 @@ class BuildSettings:
     pandoc_version: str = ""
     project: Project | None = None
     cores: int = 0
+    out_given: Path | None = None
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:

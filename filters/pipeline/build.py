@@ -37,8 +37,8 @@ from filters.pipeline.pandocargs import PandocOptions
 from filters.pipeline.pdf import PREAMBLE, to_pdf
 from filters.pipeline.reveal import reveal_assets
 from filters.util import pandoc
-from filters.util.confine import OutsideProject, Project, check_metadata, regular_file
-from filters.util.files import write_atomic
+from filters.util.confine import OutsideProject, Project, check_metadata, deck_project, regular_file
+from filters.util.files import WritesOutside, check_folder, drop_links, open_lock, write_atomic
 from filters.util.names import file_name
 from filters.util.pandoc import pandoc_version
 
@@ -127,6 +127,7 @@ def convert(deck: Path, output: Path, *, build: BuildSettings, to: str = "beamer
     output.parent.mkdir(parents=True, exist_ok=True)
     if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
         partial = output.with_name(f".{output.name}.partial")
+        partial.unlink(missing_ok=True)  # a link there (a repository's) would have pandoc write through it
         try:
             run_pandoc([*args, "--resource-path", resources, "--output", str(partial)], stdin=filtered)
             os.replace(partial, output)
@@ -163,7 +164,7 @@ def deck_lock(out_dir: Path, deck: Path):
     import fcntl
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / f".{file_name(deck)}.lock", "w") as lock:
+    with open(open_lock(out_dir / f".{file_name(deck)}.lock"), "rb") as lock:  # never truncated, no link followed
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -178,23 +179,29 @@ def claim_name(out_dir: Path, deck: Path) -> None:
     renamed gives its name up.
 
     Raises:
-        BuildError: when another deck file, still there, had that name: built one after the other,
-            the two would overwrite each other's outputs (``Atención.md`` written with é as one
-            character and as e and an accent look the same, and both give ``Atencion``).
+        BuildError: when another deck file of the same project, still there, had that name: built
+            one after the other, the two would overwrite each other's outputs (``Atención.md``
+            written with é as one character and as e and an accent look the same, and both give
+            ``Atencion``). A record naming a deck of another project is stale (a project copied
+            whole, ``build/`` too: its record names the original) and is replaced.
     """
     import unicodedata
 
     stem = file_name(deck)
     record = out_dir / f".{stem}.deck"
     try:
-        other = Path(os.fsdecode(record.read_bytes()))
+        other = Path(os.fsdecode(record.read_bytes())) if not record.is_symlink() else None
     except OSError:
         other = None
-    if other is not None and other.is_file() and not os.path.samefile(other, deck):
-        same = unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name)
-        why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
-               "accent: Unicode NFC and NFD), so they look the same") if same else \
-            "an output's name keeps only ASCII letters, digits, '-' and '_' («Atención.md» gives Atencion)"
+    if other is not None and other.is_file() and not os.path.samefile(other, deck) \
+            and deck_project(other) == deck_project(deck):
+        if other.name == deck.name:
+            why = "the two have one file name, in two folders"
+        elif unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name):
+            why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
+                   "accent: Unicode NFC and NFD), so they look the same")
+        else:
+            why = "an output's name keeps only ASCII letters, digits, '-' and '_' («Atención.md» gives Atencion)"
         raise BuildError(f"{deck}: its outputs, {out_dir}/{stem}.*, are those of another deck, {other}: {why}. "
                          "Rename one of the two, or build this one with another --out")
     if other != deck.resolve():
@@ -203,7 +210,7 @@ def claim_name(out_dir: Path, deck: Path) -> None:
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
-          confine: bool = True, cores: int = 0) -> Path:
+          confine: bool = True, cores: int = 0, out_given: bool = False) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
@@ -216,6 +223,9 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     blocks, its defaults file's filters, Lua readers); ``confine`` (unless ``--allow-outside-files``)
     keeps every file the deck names, in its metadata, its defaults file and its pictures, inside its
     project (:mod:`filters.util.confine`). The lecturer's ``pandoc_options`` are theirs: never confined.
+    Whatever ``confine`` says, the folders the build writes into lie in the deck's project once
+    symbolic links are followed (:func:`filters.util.files.check_folder`), but ``out_dir`` when
+    ``out_given`` (the lecturer's ``--out``), and no file is written through a link.
 
     Raises:
         BuildError: for a format that is not one of :data:`FORMATS`, for a file the deck names that
@@ -226,8 +236,10 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     if not Path(deck).is_file():
         raise BuildError(f"{deck}: no such deck (moved or deleted?)")
     try:
+        _check_folders(deck, out_dir, to, out_given=out_given)
         with deck_lock(out_dir, deck):
             claim_name(out_dir, deck)
+            drop_links(out_dir, file_name(deck))  # LaTeX and pandoc would write through them
             clean_strays(out_dir, file_name(deck))  # what a killed build of it left half-written
             text = deck.read_text(encoding="utf-8", errors="replace")
             try:
@@ -236,12 +248,31 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
             except (pandocargs.PandocOptionError, OutsideProject) as exc:
                 raise BuildError(f"{deck}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
-                                     pandoc_version=pandoc_version(), project=project, cores=cores)
+                                     pandoc_version=pandoc_version(), project=project, cores=cores,
+                                     out_given=out_dir if out_given else None)
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
+    except WritesOutside as exc:  # a link in the project out of it (build -> /elsewhere)
+        raise BuildError(f"{deck}: {exc}") from None
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
         where = f" {exc.filename}" if exc.filename else ""
         raise BuildError(f"{deck}: cannot write{where}: {exc.strerror or exc} (the output folder, --out, must be a "
                          "folder you can write, with free space)") from None
+
+
+def _check_folders(deck: Path, out_dir: Path, to: str, *, out_given: bool) -> None:
+    """Refuse an output folder (unless the lecturer named it, ``out_given``), or a folder the build
+    writes under it, that a symbolic link leads out of the deck's project.
+
+    Raises:
+        WritesOutside: naming the folder and the link.
+    """
+    project = deck_project(deck)
+    within = (out_dir,) if out_given else ()
+    folders = [] if out_given else [(out_dir, "the output folder")]
+    folders += [(out_dir / "formats", "the folder of precompiled preambles")] if to in ("beamer", "latex") else []
+    folders += [(out_dir / f"{file_name(deck)}-html", "the reveal.js folder")] if to == "revealjs" else []
+    for folder, what in folders:
+        check_folder(folder, project, what, within=within)
 
 
 def _options(deck: Path, text: str, out_dir: Path, pandoc_options: list[str], *, execute: bool,

@@ -28,7 +28,8 @@ from pathlib import Path
 import yaml
 
 from filters.errors import PREFIX
-from filters.util.confine import OutsideProject, Project, check_metadata, names_in
+from filters.util.confine import ALLOW_OPTION, OutsideProject, Project, check_metadata, names_in
+from filters.util.files import write_atomic
 
 # Options that take a value (pandoc 3's --help); a short option stands for its long name.
 _SHORT = {"-d": "--defaults", "-F": "--filter", "-L": "--lua-filter", "-M": "--metadata", "-f": "--from",
@@ -70,6 +71,9 @@ _WRITING_KEYS = {"output-file": "writes a file", "log-file": "writes a file", "e
                  "self-contained": "embeds any file the output names",
                  "defaults": "names another defaults file, unchecked"}
 _STYLE_KEYS = ("highlight-style", "syntax-highlighting")  # a style's name, or a .theme file
+# The readers a deck's defaults file may choose: Markdown's, which include no file by themselves.
+MARKDOWN_READERS = ("markdown", "markdown_strict", "markdown_phpextra", "markdown_mmd", "commonmark", "commonmark_x",
+                    "gfm")
 
 
 class PandocOptionError(ValueError):
@@ -93,16 +97,25 @@ def _engine(value: str) -> str:
     return name
 
 
-def _expand(text: str, path: str, *, environment: bool) -> str:
-    """``${.}`` in a defaults file is its own folder (pandoc's rule), expanded as the file is copied;
-    with ``environment``, ``${HOME}``, ``${USERDATA}`` and the other variables pandoc expands too, so
-    that what is checked is what pandoc reads."""
-    text = text.replace("${.}", str(Path(path).resolve().parent))
+def _expand(value, path: str, *, environment: bool):
+    """``value`` (a defaults file's map, as YAML gives it) with ``${...}`` in its strings expanded as
+    pandoc expands them: ``${.}`` is the file's own folder (expanded as the file is copied); with
+    ``environment``, ``${USERDATA}`` and every other ``${NAME}`` too, an unset one to nothing
+    (pandoc's ``resolveVars``: the name is all up to the next ``}``), so that what is checked is
+    what pandoc reads. Expanded after YAML has read the file, as pandoc does (a ``\x24{`` escape
+    is a ``${`` too)."""
+    if isinstance(value, dict):
+        return {k: _expand(v, path, environment=environment) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, path, environment=environment) for v in value]
+    if not isinstance(value, str):
+        return value
+    folder = str(Path(path).resolve().parent)
     if not environment:
-        return text
+        return value.replace("${.}", folder)
     data = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    values = {**os.environ, "USERDATA": str(Path(data) / "pandoc")}
-    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: values.get(m[1], m[0]), text)
+    values = {**os.environ, ".": folder, "USERDATA": str(Path(data) / "pandoc")}
+    return re.sub(r"\$\{([^}]*)\}", lambda m: values.get(m[1], ""), value)
 
 
 def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execute: bool) -> dict:
@@ -110,7 +123,9 @@ def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execut
 
     With a ``project`` (the build confines files): every file or folder a key of
     :data:`_FILE_KEYS` (or a filter, a Lua reader, a ``.theme`` style, the ``metadata``) names must
-    lie inside it, and the keys of :data:`_WRITING_KEYS` are refused. Without ``execute``
+    lie inside it, the keys of :data:`_WRITING_KEYS` are refused, and a reader (``from``,
+    ``reader``) that is not one of :data:`MARKDOWN_READERS` (or a Lua reader) is refused: org, rst
+    and LaTeX readers include files themselves. Without ``execute``
     (``--no-exec``): its filters are left out (pandoc's own ``citeproc`` stays), with a warning on
     stderr, and a Lua reader or a data folder (which holds Lua code pandoc runs) is refused.
 
@@ -123,9 +138,16 @@ def vet_deck_defaults(given: dict, path: str, *, project: Project | None, execut
         if not execute and given.get("data-dir"):
             raise OutsideProject(f"{source} gives data-dir: {given['data-dir']}; a data folder holds Lua code pandoc "
                                  "runs, and --no-exec runs none of the deck's code")
-        reader = str(given.get("from") or given.get("reader") or "").partition("+")[0]
+        key = "from" if given.get("from") else "reader"
+        reader = str(given.get(key) or "").partition("+")[0]
         if reader.endswith(".lua") and not execute:
             raise OutsideProject(f"{source} gives the reader {reader}, Lua code; --no-exec runs none of the deck's code")
+        if project is not None and reader and not reader.endswith(".lua") \
+                and re.split(r"[+-]", reader, maxsplit=1)[0] not in MARKDOWN_READERS:
+            raise OutsideProject(f"{source} gives {key}: {given[key]}; a deck is read as Markdown "
+                                 f"({', '.join(MARKDOWN_READERS)}, with +/- extensions): other readers (org's "
+                                 "#+INCLUDE, rst's include, LaTeX's \\input) read any file themselves, unchecked; "
+                                 f"pass {ALLOW_OPTION} to allow it")
         if project is not None:
             _confine_defaults(given, project, source, reader)
     except OutsideProject as exc:
@@ -186,8 +208,7 @@ def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions,
     """``vet``: for the deck's own defaults file, a function of its map that gives what is passed on
     (:func:`vet_deck_defaults`)."""
     try:
-        text = _expand(Path(path).read_text(), path, environment=vet is not None)
-        given = yaml.safe_load(text) or {}
+        given = _expand(yaml.safe_load(Path(path).read_text()) or {}, path, environment=vet is not None)
     except (OSError, yaml.YAMLError) as exc:
         raise PandocOptionError(f"the pandoc defaults file {path} cannot be read: {exc}") from None
     if not isinstance(given, dict):
@@ -202,7 +223,8 @@ def _split_defaults(path: str, out_dir: Path, stem: str, options: PandocOptions,
                        ("writing", lambda k: k not in _DROPPED_KEYS and k not in _READING_KEYS)):
         count = getattr(options, role).count("--defaults")  # the deck's file and the lecturer's: one file each
         written = out_dir / f"{stem}.{role}-defaults{f'-{count + 1}' if count else ''}.yaml"
-        written.write_text(yaml.safe_dump({k: v for k, v in given.items() if keep(k)}, allow_unicode=True))
+        text = yaml.safe_dump({k: v for k, v in given.items() if keep(k)}, allow_unicode=True)
+        write_atomic(written, text.encode())  # a link at its name is replaced, never written through
         getattr(options, role).extend(["--defaults", str(written)])
 
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 from filters.pipeline.errors import BuildError
+from filters.util.files import check_folder, write_atomic
 
 
 def web_modules() -> Path:
@@ -62,14 +63,15 @@ def reveal_assets(folder: Path, theme: str | None) -> list[str]:
     for source, target in files:
         for src in sorted(source.rglob("*")) if source.is_dir() else [source]:
             dst = target / src.relative_to(source) if source.is_dir() else target
-            if src.is_file() and (not dst.is_file() or (dst.stat().st_size, dst.stat().st_mtime_ns)
+            if src.is_file() and (dst.is_symlink() or not dst.is_file() or (dst.stat().st_size, dst.stat().st_mtime_ns)
                                   != (src.stat().st_size, src.stat().st_mtime_ns)):
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dst)
+                check_folder(dst.parent, folder, "the reveal.js folder")  # no link in it leads out
+                write_atomic(dst, src.read_bytes())  # a link at its name replaced, never written through
+                shutil.copystat(src, dst)
     theme_css = folder / "reveal.js" / "dist" / "theme" / f"{name}.css"
     # several themes @import web fonts: offline they would be requests that fail; their fallbacks stay
     text = theme_css.read_text()
     if _REMOTE_IMPORT.search(text):
-        theme_css.write_text(_REMOTE_IMPORT.sub("", text))
+        write_atomic(theme_css, _REMOTE_IMPORT.sub("", text).encode())
     return ["--katex=katex/", "--variable", "revealjs-url=reveal.js", "--variable", f"theme={name}",
             "--css", REVEAL_CSS.name]

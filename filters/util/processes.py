@@ -29,6 +29,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from filters.util.janitor import MARK, sweep
@@ -176,7 +177,8 @@ def become_subreaper() -> None:
 
 
 def _children() -> dict[int, list[int]]:
-    """Each process's children, from ``/proc/<pid>/stat`` (empty without ``/proc``)."""
+    """Each process's children, from ``/proc/<pid>/stat`` (empty without ``/proc``), zombies
+    included: one that just ended may have had a child a moment ago, given to its subreaper now."""
     children: dict[int, list[int]] = {}
     with contextlib.suppress(OSError):
         for name in os.listdir("/proc"):
@@ -188,7 +190,7 @@ def _children() -> dict[int, list[int]]:
             except OSError:
                 continue
             fields = stat[stat.rfind(b")") + 2:].split()  # after "(command)", which may hold spaces
-            if fields and fields[0] != b"Z":  # a zombie is dead already
+            if len(fields) > 1:
                 children.setdefault(int(fields[1]), []).append(int(name))
     return children
 
@@ -203,23 +205,44 @@ def _descendants(pid: int) -> set[int]:
     return found
 
 
+def _reap() -> None:
+    """Reap this process's children that have ended (zombies), without waiting."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+# How long the search for descendants waits between two rounds that find nothing: a process that
+# has just forked (``setsid -f``) shows its child in /proc, or hands it to its subreaper, by then.
+SETTLE_S = 0.02
+
+
 def kill_descendants(pid: int | None = None, *, itself: bool = False) -> None:
-    """Kill every descendant of ``pid`` (default: this process), and with ``itself`` ``pid`` too:
-    each stopped first (a stopped process starts no other), the search repeated until it finds no
-    new one, then all killed."""
+    """Kill every descendant of ``pid`` (default: this process, a subreaper, whose ended children
+    are reaped too), and with ``itself`` ``pid`` too: each stopped first (a stopped process starts
+    no other), the search (children by their parent's id in ``/proc``, recursively) repeated until
+    two rounds :data:`SETTLE_S` apart find nothing new (a process seen a moment ago may have forked
+    since and ended, its child given to the subreaper only then), then all killed."""
+    own = pid is None or pid == os.getpid()
     pid = os.getpid() if pid is None else pid
     stopped: set[int] = set()
     if itself:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGSTOP)
+    quiet = 0
     for _ in range(1000):
         found = _descendants(pid) - stopped
-        if not found:
-            break
         for child in found:
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(child, signal.SIGSTOP)
         stopped |= found
+        quiet = 0 if found else quiet + 1
+        if quiet >= 2:
+            break
+        if not found:
+            time.sleep(SETTLE_S)
     for child in stopped | ({pid} if itself else set()):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(child, signal.SIGKILL)
+    if own and not itself:
+        _reap()
