@@ -529,3 +529,16 @@ def test_a_picture_in_a_cached_run_blocks_text_is_refused_under_no_exec(where, c
     assert "El texto" in said and str(outside / "secret.png") in said and "outside the project" in said
     assert SECRET.encode() not in everything_written(proj / "build" / "figures")
     assert not (proj / "build" / "d.docx").exists()
+
+
+@pytest.mark.parametrize("fmt", ["beamer", "docx", "pptx"])
+def test_the_builds_own_figures_outside_the_project_pass_the_final_check(where, monkeypatch, fmt):
+    """Before: built from a folder outside the deck's project (as the project's own tests build the
+    lectures from a temporary folder), the check of the final document took the build's own
+    figures, under that folder's build/, for pictures the deck named outside its project, and
+    refused every deck with a live block."""
+    proj, outside = where
+    path = deck(proj, "# Atención\n\n```{.attention #fig-a caption=\"Una cabeza.\"}\nel gato duerme\n```\n")
+    monkeypatch.chdir(outside)
+    build(path, Path("build"), to=fmt)
+    assert list((outside / "build" / "figures" / "d").glob("fig-a.*"))

@@ -90,7 +90,7 @@ def check_files(doc: pf.Doc, settings: DeckSettings) -> None:
     check_pictures(doc, settings)
 
 
-def check_pictures(doc: pf.Doc, settings: DeckSettings) -> None:
+def check_pictures(doc: pf.Doc, settings: DeckSettings, *, produced: frozenset[int] = frozenset()) -> None:
     """When the build confines the deck's files: every picture in ``doc`` lies inside the project;
     in Word and PowerPoint, which fetch a picture's URL, a picture is no URL either. Called on the
     deck as read (early errors, before anything is computed) and on the document the filter hands
@@ -98,6 +98,8 @@ def check_pictures(doc: pf.Doc, settings: DeckSettings) -> None:
     in a ``.run`` block's ``slide.text`` (a cached one, too, which ``--no-exec`` shows) is there
     only then. pandoc reads a file for an Image alone: raw HTML's ``<img>`` is dropped by the
     Office writers and linked, never embedded, by reveal.js.
+
+    ``produced``: ``id()`` of the pictures the filter placed itself (its figures), not checked.
 
     Raises:
         BlockError: for each picture outside (its slide and path).
@@ -108,7 +110,7 @@ def check_pictures(doc: pf.Doc, settings: DeckSettings) -> None:
     errors = []
 
     def look(elem, _doc, title):
-        if isinstance(elem, pf.Image):
+        if isinstance(elem, pf.Image) and id(elem) not in produced:
             try:
                 project.check(elem.url, "a picture", urls=settings.fmt not in _EMBEDDING, source="the slide")
             except OutsideProject as exc:

@@ -49,6 +49,9 @@ class DocState:
     figures_dir: Path = Path(".")  # <figures-dir>/<deck>
     lang: str = "en"
     markdown: dict[str, list[pf.Inline]] = field(default_factory=dict)  # Markdown text → inlines, read once
+    # id() of each picture the filter placed itself (a figure it wrote under figures_dir, which may be
+    # an output folder outside the project that the lecturer chose): the final check leaves them be
+    produced: set[int] = field(default_factory=set)
 
     @property
     def fmt(self) -> str:  # pandoc's output format
@@ -172,7 +175,8 @@ def action(elem, doc):
 def finalize(doc: pf.Doc) -> None:
     state: DocState | None = getattr(doc, "attnslides", None)
     if state is not None:
-        checks.check_pictures(doc, state.settings)  # the final document: captions and slide.text in place
+        # the final document: captions and slide.text in place (their pictures are the deck's)
+        checks.check_pictures(doc, state.settings, produced=frozenset(state.produced))
         checks.check_code_width(doc, state.settings)
         doc.attnslides_settings = state.settings  # what the build reads back (filter_json)
         del doc.attnslides

@@ -52,6 +52,7 @@ class BlockOutput:
             # as pandoc's Markdown does: PowerPoint takes a figure's caption from it, HTML's readers use it
             alt = words("".join(pf.stringify(e) for e in caption))
         image = pf.Image(*alt, url=url, attributes={"height": height})
+        state.produced.add(id(image))  # the build's own figure, not a file the deck names
         if not caption:  # a Figure would get a bare number ("Figura 3:"): a centred picture instead
             return _centred(image, url, height, state.fmt)
         identifier = self.identifier if block.kind.output == "figure" or not self.identifier else f"{self.identifier}-{n}"
