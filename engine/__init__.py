@@ -10,6 +10,8 @@ Read the modules in this order, as the slides go:
 6. :mod:`engine.block`       LayerNorm, feed-forward, residual → Transformer block → encoder stack
 7. :mod:`engine.toy`         tasks learned live: reversing sequences, with one layer or a deep stack
 8. :mod:`engine.recurrent`   what attention replaced: an RNN, one step per token
+9. :mod:`engine.wordpiece`   BERT's WordPiece tokenizer (standard library only)
+10. :mod:`engine.pretrained` a real trained BERT (all-MiniLM-L6-v2) run by the modules above
 
 :mod:`engine.optim` is the written-out Adam of the live trainings.
 

