@@ -162,7 +162,8 @@ def test_the_starter_deck_builds_in_each_language(tmp_path, monkeypatch, lang):
              "es": ("Pesos de auto-atención de", "consulta", "peso de atención")}[lang]
     for word in words:
         assert word in text, word
-    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(KINDS)
+    runnable = [kind for kind in KINDS.values() if not kind.unavailable()]  # the model may be missing
+    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(runnable)
 
 
 # ---- the same deck as a handout, a Word file and a PowerPoint file ----

@@ -18,8 +18,7 @@ from filters.blocks.kind import Kind, Matrix
 from filters.blocks.options import FigureOptions, option
 from filters.blocks.parsers import as_int, as_str, int_list, optional
 from filters.errors import BlockError
-from filters.kinds._pretrained import (HEADS, LAYERS, MODEL_NAME, RULE_LABELS, ModelSentenceOptions, as_head,
-                                       missing)
+from filters.kinds._pretrained import HEADS, LAYERS, MODEL_NAME, RULE_LABELS, ModelSentenceOptions, as_head, missing
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -154,8 +153,10 @@ KIND = Kind("head-view", HeadViewOptions, compute, output="figure", draw=draw, c
     "es": {**RULE_LABELS["es"], "layer": "capa {layer}"},
     "en": {**RULE_LABELS["en"], "layer": "layer {layer}"},
 }, captions={
-    "es": "Atención de all-MiniLM-L6-v2 (capa y cabezas en la figura) sobre «{sentence}»: cada línea va de una query (izquierda) "
+    "es": "Atención de all-MiniLM-L6-v2 (capa y cabezas en la figura) sobre «{sentence}»: cada línea va de una query "
+          "(izquierda) "
           "a una key (derecha), tan ancha y opaca como su peso; un color por cabeza.",
-    "en": "Attention of all-MiniLM-L6-v2 (layer and heads in the figure) on “{sentence}”: each line goes from a query (left) to a key "
+    "en": "Attention of all-MiniLM-L6-v2 (layer and heads in the figure) on “{sentence}”: each line goes from a query (left) "
+          "to a key "
           "(right), as wide and opaque as its weight; one colour per head.",
 })

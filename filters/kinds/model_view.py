@@ -102,7 +102,7 @@ def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
     scale = projected_scale(fig, options.height)
     size = LABEL_PT / scale  # figure points
     axes = fig.subplots(R, C, squeeze=False)
-    for (r, c), ax in np.ndenumerate(axes):
+    for (r, c), ax in _cells(axes):
         image = ax.imshow(weights[r, c], cmap=options.cmap, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1],
                           interpolation="nearest", aspect="auto")
         ax.set_xticks([])
@@ -162,7 +162,7 @@ def _label_tokens(fig, axes, tokens: list[str], size: float, scale: float) -> bo
     width, height = _points(axes[0, 0])
     if min(width, height) / len(tokens) >= size * 0.95:
         return True
-    for (r, c), ax in _cells(axes):
+    for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
     return False

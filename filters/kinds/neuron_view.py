@@ -48,7 +48,8 @@ class NeuronViewOptions(FigureOptions, ModelSentenceOptions):
     query: str = option("", as_str, help="the query token (as the model cuts the sentence; its first occurrence); "
                                          "default: the first word of a word->word head, else the first token after "
                                          "[CLS]")
-    dims: int = option(4, as_int(1, 6), help="how many of q's and k's 32 dimensions are printed (the scores use all)")
+    dims: int = option(4, as_int(1, 8), help="how many of q's and k's 32 dimensions are printed (the scores use all; "
+                                            "as many as the slide's width allows at 7 pt: about 4)")
 
 
 class NeuronViewData(TypedDict):
@@ -99,6 +100,24 @@ def compute(options: NeuronViewOptions, device: str = "cpu") -> NeuronViewData:
     }
 
 
+def _columns(tokens: list[str], dims: int, size: float, width: float):
+    """Where the table's columns stand, in figure points: token | k[0] … k[dims−1] | … |
+    q·k/√d_k | softmax bar and number. Returns ``(char, label, number, x_dims, x_dots, x_score, x_bar)``.
+
+    Raises:
+        BlockError: (key ``dims``) when they do not fit ``width``."""
+    char = 0.6 * size  # about the width of a digit
+    label = max(len(f"k «{t}»") for t in tokens) * char + char
+    number = 5.8 * char  # "-0.69" and a gap
+    x_dims = [label + number * (d + 0.5) for d in range(dims)]
+    x_dots, x_score = label + number * dims + char, label + number * dims + 6.5 * char
+    x_bar = x_score + 4 * char
+    if x_bar + 9 * char > width:
+        raise BlockError(f"{dims} dimensions beside tokens as long as these do not fit the slide's width at "
+                         f"{LABEL_PT:g} pt: show fewer dimensions", key="dims")
+    return char, label, number, x_dims, x_dots, x_score, x_bar
+
+
 def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
     """A table: one row per key (its token, the first ``dims`` numbers of k, q·k/√d_k, the weight as
     a bar and a number), under the row of q; cells shaded by their sign and size."""
@@ -113,32 +132,32 @@ def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
     L = len(tokens)
     q, k = np.asarray(data["q"]), np.asarray(data["k"])
     fig = slide_figure((4.6, 3.4), options.height)
+    fig.set_layout_engine("none")  # placed by hand: a table, in points
     scale = projected_scale(fig, options.height)
     size = LABEL_PT / scale
     rows = L + 2.6  # the header, q, a gap, then the keys
     if fig.get_figheight() * 72 * 0.85 / rows < size * 1.05:
         raise BlockError(f"{L} tokens, one row each, would be under {LABEL_PT:g} pt on the slide: use a shorter "
                          "sentence or a larger height", key="sentence")
-    ax = fig.add_subplot()
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.8))  # x in figure points; the title above
     ax.set_axis_off()
-    # columns: token | k[0] … k[dims−1] | … | q·k/√d_k | weight bar
-    x_dims = [1.6 + 1.25 * d for d in range(dims)]
-    x_dots, x_score, x_bar = x_dims[-1] + 0.95, x_dims[-1] + 2.1, x_dims[-1] + 3.2
-    ax.set_xlim(-0.2, x_bar + 3.0)
+    char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, dims, size, fig.get_figwidth() * 72)
+    ax.set_xlim(0, fig.get_figwidth() * 72)
     ax.set_ylim(L + 1.5, -1.1)
+    unit = number * 0.48  # half a cell's width, in points
     largest = float(np.abs(np.r_[q[:dims], k[:, :dims].ravel()]).max()) or 1.0
     cmap = matplotlib.colormaps["RdBu_r"]
 
     def cell(x, y, value, *, bold=False):
         # red above 0, blue below, pale enough for black digits (the middle 70% of the map)
-        ax.add_patch(Rectangle((x - 0.58, y - 0.45), 1.16, 0.9, color=cmap(0.5 + 0.35 * value / largest), lw=0))
+        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, color=cmap(0.5 + 0.35 * value / largest), lw=0))
         ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=size, fontweight="bold" if bold else "normal")
 
     for d, x in enumerate(x_dims):  # the header: which dimension
         ax.text(x, -0.6, f"[{d}]", ha="center", va="center", fontsize=size, style="italic")
     ax.text(x_score, -0.6, r"$q\cdot k_j/\sqrt{d_k}$", ha="center", va="center", fontsize=size)
-    ax.text(x_bar + 0.3, -0.6, "softmax", ha="left", va="center", fontsize=size)
-    ax.text(0.9, 0.4, f"q «{data['query']}»", ha="right", va="center", fontsize=size, fontweight="bold")
+    ax.text(x_bar, -0.6, "softmax", ha="left", va="center", fontsize=size)
+    ax.text(label - char, 0.4, f"q «{data['query']}»", ha="right", va="center", fontsize=size, fontweight="bold")
     for d, x in enumerate(x_dims):
         cell(x, 0.4, q[d], bold=True)
     ax.text(x_dots, 0.4, "…", ha="center", va="center", fontsize=size)
@@ -146,18 +165,18 @@ def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
     best = int(np.argmax(data["weights"]))
     for j, token in enumerate(tokens):
         y = top + j
-        ax.text(0.9, y, f"k «{token}»", ha="right", va="center", fontsize=size,
+        ax.text(label - char, y, f"k «{token}»", ha="right", va="center", fontsize=size,
                 fontweight="bold" if j == best else "normal")
         for d, x in enumerate(x_dims):
             cell(x, y, k[j, d])
         ax.text(x_dots, y, "…", ha="center", va="center", fontsize=size)
-        ax.text(x_score + 0.55, y, f"{data['scores'][j]:.2f}", ha="right", va="center", fontsize=size)
+        ax.text(x_score + 3.2 * char, y, f"{data['scores'][j]:.2f}", ha="right", va="center", fontsize=size)
         w = data["weights"][j]
-        ax.add_patch(Rectangle((x_bar, y - 0.35), 1.9 * w, 0.7, color="#0072B2", lw=0))
-        ax.text(x_bar + 1.9 * w + 0.1, y, f"{w:.2f}", ha="left", va="center", fontsize=size)
+        ax.add_patch(Rectangle((x_bar, y - 0.35), 4 * char * w, 0.7, color="#0072B2", lw=0))
+        ax.text(x_bar + 4 * char * w + char / 2, y, f"{w:.2f}", ha="left", va="center", fontsize=size)
     found = Found(data["layer"], data["head"], data["rule"], data["measure"])
     formula = labels["formula"].format(d_k=data["d_k"], dims=dims)
-    ax.set_title(f"{head_title(found, labels)}\n{formula}", fontsize=size, linespacing=1.3)
+    fig.suptitle(f"{head_title(found, labels)}\n{formula}", fontsize=size, linespacing=1.3, y=0.99, va="top")
     return fig
 
 
