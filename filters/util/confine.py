@@ -139,7 +139,7 @@ METADATA_FILES = ("bibliography", "csl", "citation-abbreviations", "css")
 
 
 def check_metadata(meta, project: Project, *, source: str = "the deck's metadata") -> None:
-    """Refuse a file in ``meta`` (a map, as YAML or panflute give it) under :data:`METADATA_FILES`
+    """Refuse a file in ``meta`` (a map, as YAML or the pandoc filter gives it) under :data:`METADATA_FILES`
     that lies outside ``project`` (``css`` may be a link: the build fetches none).
 
     Raises:
