@@ -153,10 +153,9 @@ KIND = Kind("head-view", HeadViewOptions, compute, output="figure", draw=draw, c
     "es": {**RULE_LABELS["es"], "layer": "capa {layer}"},
     "en": {**RULE_LABELS["en"], "layer": "layer {layer}"},
 }, captions={
-    "es": "Atención de all-MiniLM-L6-v2 (capa y cabezas en la figura) sobre «{sentence}»: cada línea va de una query "
-          "(izquierda) "
-          "a una key (derecha), tan ancha y opaca como su peso; un color por cabeza.",
-    "en": "Attention of all-MiniLM-L6-v2 (layer and heads in the figure) on “{sentence}”: each line goes from a query (left) "
-          "to a key "
-          "(right), as wide and opaque as its weight; one colour per head.",
+    # short: with the sentence they must fit under a figure of the default height (the starter deck checks)
+    "es": "Atención de all-MiniLM-L6-v2 sobre «{sentence}»: cada línea va de una query (izquierda) a una key "
+          "(derecha), tan ancha y opaca como su peso; un color por cabeza.",
+    "en": "Attention of all-MiniLM-L6-v2 on “{sentence}”: each line goes from a query (left) to a key (right), "
+          "as wide and opaque as its weight; one colour per head.",
 })
