@@ -21,6 +21,15 @@ needs_latex = pytest.mark.skipif(not all(shutil.which(t) for t in ("pdflatex", "
 needs_lualatex = pytest.mark.skipif(not shutil.which("lualatex"), reason="needs lualatex: run `make setup`")
 
 
+def skip_without_model() -> None:
+    """Skip, naming the command that installs it, when the pretrained model the lectures run
+    (all-MiniLM-L6-v2) is not installed: without it, a lecture stops (as it should)."""
+    from filters.kinds._pretrained import missing
+
+    if missing():
+        pytest.skip(f"the lectures run the pretrained model: {missing()}")
+
+
 @pytest.fixture
 def build_dirs(tmp_path, monkeypatch):
     """Figures and cache folders of one test, as ``attnslides:`` metadata: inside the test's own

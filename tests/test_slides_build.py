@@ -10,7 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, frames, needs_latex
+from conftest import ROOT, frames, needs_latex, skip_without_model
 
 from filters.pipeline.build import build
 
@@ -26,6 +26,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Build the deck once, in a fresh folder (figures and cache under its build/)."""
+    skip_without_model()
     work = tmp_path_factory.mktemp("deck")
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
@@ -134,18 +135,76 @@ def pdf_text(pdf: Path) -> str:
     return " ".join(subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split())
 
 
-def test_the_second_lecture_builds_with_every_new_kind_and_two_run_blocks(tmp_path, monkeypatch):
+SECOND = ROOT / "slides" / "transformers-2.md"
+
+
+@pytest.fixture(scope="module")
+def second(tmp_path_factory):
+    """The second lecture built once: its folder and its PDF's text."""
+    skip_without_model()
+    work = tmp_path_factory.mktemp("second")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(work)
+        pdf = build(SECOND, Path("build"))
+    return work, pdf_text(work / pdf)
+
+
+def test_the_second_lecture_builds_with_every_new_kind_and_two_run_blocks(second):
     from filters.pandoc.scan import live_blocks
 
-    deck = ROOT / "slides" / "transformers-2.md"
-    kinds = [block.kind for block in live_blocks(deck.read_text())]
-    assert {"multihead", "block", "posenc-compare", "attention-steps", "trained-attention"} <= set(kinds)
+    kinds = [block.kind for block in live_blocks(SECOND.read_text())]
+    assert {"multihead", "block", "posenc-compare", "attention-steps", "trained-attention", "model-view",
+            "head-view"} <= set(kinds)
     assert kinds.count("run") >= 2
-    monkeypatch.chdir(tmp_path)
-    text = pdf_text(tmp_path / build(deck, Path("build")))
-    for title in frame_titles(deck.read_text()):
+    _, text = second
+    for title in frame_titles(SECOND.read_text()):
         assert title.split("$")[0].strip() in text, title
     assert "-∞" in text or "−∞" in text, "the causal worked example shows masked scores"
+
+
+def test_the_heads_the_second_lecture_names_are_the_ones_the_weights_single_out(second):
+    """Each head a slide names (its figure's title: layer, head, measure) is the best of the 72 by
+    its rule, recomputed here in numpy from the model's own attention weights; the model view
+    draws the model's weights."""
+    import numpy as np
+
+    import engine.pretrained
+
+    work, text = second
+    figures = work / "build" / "figures" / "transformers-2"
+    model = engine.pretrained.load()
+
+    def weights(sentence):  # (6, 12, L, L)
+        out = model(sentence)
+        return out.tokens[0], np.stack([a[0].double().numpy() for a in out.attentions])
+
+    def best(scores):
+        layer, head = np.unravel_index(np.argmax(scores), scores.shape)
+        return int(layer), int(head), float(scores[layer, head])
+
+    def rules(tokens, A):
+        L = len(tokens)
+        return {
+            "previous-token": best(np.mean([A[..., i, i - 1] for i in range(1, L)], axis=0)),
+            "cls-sink": best(A[..., :, 0].mean(-1)),
+            "it->animal": best(A[..., tokens.index("it"), tokens.index("animal")]) if "animal" in tokens else None,
+        }
+
+    for name, rule, words in [("fig-cabeza-anterior", "previous-token", "peso medio en el token anterior"),
+                              ("fig-cabeza-cls", "cls-sink", "peso medio en [CLS]"),
+                              ("fig-cabeza-it", "it->animal", "peso de «it» en «animal»")]:
+        data = json.loads((figures / f"{name}.json").read_text())
+        tokens, A = weights(data["sentence"])
+        layer, head, measure = rules(tokens, A)[rule]
+        assert (data["rule"], data["layer"], data["heads"]) == (rule, layer, [head]), name
+        assert data["measure"] == pytest.approx(measure, abs=1e-6), name
+        assert f"capa {layer}, cabeza {head} {words}: {measure:.2f}" in text, name
+    assert data["query"] == "it" and data["tokens"][data["queries"][0]] == "it"
+
+    view = json.loads((figures / "fig-modelo-real.json").read_text())
+    tokens, A = weights(view["sentence"])
+    assert view["tokens"] == tokens and (view["layers"], view["heads"]) == (list(range(6)), list(range(12)))
+    np.testing.assert_allclose(np.asarray(view["weights"]), A, atol=1e-6)
 
 
 @pytest.mark.parametrize("lang", ["en", "es"])
@@ -162,7 +221,8 @@ def test_the_starter_deck_builds_in_each_language(tmp_path, monkeypatch, lang):
              "es": ("Pesos de auto-atención de", "consulta", "peso de atención")}[lang]
     for word in words:
         assert word in text, word
-    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(KINDS)
+    runnable = [kind for kind in KINDS.values() if not kind.unavailable()]  # the model may be missing
+    assert len(list((tmp_path / "build" / "figures" / "deck").glob("*.json"))) == len(runnable)
 
 
 # ---- the same deck as a handout, a Word file and a PowerPoint file ----

@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, filter_deck, frames
+from conftest import ROOT, filter_deck, frames, skip_without_model
 
 DECK = ROOT / "slides" / "transformers-1.md"
 QUESTIONS = ["¿Qué significa que un modelo \"entienda\" una secuencia?", "¿Por qué un MLP falla aquí?",
@@ -26,6 +26,7 @@ QUESTIONS = ["¿Qué significa que un modelo \"entienda\" una secuencia?", "¿Po
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """Every live block of the lecture, computed once: its JSON data by block id."""
+    skip_without_model()
     folder = tmp_path_factory.mktemp("lecture")
     dirs = {"figures-dir": "build/figures", "cache-dir": "build/cache", "jobs": 0}
     with pytest.MonkeyPatch.context() as mp:
@@ -76,6 +77,28 @@ def test_embeddings_cluster_by_topic_and_the_numbers_are_right(data):
     _, eigenvectors = np.linalg.eigh(np.cov(centred.T))
     expected = centred @ eigenvectors[:, ::-1][:, :2]
     np.testing.assert_allclose(np.abs(emb["projection"]), np.abs(expected), atol=1e-3)
+
+
+def test_a_real_english_model_cuts_spanish_words_into_english_pieces(data):
+    """The WordPiece slide: its pieces are Google's WordPiece as transformers ports it, over the
+    model's own vocabulary (an independent implementation); the Spanish sentence is cut into more
+    pieces per word than its English twin, and the slide says the model is English-only."""
+    pytest.importorskip("transformers", reason="the reference tokenizer is a [dev] dependency")
+    import engine.pretrained
+
+    try:  # transformers 5 renamed the Python port (its BertTokenizer is the Rust one)
+        from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy as Reference
+    except ImportError:
+        from transformers import BertTokenizer as Reference
+    reference = Reference(vocab_file=str(engine.pretrained.installed_folder() / "vocab.txt"), do_lower_case=True)
+    block = data["fig-wordpiece"]
+    frases, piezas = block["data"]["frases"], block["data"]["piezas"]
+    for language, sentence in frases.items():
+        assert piezas[language] == [reference.tokenize(word) for word in sentence.split()], language
+    per_word = {language: sum(map(len, cut)) / len(cut) for language, cut in piezas.items()}
+    assert per_word["español"] > 1.5 > per_word["inglés"]
+    text = next(o["text"] for o in block["outputs"] if "text" in o)
+    assert "solo inglés" in text and f"{len(reference.vocab):,}".replace(",", " ") in text
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -99,6 +99,9 @@ class Kind:
             its cache key.
         module: the module that defines the kind (by default its options' module; the cache key
             starts there).
+        requires: ``requires() -> str | None``: why the kind cannot run here (a package it needs is
+            not installed, and the command that installs it), or ``None`` when it can. Cheap (no
+            heavy imports): the starter deck leaves out a kind that cannot run, and its tests skip.
     """
 
     name: str
@@ -119,6 +122,7 @@ class Kind:
     memory_option: str | None = None
     files: tuple[str, ...] = ()
     module: str = ""
+    requires: Callable[[], str | None] | None = None
 
     def __post_init__(self):
         if not self.module and isinstance(self.options, type):
@@ -215,6 +219,10 @@ class Kind:
             except (KeyError, IndexError, ValueError) as exc:
                 found.append(f"the caption in '{lang}' cannot be filled from the options: {type(exc).__name__}: {exc}")
         return found
+
+    def unavailable(self) -> str | None:
+        """Why this kind cannot run here (see ``requires``), or ``None``."""
+        return self.requires() if self.requires else None
 
     def labels_for(self, lang: str) -> dict[str, str]:
         """The words of this kind's figure in ``lang``: the shared ones and its own."""

@@ -179,9 +179,11 @@ def _engine():
     import engine.masks
     import engine.optim
     import engine.positional
+    import engine.pretrained
     import engine.recurrent
     import engine.tokens
-    import engine.toy  # noqa: F401
+    import engine.toy
+    import engine.wordpiece  # noqa: F401
 
     return engine
 

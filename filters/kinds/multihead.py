@@ -17,8 +17,9 @@ from filters.blocks.kind import Kind, Matrix, as_list
 from filters.blocks.options import FigureOptions, HeatmapOptions, option
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
-from filters.blocks.parsers import as_bool, as_int
+from filters.blocks.parsers import as_bool, as_choice, as_int, optional
 from filters.errors import BlockError
+from filters.kinds._pretrained import LAYERS, MODEL, MODEL_HELP
 from filters.kinds._sentence import SentenceOptions
 
 EXAMPLES = {
@@ -38,10 +39,17 @@ class MultiheadOptions(FigureOptions, HeatmapOptions, SentenceOptions):
     heads: int = option(4, as_int(2, 8), help="number of heads H (2 to 8); must divide d_model")
     positional: bool = option(True, as_bool, help="add the sinusoidal positional encoding to the embeddings")
     causal: bool = option(False, as_bool, help="causal mask: each token sees only itself and earlier tokens")
+    model: str = option("none", as_choice("none", MODEL), help=MODEL_HELP + "; `heads` shows its first heads")
+    layer: int | None = option(None, optional(as_int(0, LAYERS - 1)), help="with model: the layer (default 0)")
 
     def validate(self) -> None:
         super().validate()
-        if self.d_model % self.heads:
+        if self.model != "none" and self.causal:
+            raise BlockError("a real model's heads have their own weights: causal applies to the toy weights only "
+                             "(model: none)", key="causal")
+        if self.model == "none" and self.layer is not None:
+            raise BlockError(f"layer chooses a layer of a real model: add model: {MODEL}", key="layer")
+        if self.model == "none" and self.d_model % self.heads:
             raise BlockError(f"d_model = {self.d_model} must be divisible by heads = {self.heads}", key="heads")
         most = max_tokens_for(self.heads)
         if len(self.tokens) > most:
@@ -74,7 +82,9 @@ class MultiheadData(TypedDict):
     x: Matrix  # (L, d_model): the layer's input, embeddings (+ positions)
     head_weights: list[Matrix]  # (H, L, L), each row sums to 1
     average_weights: Matrix  # (L, L): their mean over heads
-    output: Matrix  # (L, d_model) = Concat(head_1, …, head_H) W_O
+    output: Matrix  # (L, d_model) = Concat(head_1, …, head_H) W_O (with model: of all the layer's heads)
+    model: str  # "none", or the real model whose heads these are ("all-MiniLM-L6-v2")
+    layer: int | None  # with model: the layer (from 0); its heads 0 … heads − 1 are shown
 
 
 def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
@@ -88,6 +98,8 @@ def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
     from engine.tokens import Vocabulary
     from filters.kinds._sentence import embed
 
+    if options.model != "none":
+        return _real_heads(options)
     dev = pick(device)
     tokens = options.tokens
     vocab = Vocabulary(tokens)
@@ -105,6 +117,23 @@ def compute(options: MultiheadOptions, device: str = "cpu") -> MultiheadData:
         "head_weights": as_list(weights[0]),
         "average_weights": as_list(weights[0].mean(0)),
         "output": as_list(output[0]),
+        "model": "none", "layer": None,
+    }
+
+
+def _real_heads(options: MultiheadOptions) -> MultiheadData:
+    """The first ``heads`` heads of one layer of the pretrained model (it runs on the CPU)."""
+    from filters.kinds._pretrained import D_K, MODEL_NAME, layer_steps
+
+    layer = options.layer or 0
+    steps = layer_steps(options.sentence, layer, max_tokens=max_tokens_for(options.heads))
+    weights = steps.weights[:options.heads]  # (heads, L, L)
+    return {
+        "kind": "multihead", "sentence": options.sentence, "seed": options.seed, "d_model": steps.x.shape[-1],
+        "heads": options.heads, "d_k": D_K, "positional": True, "causal": False, "device": "cpu",
+        "tokens": steps.tokens, "x": steps.x.tolist(), "head_weights": weights.tolist(),
+        "average_weights": weights.mean(0).tolist(), "output": steps.output.tolist(),
+        "model": MODEL_NAME, "layer": layer,
     }
 
 
@@ -112,8 +141,10 @@ def draw(data: MultiheadData, options: MultiheadOptions, labels: dict):
     """One heatmap per head."""
     from filters.figures.heatmap import heads_figure
 
+    titles = None if data["model"] == "none" else [f"L{data['layer']} H{h}" for h in range(data["heads"])]
     return heads_figure(data["head_weights"], data["tokens"], data["tokens"], labels=labels, height=options.height,
-                        precision=options.precision, annotate=options.annotate, cmap=options.cmap)
+                        precision=options.precision, annotate=options.annotate, cmap=options.cmap, titles=titles,
+                        title=None if data["model"] == "none" else data["model"])
 
 
 KIND = Kind("multihead", MultiheadOptions, compute, output="figure", draw=draw, cost=1.5, examples=EXAMPLES,

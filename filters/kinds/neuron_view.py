@@ -1,0 +1,192 @@
+"""``.neuron-view``: one query of one head of the pretrained model, opened up: its ``q``, each key's
+``k`` (a few dimensions shown), ``q·k/√d_k`` and the softmax — eq. (1) with the model's own numbers
+(bertviz's neuron view, as a vector figure).
+
+````markdown
+```{.neuron-view #fig-q-it head=it->animal query=it}
+The animal didn't cross the street because it was too tired
+```
+````
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypedDict
+
+from filters.blocks.kind import Kind, Matrix
+from filters.blocks.options import FigureOptions, option
+from filters.blocks.parsers import as_int, as_str, optional
+from filters.errors import BlockError
+from filters.kinds._pretrained import D_K, LAYERS, MODEL_NAME, RULE_LABELS, ModelSentenceOptions, as_head, missing
+
+# This kind's frame in the starter deck of `attnslides new`, in each language.
+EXAMPLES = {
+    "es": "# Una query por dentro\n\n```{.neuron-view #neurona head=it->animal query=it}\n"
+          "The animal didn't cross the street because it was too tired\n```",
+    "en": "# One query, opened up\n\n```{.neuron-view #neuron head=it->animal query=it}\n"
+          "The animal didn't cross the street because it was too tired\n```",
+}
+
+LABEL_PT = 7.0  # every number and token, as projected on the slide: at least this, or the block is refused
+MAX_TOKENS = 20
+
+
+@dataclass(frozen=True)
+class NeuronViewOptions(FigureOptions, ModelSentenceOptions):
+    """``.neuron-view``: one query token in one head of the pretrained model all-MiniLM-L6-v2,
+    opened up: its query ``q``, each key ``k_j`` (the first few of their d_k = 32 dimensions),
+    the scores ``q·k_j/√d_k`` over all 32, and their softmax, the head's attention weights.
+
+    Layers and heads are numbered from 0; ``head`` may name what the head does (``it->animal``,
+    ``previous-token`` …), and the code finds it."""
+
+    layer: int | None = option(None, optional(as_int(0, LAYERS - 1)),
+                               help=f"the layer, 0 to {LAYERS - 1} (default: 0, or where `head` finds its head)")
+    head: int | str = option(0, as_head, help="the head: its number, or what it does, found from the weights: "
+                             "previous-token, next-token, cls-sink, sep-sink, or word->word (it->animal)")
+    query: str = option("", as_str, help="the query token (as the model cuts the sentence; its first occurrence); "
+                                         "default: the first word of a word->word head, else the first token after "
+                                         "[CLS]")
+    dims: int = option(4, as_int(1, 8), help="how many of q's and k's 32 dimensions are printed (the scores use all; "
+                                            "as many as the slide's width allows at 7 pt: about 4)")
+
+
+class NeuronViewData(TypedDict):
+    """What ``.neuron-view`` computes (``<id>.json``)."""
+
+    kind: str
+    model: str
+    sentence: str
+    tokens: list[str]  # L WordPiece tokens, [CLS] first, [SEP] last
+    layer: int
+    head: int
+    rule: str  # what `head` asked for ("it->animal" …), "" for a head given by number
+    measure: float | None  # the rule's measure of the head found
+    query: str
+    query_index: int  # i: the query's position
+    d_k: int
+    q: list[float]  # (d_k,): the head's query of token i
+    k: Matrix  # (L, d_k): the head's keys
+    scores: list[float]  # (L,): q·k_j / √d_k
+    weights: list[float]  # (L,): softmax of the scores (the head's row i: sums to 1)
+    model_weights: list[float]  # (L,): the same row as the model returns it (equal to weights up to rounding)
+
+
+def compute(options: NeuronViewOptions, device: str = "cpu") -> NeuronViewData:
+    """``softmax(q·k_j/√d_k)`` for the query, from the head's own q and k (the model runs on the CPU)."""
+    import numpy as np
+
+    from filters.kinds._pretrained import find_head, run, token_index
+
+    found = run(options.sentence, max_tokens=MAX_TOKENS)
+    tokens = found.tokens
+    chosen = find_head(options.head, found.weights, tokens, layer=options.layer)
+    query = options.query or (chosen.rule.split("->")[0] if "->" in chosen.rule else tokens[1])
+    i = token_index(tokens, query, "query")
+    q = found.queries[chosen.layer, chosen.head, i]  # (d_k,)
+    k = found.keys[chosen.layer, chosen.head]  # (L, d_k)
+    if q.shape[-1] != D_K:
+        raise BlockError(f"the model's heads are {q.shape[-1]} wide, not {D_K}")
+    scores = k @ q / np.sqrt(D_K)  # (L,): eq. (1), one row
+    weights = np.exp(scores - scores.max())
+    weights /= weights.sum()
+    return {
+        "kind": "neuron-view", "model": MODEL_NAME, "sentence": options.sentence, "tokens": tokens,
+        "layer": chosen.layer, "head": chosen.head, "rule": chosen.rule, "measure": chosen.measure,
+        "query": tokens[i], "query_index": i, "d_k": D_K,
+        "q": q.tolist(), "k": k.tolist(), "scores": scores.tolist(), "weights": weights.tolist(),
+        "model_weights": found.weights[chosen.layer, chosen.head, i].tolist(),
+    }
+
+
+def _columns(tokens: list[str], dims: int, size: float, width: float):
+    """Where the table's columns stand, in figure points: token | k[0] … k[dims−1] | … |
+    q·k/√d_k | softmax bar and number. Returns ``(char, label, number, x_dims, x_dots, x_score, x_bar)``.
+
+    Raises:
+        BlockError: (key ``dims``) when they do not fit ``width``."""
+    char = 0.6 * size  # about the width of a digit
+    label = max(len(f"k «{t}»") for t in tokens) * char + char
+    number = 5.8 * char  # "-0.69" and a gap
+    x_dims = [label + number * (d + 0.5) for d in range(dims)]
+    x_dots, x_score = label + number * dims + char, label + number * dims + 6.5 * char
+    x_bar = x_score + 4 * char
+    if x_bar + 9 * char > width:
+        raise BlockError(f"{dims} dimensions beside tokens as long as these do not fit the slide's width at "
+                         f"{LABEL_PT:g} pt: show fewer dimensions", key="dims")
+    return char, label, number, x_dims, x_dots, x_score, x_bar
+
+
+def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
+    """A table: one row per key (its token, the first ``dims`` numbers of k, q·k/√d_k, the weight as
+    a bar and a number), under the row of q; cells shaded by their sign and size."""
+    import matplotlib
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    from filters.figures.render import projected_scale, slide_figure
+    from filters.kinds._pretrained import Found, head_title
+
+    tokens, dims = data["tokens"], options.dims
+    L = len(tokens)
+    q, k = np.asarray(data["q"]), np.asarray(data["k"])
+    fig = slide_figure((4.6, 3.4), options.height)
+    fig.set_layout_engine("none")  # placed by hand: a table, in points
+    scale = projected_scale(fig, options.height)
+    size = LABEL_PT / scale
+    rows = L + 2.6  # the header, q, a gap, then the keys
+    if fig.get_figheight() * 72 * 0.85 / rows < size * 1.05:
+        raise BlockError(f"{L} tokens, one row each, would be under {LABEL_PT:g} pt on the slide: use a shorter "
+                         "sentence or a larger height", key="sentence")
+    ax = fig.add_axes((0.0, 0.0, 1.0, 0.8))  # x in figure points; the title above
+    ax.set_axis_off()
+    char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, dims, size, fig.get_figwidth() * 72)
+    ax.set_xlim(0, fig.get_figwidth() * 72)
+    ax.set_ylim(L + 1.5, -1.1)
+    unit = number * 0.48  # half a cell's width, in points
+    largest = float(np.abs(np.r_[q[:dims], k[:, :dims].ravel()]).max()) or 1.0
+    cmap = matplotlib.colormaps["RdBu_r"]
+
+    def cell(x, y, value, *, bold=False):
+        # red above 0, blue below, pale enough for black digits (the middle 70% of the map)
+        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, color=cmap(0.5 + 0.35 * value / largest), lw=0))
+        ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=size, fontweight="bold" if bold else "normal")
+
+    for d, x in enumerate(x_dims):  # the header: which dimension
+        ax.text(x, -0.6, f"[{d}]", ha="center", va="center", fontsize=size, style="italic")
+    ax.text(x_score, -0.6, r"$q\cdot k_j/\sqrt{d_k}$", ha="center", va="center", fontsize=size)
+    ax.text(x_bar, -0.6, "softmax", ha="left", va="center", fontsize=size)
+    ax.text(label - char, 0.4, f"q «{data['query']}»", ha="right", va="center", fontsize=size, fontweight="bold")
+    for d, x in enumerate(x_dims):
+        cell(x, 0.4, q[d], bold=True)
+    ax.text(x_dots, 0.4, "…", ha="center", va="center", fontsize=size)
+    top = 1.5
+    best = int(np.argmax(data["weights"]))
+    for j, token in enumerate(tokens):
+        y = top + j
+        ax.text(label - char, y, f"k «{token}»", ha="right", va="center", fontsize=size,
+                fontweight="bold" if j == best else "normal")
+        for d, x in enumerate(x_dims):
+            cell(x, y, k[j, d])
+        ax.text(x_dots, y, "…", ha="center", va="center", fontsize=size)
+        ax.text(x_score + 3.2 * char, y, f"{data['scores'][j]:.2f}", ha="right", va="center", fontsize=size)
+        w = data["weights"][j]
+        ax.add_patch(Rectangle((x_bar, y - 0.35), 4 * char * w, 0.7, color="#0072B2", lw=0))
+        ax.text(x_bar + 4 * char * w + char / 2, y, f"{w:.2f}", ha="left", va="center", fontsize=size)
+    found = Found(data["layer"], data["head"], data["rule"], data["measure"])
+    formula = labels["formula"].format(d_k=data["d_k"], dims=dims)
+    fig.suptitle(f"{head_title(found, labels)}\n{formula}", fontsize=size, linespacing=1.3, y=0.99, va="top")
+    return fig
+
+
+KIND = Kind("neuron-view", NeuronViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,
+            requires=missing, labels={
+    "es": {**RULE_LABELS["es"], "formula": "softmax(q·k/√{d_k}) con las {d_k} dimensiones; se ven {dims}"},
+    "en": {**RULE_LABELS["en"], "formula": "softmax(q·k/√{d_k}) over all {d_k} dimensions; {dims} shown"},
+}, captions={
+    "es": "Una query de all-MiniLM-L6-v2 por dentro, sobre «{sentence}»: su q, la k de cada token, "
+          "$q\\cdot k/\\sqrt{{d_k}}$ y el softmax, con los números del propio modelo.",
+    "en": "One query of all-MiniLM-L6-v2 opened up, on “{sentence}”: its q, each token's k, "
+          "$q\\cdot k/\\sqrt{{d_k}}$ and the softmax, with the model's own numbers.",
+})
