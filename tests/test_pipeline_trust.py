@@ -157,6 +157,14 @@ def test_every_file_a_decks_defaults_file_names_is_confined(where, capfd, key, n
     assert key in said and "outside the project" in said
 
 
+@pytest.mark.parametrize("value", [True, 3, {"a": "b"}, ["img", 4]])
+def test_a_resource_path_that_is_no_folder_is_an_error_naming_the_key(where, capfd, value):
+    """Before: ``resource-path: true`` in a deck's defaults file crashed the build with a TypeError
+    (found by make fuzz)."""
+    proj, _ = where
+    assert "resource-path" in refused(deck(proj, defaults={"resource-path": value}), "docx", capfd)
+
+
 def test_a_relative_path_that_climbs_out_is_refused(where, capfd):
     proj, _ = where
     said = refused(deck(proj, defaults={"include-before-body": "../outside/secret.txt"}), "revealjs", capfd)

@@ -302,7 +302,11 @@ def _options(deck: Path, text: str, out_dir: Path, pandoc_options: list[str], *,
     def vet(given: dict, path: str) -> dict:
         kept = pandocargs.vet_deck_defaults(given, path, project=project, execute=execute)
         paths = kept.get("resource-path") or []
-        folders.extend(Path(p) for p in (paths.split(os.pathsep) if isinstance(paths, str) else paths))
+        paths = paths.split(os.pathsep) if isinstance(paths, str) else paths
+        if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
+            raise pandocargs.PandocOptionError(f"the pandoc defaults file {path}: resource-path: a folder or a list of "
+                                               f"folders, not {paths!r}")
+        folders.extend(Path(p) for p in paths)
         return kept
 
     stem = file_name(deck)
