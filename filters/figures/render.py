@@ -40,10 +40,11 @@ def size_for(figsize: tuple[float, float], height: str) -> tuple[float, float]:
     return figsize[0] * factor, figsize[1] * factor
 
 
-def slide_figure(figsize: tuple[float, float], height: str) -> Figure:
-    """A new figure (constrained layout) of ``figsize`` inches as designed for :data:`DESIGN_HEIGHT`,
-    sized for ``height`` on the slide (:func:`size_for`)."""
-    return Figure(figsize=size_for(figsize, height), layout="constrained")
+def slide_figure(figsize: tuple[float, float], height: str, *, layout: str = "constrained") -> Figure:
+    """A new figure of ``figsize`` inches as designed for :data:`DESIGN_HEIGHT`, sized for ``height``
+    on the slide (:func:`size_for`); constrained layout, or ``layout="none"`` for a figure that
+    places its axes itself."""
+    return Figure(figsize=size_for(figsize, height), layout=layout)
 
 
 @contextlib.contextmanager

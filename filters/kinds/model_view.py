@@ -86,7 +86,10 @@ def compute(options: ModelViewOptions, device: str = "cpu") -> ModelViewData:
 
 def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
     """One small heatmap per (layer, head), one colour scale; titled ``L2 H5`` each when the titles
-    fit, else the grid's rows and columns are; token labels only where they are readable."""
+    fit, else the grid's rows and columns are; token labels only where they are readable.
+
+    The grid is laid out once, from the text's measured extents (:class:`_Layout`), not by
+    constrained layout: that would lay out its 72 panels on each of three draws (4 s a figure)."""
     import numpy as np
 
     from filters.figures.heatmap import WEIGHT_RANGE
@@ -98,48 +101,102 @@ def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
     tokens = [data["tokens"][i] for i in shown]
     R, C = weights.shape[:2]
     # never wider than 4.6 : 2.6, so that at its height on the slide it is no wider than the text
-    fig = slide_figure((4.6, min(3.4, max(2.6, 0.9 + 4.0 * R / C))), options.height)
-    scale = projected_scale(fig, options.height)
-    size = LABEL_PT / scale  # figure points
-    axes = fig.subplots(R, C, squeeze=False)
+    fig = slide_figure((4.6, min(3.4, max(2.6, 0.9 + 4.0 * R / C))), options.height, layout="none")
+    size = LABEL_PT / projected_scale(fig, options.height)  # figure points
+    layout = _Layout(fig, R, C, size, labels["weight"])
+    longest = max(len(f"L{layer} H{head}") for layer in data["layers"] for head in data["heads"])
+    each = layout.cell(titles="none")[0] >= longest * 0.62 * size
+    titles = "each" if each else "grid"
+    width, height = layout.cell(titles=titles, tokens=tokens)
+    labelled = min(width, height) / len(tokens) >= size * 0.95
+    note = None if labelled else labels["no_token_labels"] if each else labels["no_token_labels_grid"]
+    axes, cax = layout.place(titles=titles, tokens=tokens if labelled else None, note=note)
     for (r, c), ax in _cells(axes):
         image = ax.imshow(weights[r, c], cmap=options.cmap, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1],
                           interpolation="nearest", aspect="auto")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.spines[:].set_visible(False)
-    fig.colorbar(image, ax=axes, label=labels["weight"], fraction=0.04, pad=0.02, aspect=30)
-    titled = _title_panels(fig, axes, data, size)
-    if not _label_tokens(fig, axes, tokens, size, scale):
-        note = labels["no_token_labels"] if titled else labels["no_token_labels_grid"]
-        fig.suptitle(note, fontsize=size, y=0.0, va="bottom")  # at the foot, under the grid
-        fig.get_layout_engine().set(rect=(0, 0.1, 1, 0.9))
+    fig.colorbar(image, cax=cax, label=labels["weight"])
+    _title_panels(axes, data, size, each)
+    if labelled:
+        _label_tokens(axes, tokens, size)
+    else:
+        fig.text(0.5, _PAD / layout.H, note, fontsize=size, ha="center", va="bottom")  # at the foot, under the grid
     return fig
 
 
-def _points(ax) -> tuple[float, float]:
-    """Width and height of ``ax`` in figure points."""
-    box = ax.get_window_extent()
-    return box.width * 72 / ax.figure.dpi, box.height * 72 / ax.figure.dpi
+# Figure points: around the figure, between panels, between a text and what it labels.
+_PAD, _GAP, _TITLE_PAD, _LABEL_PAD = 3.0, 4.0, 2.0, 2.0
+_TICK_PAD = 1.0  # tokens: no tick marks, 1 pt from the panel
 
 
-def _title_panels(fig, axes, data, size: float) -> bool:
-    """Each panel titled ``L2 H5`` at ``size`` when that fits its width (returns True); else the
-    top row is titled with its heads (``H5``) and the first column with its layers (``L2``)."""
-    fig.draw_without_rendering()
-    width, _ = _points(axes[0, 0])
-    longest = max(len(f"L{layer} H{head}") for layer in data["layers"] for head in data["heads"])
-    each = width >= longest * 0.62 * size
+class _Layout:
+    """Where a figure's R × C panels and colorbar go (figure points), from the extents of the
+    text around them, measured without drawing the figure."""
+
+    def __init__(self, fig, R: int, C: int, size: float, bar_label: str):
+        from matplotlib import rcParams
+        from matplotlib.backends.backend_agg import RendererAgg
+        from matplotlib.font_manager import FontProperties
+
+        self.fig, self.R, self.C, self.size = fig, R, C, size
+        self.W, self.H = fig.get_figwidth() * 72, fig.get_figheight() * 72
+        self._renderer = RendererAgg(1, 1, 72)  # at 72 dpi, pixels are points
+        self._font = FontProperties(size=size)
+        ticks = FontProperties(size=rcParams["ytick.labelsize"])
+        tick_width = max(self._extent(f"{v:.1f}", ticks)[0] for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
+        label_height = self._extent(bar_label or "Hg", FontProperties(size=rcParams["axes.labelsize"]))[1]
+        self.bar_width = max(5.0, self.H / 40)
+        tick = rcParams["ytick.major.size"] + rcParams["ytick.major.pad"]
+        # the colorbar: a gap, the bar, its ticks and their labels, its label (rotated)
+        self.right = _GAP * 2 + self.bar_width + tick + tick_width + rcParams["axes.labelpad"] + label_height + _PAD
+
+    def _extent(self, text: str, font=None) -> tuple[float, float]:
+        """Width and height (with descent) of one line of ``text``, in figure points."""
+        width, height, _ = self._renderer.get_text_width_height_descent(text, font or self._font, ismath=False)
+        return width, height
+
+    def _margins(self, titles: str, tokens: list[str] | None, note: str | None) -> tuple[float, float, float, float]:
+        """Left, bottom, top margins and the height between rows, in figure points."""
+        title = self._extent("L0 H0")[1] + _TITLE_PAD
+        words = max((self._extent(token)[0] for token in tokens), default=0.0) + _TICK_PAD if tokens else 0.0
+        left = _PAD + words + (self._extent("L00")[0] + _LABEL_PAD if titles == "grid" else 0.0)
+        bottom = _PAD + words + (len(note.splitlines()) * self.size * 1.2 + 2 * _GAP if note else 0.0)
+        top = _PAD + (title if titles != "none" else 0.0)
+        return left, bottom, top, _GAP + (title if titles == "each" else 0.0)
+
+    def cell(self, *, titles: str, tokens: list[str] | None = None, note: str | None = None) -> tuple[float, float]:
+        """Width and height of each panel, in figure points, for these titles (``"each"``,
+        ``"grid"`` or ``"none"``), token labels and note."""
+        left, bottom, top, between = self._margins(titles, tokens, note)
+        return ((self.W - left - self.right - (self.C - 1) * _GAP) / self.C,
+                (self.H - bottom - top - (self.R - 1) * between) / self.R)
+
+    def place(self, *, titles: str, tokens: list[str] | None, note: str | None):
+        """The panels, an (R, C) array of axes, and the colorbar's axes, laid out."""
+        left, bottom, top, between = self._margins(titles, tokens, note)
+        width, height = self.cell(titles=titles, tokens=tokens, note=note)
+        W, H = self.W, self.H
+        axes = self.fig.subplots(self.R, self.C, squeeze=False, gridspec_kw=dict(
+            left=left / W, right=(W - self.right) / W, bottom=bottom / H, top=(H - top) / H,
+            wspace=_GAP / width, hspace=between / height))
+        cax = self.fig.add_axes(((W - self.right + 2 * _GAP) / W, bottom / H, self.bar_width / W, (H - top - bottom) / H))
+        return axes, cax
+
+
+def _title_panels(axes, data, size: float, each: bool) -> None:
+    """Each panel titled ``L2 H5`` at ``size`` (``each``); else the top row is titled with its
+    heads (``H5``) and the first column with its layers (``L2``)."""
     for (r, c), ax in _cells(axes):
         layer, head = data["layers"][r], data["heads"][c]
         if each:
-            ax.set_title(f"L{layer} H{head}", fontsize=size, pad=2)
+            ax.set_title(f"L{layer} H{head}", fontsize=size, pad=_TITLE_PAD)
         else:
             if r == 0:
-                ax.set_title(f"H{head}", fontsize=size, pad=2)
+                ax.set_title(f"H{head}", fontsize=size, pad=_TITLE_PAD)
             if c == 0:
-                ax.set_ylabel(f"L{layer}", fontsize=size, rotation=0, ha="right", va="center", labelpad=2)
-    return each
+                ax.set_ylabel(f"L{layer}", fontsize=size, rotation=0, ha="right", va="center", labelpad=_LABEL_PAD)
 
 
 def _cells(axes):
@@ -148,24 +205,15 @@ def _cells(axes):
     return np.ndenumerate(axes)
 
 
-def _label_tokens(fig, axes, tokens: list[str], size: float, scale: float) -> bool:
-    """Query labels on the first column, key labels on the bottom row, at ``size``, if every row
-    and column of a panel is at least as tall as the text (else none: returns False)."""
+def _label_tokens(axes, tokens: list[str], size: float) -> None:
+    """Query labels on the first column, key labels on the bottom row, at ``size``."""
     R, C = axes.shape
     for (r, c), ax in _cells(axes):
         if c == 0:
             ax.set_yticks(range(len(tokens)), labels=tokens, fontsize=size)
         if r == R - 1:
             ax.set_xticks(range(len(tokens)), labels=tokens, fontsize=size, rotation=90)
-        ax.tick_params(length=0, pad=1)
-    fig.draw_without_rendering()
-    width, height = _points(axes[0, 0])
-    if min(width, height) / len(tokens) >= size * 0.95:
-        return True
-    for ax in axes.ravel():
-        ax.set_xticks([])
-        ax.set_yticks([])
-    return False
+        ax.tick_params(length=0, pad=_TICK_PAD)
 
 
 KIND = Kind("model-view", ModelViewOptions, compute, output="figure", draw=draw, cost=3, examples=EXAMPLES,
