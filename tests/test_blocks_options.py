@@ -214,3 +214,46 @@ def test_numbers_as_lecturers_write_them_and_defaults_that_fit(build_dirs, figur
 def test_a_key_written_twice_in_the_hash_pipe_lines_is_an_error(build_dirs):
     error = error_of(*slide("S", live("attention", '#| caption: "a"\n#| caption: "b"\nel gato')), meta=build_dirs)
     assert "'caption' is given twice" in str(error) and "«S»" in str(error)
+
+
+# ---- no silent escapes: a control character where LaTeX was meant is an error ----
+
+# A YAML escape, the LaTeX it most likely ate, and the command a lecturer writes with it.
+ESCAPES = [("t", "\t", "$d_\\text{model}$"), ("b", "\b", "$\\beta$"), ("f", "\f", "$\\frac{1}{2}$"),
+           ("a", "\a", "$\\alpha$"), ("v", "\v", "$\\vec{x}$"), ("r", "\r", "$\\rho$"), ("n", "\n", "$x_\\nu$")]
+
+
+@pytest.mark.parametrize(("letter", "char", "latex"), ESCAPES)
+def test_a_yaml_escape_in_a_hash_pipe_caption_is_an_error_naming_it(build_dirs, letter, char, latex):
+    body = f'#| caption: "{latex}"\nel gato'  # double quotes: YAML reads \t as a tab
+    error = error_of(*slide("S", live("attention", body, ident="fig-a")), meta=build_dirs)
+    text = str(error)
+    assert error.key == "caption" and "«S»" in text and "#fig-a" in text
+    assert f"\\{letter}" in text and "single quotes" in text and 'r"..."' in text
+    assert latex in text, "the message shows the text as it was meant"
+
+
+@pytest.mark.parametrize(("letter", "char", "latex"), ESCAPES)
+def test_a_control_character_in_an_attribute_or_metadata_caption_is_an_error(build_dirs, letter, char, latex):
+    written = latex.replace(f"\\{letter}", char, 1)
+    error = error_of(*slide("S", live("attention", "el gato", ident="fig-a", caption=written)), meta=build_dirs)
+    assert error.key == "caption" and "«S»" in str(error) and f"\\{letter}" in str(error)
+    error = error_of(*slide("S", live("attention", "el gato")), meta={**build_dirs, "attention": {"caption": written}})
+    assert error.key == "caption" and "(metadata)" in str(error) and latex in str(error)
+
+
+def test_a_control_character_in_any_hash_pipe_value_is_an_error(build_dirs):
+    error = error_of(*slide("S", live("run", '#| fig-cap: ["uno", "$\\beta$"]\nplt.figure()')), meta=build_dirs)
+    assert error.key == "fig_cap" and "\\b" in str(error)
+    error = error_of(*slide("S", live("attention", '#| alt: "\\theta"\nel gato')), meta=build_dirs)
+    assert error.key == "alt" and "\\t" in str(error)
+
+
+@pytest.mark.parametrize("body", ["#| caption: '$d_\\text{model}$'\nel gato", "#| caption: $d_\\text{model}$\nel gato",
+                                  '#| caption: "una\\nlínea, $\\\\nu$"\nel gato'])
+def test_latex_written_as_advised_is_no_error(build_dirs, body):
+    from filters.blocks.options import parse_options
+    from filters.kinds import KINDS
+
+    options = parse_options(KINDS["attention"].options, {}, body)
+    assert "\t" not in options.caption and "$" in options.caption

@@ -3,7 +3,9 @@ read by pandoc and filtered in this process, as ``attnslides build`` does."""
 
 from __future__ import annotations
 
+import ast
 import json
+import subprocess
 import sys
 from hashlib import sha256
 from pathlib import Path
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import panflute as pf
 import pytest
-from conftest import DECKS, figures_of, filter_deck
+from conftest import DECKS, ROOT, figures_of, filter_deck
 
 from filters.errors import BlockError
 
@@ -374,3 +376,51 @@ def test_a_memory_that_is_no_amount_is_refused(given):
 
     with pytest.raises(ValueError, match="memory"):
         as_gigabytes(given)
+
+
+@pytest.mark.parametrize(("code", "said"), [
+    ('plt.plot([1, 2])\nplt.xlabel("$d_\\text{model}$")', "figure 1's x-axis label"),
+    ('plt.plot([1, 2], label="$\\beta$")\nplt.legend()', "figure 1's legend entry"),
+    ('plt.figure()\nplt.plot([1, 2])\nplt.title("$\\frac{1}{2}$")', "figure 2's title"),
+    ('plt.plot([1, 2])\nplt.annotate("$x_\\nu$", (0, 1))', "figure 1's text"),
+    ('slide.text("$\\alpha$")', "slide.text"),
+])
+def test_a_control_character_in_a_figures_text_is_an_error_naming_block_and_text(build_dirs, monkeypatch, tmp_path,
+                                                                                   code, said):
+    """Regression: plt.xlabel("$d_\\text{model}$") (a tab in a plain Python string) drew "d_extmodel"."""
+    deck = deck_of(tmp_path, "plt.figure()\n" + code)
+    with pytest.raises(BlockError) as info:
+        filter_deck(deck, build_dirs, monkeypatch)
+    text = str(info.value)
+    assert said in text and "#b1" in text and "«Bloque 1»" in text and 'r"..."' in text
+    assert not list(figures_of(deck, build_dirs).glob("*.pdf")), "nothing half-written"
+
+
+def _run_blocks(deck: Path):
+    """The ``.run`` blocks of ``deck`` (:class:`filters.pandoc.scan.ScannedBlock`)."""
+    from filters.pandoc.scan import live_blocks
+
+    return [block for block in live_blocks(deck.read_text()) if block.kind == "run"]
+
+
+@pytest.mark.parametrize("deck", sorted((Path(__file__).resolve().parent.parent / "slides").glob("*.md")),
+                         ids=lambda p: p.name)
+def test_no_shipped_run_block_writes_a_control_character_in_a_string(deck):
+    """Regression: transformers-2's plt.xlabel("$d_{\\text{model}}$") drew "d_extmodel"."""
+    from filters.blocks.parsers import escape_problem
+
+    blocks = _run_blocks(deck)
+    for block in blocks:
+        for node in ast.walk(ast.parse(block.body)):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                assert escape_problem(node.value) is None, f"{deck.name}:{block.line}: {node.value!r}"
+
+
+def test_transformers_2_block_figure_has_its_d_model_label(build_dirs, monkeypatch, tmp_path):
+    (block,) = [b for b in _run_blocks(ROOT / "slides" / "transformers-2.md") if b.identifier == "fig-parametros"]
+    deck = tmp_path / "parametros.md"
+    deck.write_text(f"---\ntitle: P\nlang: es\n---\n\n# P\n\n```{{.python .run #fig-parametros}}\n{block.body}\n```\n")
+    filter_deck(deck, build_dirs, monkeypatch)
+    pdf = next(figures_of(deck, build_dirs).glob("*.pdf"))
+    text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    assert "model" in text and "ext" not in text.replace("text", "")

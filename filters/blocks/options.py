@@ -35,7 +35,16 @@ from typing import Any, ClassVar
 
 import yaml
 
-from filters.blocks.parsers import as_bool, as_choice, as_int, as_size, as_str, load_yaml, optional
+from filters.blocks.parsers import (
+    as_bool,
+    as_choice,
+    as_int,
+    as_size,
+    as_str,
+    check_escapes,
+    load_yaml,
+    optional,
+)
 from filters.errors import BlockError
 
 
@@ -141,6 +150,8 @@ def convert(cls: type, raw: Mapping[str, Any], source: str) -> dict[str, Any]:
         if name in values:  # d-model=8 d_model=32: which one was meant?
             raise BlockError(f"given twice in {source} (as {name} and {name.replace('_', '-')}); keep one", key=name)
         try:
+            if not (getattr(cls, "body_is_code", False) and name == cls.body_key):  # code's tabs are its own
+                check_escapes(value)
             values[name] = fields[name].metadata["parse"](value)
         except ValueError as exc:
             raise BlockError(f"bad value in {source}: {exc}", key=name) from None

@@ -28,6 +28,60 @@ def shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
 
 
+
+# The control characters a backslash escape makes of a LaTeX command: in a double-quoted YAML string
+# or a plain Python string, "$d_\text{model}$" is "$d_", a tab, "ext{model}$" (the slide shows
+# "d_extmodel", without a word). Each: its escape's letter, and what it is called.
+_ESCAPES = {"\t": ("t", "a tab"), "\b": ("b", "a backspace"), "\f": ("f", "a form feed"), "\a": ("a", "a bell"),
+            "\v": ("v", "a vertical tab"), "\r": ("r", "a carriage return"), "\n": ("n", "a newline")}
+# Math in a text as pandoc reads it: $…$ (no space inside either dollar) or $$…$$.
+_MATH = re.compile(r"\$\$(?:[^$\\]|\\.)+?\$\$|\$(?!\s)(?:[^$\\]|\\.)+?(?<!\s)\$", re.DOTALL)
+
+
+def escape_problem(text: str, *, math: bool = False) -> str | None:
+    """What is wrong with ``text`` (a caption, an option's value, a figure's label) if it holds a
+    control character: a tab, backspace, form feed, bell, vertical tab or carriage return anywhere,
+    or a newline inside ``$…$`` math (``math=True``: the whole text is math). ``None`` when none.
+
+    The message names the character, the LaTeX command it most likely was (``\t`` of ``\text``),
+    the text as it was meant, and the fix: single quotes in YAML, ``r"..."`` in Python.
+    """
+    spans = [(0, len(text))] if math else [m.span() for m in _MATH.finditer(text)]
+    at = next((n for n, c in enumerate(text) if (ord(c) < 32 or c == "\x7f") and c != "\n"), None)
+    if at is None:
+        at = next((a + text[a:b].index("\n") for a, b in spans if "\n" in text[a:b]), None)
+    if at is None:
+        return None
+    char = text[at]
+    if char not in _ESCAPES:
+        return f"{shown(text)} holds the control character U+{ord(char):04X}, which a slide cannot show"
+    letter, name = _ESCAPES[char]
+    command = "\\" + letter + re.match(r"[A-Za-z]*", text[at + 1:])[0]
+    meant = "".join("\\" + _ESCAPES[c][0] if c in _ESCAPES and c != "\n" else c for c in text)
+    meant = meant[:at] + "\\" + letter + meant[at + 1:] if char == "\n" else meant
+    meant = meant if len(meant) <= 60 else meant[:59] + "…"
+    seen = "".join(f"⟨{_ESCAPES[c][1].split(' ', 1)[1]}⟩" if c in _ESCAPES else c for c in text)
+    seen = seen if len(seen) <= 80 else seen[:79] + "…"
+    return (f"'{seen}' holds {name} where `{command}` was likely meant: `\\{letter}` of `{command}` was read as "
+            f"{name} (a backslash escape in a double-quoted YAML string or a Python string); use single quotes in "
+            f"YAML ('{meant}'), or r\"...\" in Python (r\"{meant}\")")
+
+
+def check_escapes(value: Any) -> None:
+    """Raise ``ValueError`` (:func:`escape_problem`'s message) if ``value``, or any text in it (a
+    list of captions, a mapping), holds a control character where LaTeX was likely meant."""
+    if isinstance(value, str):
+        problem = escape_problem(value)
+        if problem:
+            raise ValueError(problem)
+    elif isinstance(value, dict):
+        for item in value.values():
+            check_escapes(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            check_escapes(item)
+
+
 # The longest text option: a caption or a sentence is a line or two, never pages.
 MAX_TEXT_CHARS = 2_000
 

@@ -37,7 +37,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from filters.blocks.parsers import BUILD_FOLDER
+from filters.blocks.parsers import BUILD_FOLDER, escape_problem
 from filters.errors import BlockError, JobOutOfMemory, JobTimeout, tracebacks_wanted
 from filters.figures.entry import DEPENDS
 from filters.util.files import file_sha256, write_atomic
@@ -112,11 +112,19 @@ class Slide:
         self._put(math=f"{name} = {latex}" if name else latex)
 
     def math(self, latex: str) -> None:
-        """Show a line of display math (LaTeX, without ``$``)."""
+        """Show a line of display math (LaTeX, without ``$``).
+
+        Raises:
+            ValueError: when it holds a control character (``"\\frac"`` read as a form feed)."""
+        _no_escapes("slide.math", str(latex), math=True)
         self._put(math=str(latex))
 
     def text(self, markdown: str) -> None:
-        """Show a short text (Markdown: ``*emphasis*``, ``$x$``)."""
+        """Show a short text (Markdown: ``*emphasis*``, ``$x$``).
+
+        Raises:
+            ValueError: when it holds a control character (``"$\\text{…}$"`` read as a tab)."""
+        _no_escapes("slide.text", str(markdown))
         self._put(text=str(markdown))
 
     def heatmap(self, weights, queries, keys=None, *, title: str | None = None, titles: list[str] | None = None,
@@ -166,6 +174,14 @@ class Slide:
     def data(self, **values) -> None:
         """Add ``values`` (numbers, lists, tensors, arrays) to the block's JSON file, ``<id>.json``."""
         self.values.update(_jsonable(values))
+
+
+def _no_escapes(what: str, text: str, *, math: bool = False) -> None:
+    """Raise ``ValueError`` naming ``what`` when ``text`` holds a control character where LaTeX was
+    meant (:func:`filters.blocks.parsers.escape_problem`)."""
+    problem = escape_problem(text, math=math)
+    if problem:
+        raise ValueError(f"{what}: {problem}")
 
 
 def _engine():
@@ -547,8 +563,39 @@ def _save_figures(namespace: dict[str, Any], folder: Path, ext: str) -> tuple[li
     kept = [value for value in namespace.values() if isinstance(value, Figure) and value not in figures]
     figures, numbers = figures + kept, numbers + [math.inf] * len(kept)
     for n, fig in enumerate(figures, start=1):
+        _check_texts(fig, n)
         save(fig, folder / f"figure-{n}.{ext}")
     return numbers, len(figures)
+
+
+def _roles(fig) -> dict[int, str]:
+    """What each of ``fig``'s named texts is, by ``id``: titles, axis labels, legend entries."""
+    roles = {id(t): "title" for t in (getattr(fig, "_suptitle", None),) if t is not None}
+    for ax in fig.axes:
+        roles.update({id(t): "title" for t in (ax.title, ax._left_title, ax._right_title)})
+        roles.update({id(ax.xaxis.label): "x-axis label", id(ax.yaxis.label): "y-axis label"})
+        roles.update({id(t): "tick label" for t in (*ax.get_xticklabels(), *ax.get_yticklabels())})
+        legend = ax.get_legend()
+        roles.update({id(t): "legend entry" for t in (legend.get_texts() if legend else ())})
+    return roles
+
+
+def _check_texts(fig, n: int) -> None:
+    """Every text of figure ``n`` (titles, axis and tick labels, legends, annotations) is free of
+    control characters (:func:`filters.blocks.parsers.escape_problem`): ``plt.xlabel("$d_\\text{model}$")``
+    draws "d_extmodel" without a word.
+
+    Raises:
+        BlockError: naming the figure, the text's role and the text, with the fix.
+    """
+    from matplotlib.text import Text
+
+    roles = None
+    for text in fig.findobj(Text):
+        problem = escape_problem(text.get_text())
+        if problem:
+            roles = roles or _roles(fig)
+            raise BlockError(f"figure {n}'s {roles.get(id(text), 'text')}: {problem}")
 
 
 def _in_order(pieces: list[dict], numbers: list[int]) -> list[dict]:
