@@ -64,7 +64,7 @@ def pick(name: str | None = "auto"):
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("DEVICE=cuda was asked for, but torch sees no CUDA device")
+        raise RuntimeError("cuda was asked for, but torch sees no CUDA device")
     if name == "mps" and not (mps is not None and mps.is_available()):
-        raise RuntimeError("DEVICE=mps was asked for, but torch sees no MPS device")
+        raise RuntimeError("mps was asked for, but torch sees no MPS device")
     return torch.device(name)

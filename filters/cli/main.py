@@ -219,10 +219,16 @@ def _run(args) -> int:
     previous = signal.signal(signal.SIGTERM, terminated)
     try:
         with guarded() if args.command in ("build", "watch") else contextlib.nullcontext():
-            return args.run(args)
+            status = args.run(args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's last flush
+            return status
     except KeyboardInterrupt:
         print(f"{PREFIX} interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `attnslides options | head`: the reader has gone; stop quietly (Python's recipe)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
 

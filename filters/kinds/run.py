@@ -34,8 +34,8 @@ EXAMPLES = {
 
 # What the slide says of a block whose code was not run and has no saved result.
 NOT_RUN = {
-    "es": "(Código no ejecutado: compilado sin ejecutar código —--no-exec o execute: false— y sin resultado guardado.)",
-    "en": "(Code not run: built without running code —--no-exec or execute: false— and no saved result.)",
+    "es": "(Código no ejecutado: compilado sin ejecutar código (--no-exec, o execute: false) y sin resultado guardado.)",
+    "en": "(Code not run: built without running code (--no-exec, or execute: false) and no saved result.)",
 }
 
 

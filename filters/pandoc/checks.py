@@ -46,8 +46,10 @@ def device(settings: DeckSettings) -> str:
 
             pick(resolved)
     except (RuntimeError, ValueError) as exc:
-        raise BlockError(f"the device '{device}' was asked for {where}, and {exc}; build on the cpu or on "
-                         "a machine that has it", where=Where(deck, "(metadata)", "the build's device")) from None
+        reason = str(exc).split(", but ", 1)[-1]  # the engine's "cuda was asked for, but …": said here with where
+        raise BlockError(f"the device '{device}' was asked for {where}, but {reason}; build on the cpu "
+                         "(attnslides build --device cpu) or on a machine that has it",
+                         where=Where(deck, "(metadata)", "the build's device")) from None
     return device
 
 
