@@ -101,12 +101,13 @@ def test_a_real_english_model_cuts_spanish_words_into_english_pieces(data):
     assert "solo inglés" in text and f"{len(reference.vocab):,}".replace(",", " ") in text
 
 
+@pytest.mark.parametrize("corpus", ["es", "en"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_embeddings_cluster_for_several_seeds(seed):
+def test_embeddings_cluster_for_several_seeds(seed, corpus):
     from filters.kinds import KINDS
 
     kind = KINDS["embeddings"]
-    emb = kind.compute(kind.options(seed=seed))
+    emb = kind.compute(kind.options(seed=seed, corpus=corpus))
     assert emb["within"] > emb["between"] + 0.3
     # every word is nearer (in cosine) to the mean of its own topic than to any other topic's
     vectors = np.array(emb["vectors"])

@@ -103,7 +103,7 @@ def deck_arrays(deck: Path, device: torch.device) -> dict[str, object]:
     arrays: dict[str, object] = {}
     for n, (name, ident, attributes, body, *_) in enumerate(live_blocks(deck.read_text()), start=1):
         kind = KINDS[name]
-        options = parse_options(kind.options, attributes, body)
+        options = parse_options(kind.options, attributes, body).in_language("es")  # the language produce gets below
         if kind.compute is not None:
             data = kind.compute(options, device.type)
         else:  # a kind that makes its pictures as it computes (.run): needs matplotlib too

@@ -157,6 +157,9 @@ class Kind:
         if self.name.replace("-", "_") in clash:
             found.append(f"the name '{self.name}' is also an option or setting: 'attnslides: {self.name}:' "
                          "metadata could not tell them apart")
+        found += [f"option {f.name} follows the deck's language: its default must be None and by_language must "
+                  f"give its value in {', '.join(LANGUAGES)}" for f in fields if f.metadata.get("by_language") is not None
+                  and (f.default is not None or set(f.metadata["by_language"]) != set(LANGUAGES))]
         if self.timeout_option and self.timeout_option not in {f.name for f in fields}:
             found.append(f"timeout_option names '{self.timeout_option}', which is no option of the kind")
         if self.memory_option and self.memory_option not in {f.name for f in fields}:

@@ -49,16 +49,18 @@ from filters.errors import BlockError
 
 
 def option(default: Any, parse: Callable[[Any], Any], *, help: str, figure: bool = True,
-           key: Callable[[Any], Any] | None = None):
+           key: Callable[[Any], Any] | None = None, by_language: Mapping[str, Any] | None = None):
     """One option of a kind: a dataclass field with its default, its parser and its help.
 
     ``figure=False``: it changes the slide, not the picture or data (caption, alt text, size on
     the slide), so it is left out of the cache key. ``key``: what of the value the cache key sees
     (a ``.run`` block's code without its ``#|`` lines, which are options of their own). The help is
     text for people: the cache key leaves it out too, as :data:`filters.cache.sources.TEXT_FOR_PEOPLE`
-    says.
+    says. ``by_language``: the value in each language (``{"es": "es", "en": "en"}``) of an option whose
+    default (``None``) follows the deck's language: :meth:`Options.in_language` fills it in.
     """
-    return field(default=default, metadata={"help": help, "parse": parse, "figure": figure, "key": key})
+    return field(default=default, metadata={"help": help, "parse": parse, "figure": figure, "key": key,
+                                            "by_language": by_language})
 
 
 # Colormaps a projector shows well (perceptually uniform or sequential). Listed here, not looked up
@@ -87,6 +89,14 @@ class Options:
     def figure_captions(self) -> list[str]:
         """The captions the block gives for its pictures, in order (none: the kind's default)."""
         return []
+
+    def in_language(self, lang: str):
+        """These options with each one left to the deck's language (an option declared with
+        ``by_language`` and not given: ``None``) set to its value in ``lang`` (``"es"``, ``"en"``).
+        Returns ``self`` when there is none."""
+        chosen = {f.name: f.metadata["by_language"][lang] for f in dataclasses.fields(self)
+                  if f.metadata.get("by_language") and getattr(self, f.name) is None}
+        return dataclasses.replace(self, **chosen) if chosen else self
 
     def caption_fields(self) -> dict[str, Any]:
         """What a default caption template may name (``{sentence}``): the options, lists written

@@ -47,6 +47,7 @@ def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str, ho
         BlockError: when the data would be larger than :data:`MAX_DATA_BYTES`, or when a figure has
             a character none of its fonts has (it would show as an empty box).
     """
+    options = options.in_language(lang)  # an option that follows the deck's language (the filter did it already)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)  # each missing glyph, not only the first of a run
         if kind.make is not None:

@@ -15,7 +15,7 @@ from typing import TypedDict
 
 from filters.blocks.kind import Kind, Matrix, as_list
 from filters.blocks.options import FigureOptions, option
-from filters.blocks.parsers import as_choice, as_int, as_seed
+from filters.blocks.parsers import as_choice, as_int, as_seed, optional
 
 CORPORA = ("es", "en")  # corpus/<name>.txt, beside this file
 
@@ -33,7 +33,9 @@ class EmbeddingsOptions(FigureOptions):
 
     The corpus is ``filters/kinds/corpus/<corpus>.txt``; its ``# topic:`` lines name the words shown."""
 
-    corpus: str = option("es", as_choice(*CORPORA), help=f"the corpus: {', '.join(CORPORA)}")
+    # Each corpus in its language: an English deck shows dog, green, animals; a Spanish one perro, verde, animales.
+    corpus: str | None = option(None, optional(as_choice(*CORPORA)), by_language={name: name for name in CORPORA},
+                                help=f"the corpus: {', '.join(CORPORA)}, or auto: the deck's language")
     d_model: int = option(16, as_int(2, 128), help="width of the word vectors")
     window: int = option(2, as_int(1, 5), help="context: words at most this far from a word")
     steps: int = option(400, as_int(1, 5000), help="training steps (Adam, batches of 256 pairs)")
@@ -78,7 +80,8 @@ def read_corpus(name: str) -> tuple[list[list[str]], dict[str, list[str]]]:
 
 def compute(options: EmbeddingsOptions, device: str = "cpu") -> EmbeddingsData:
     """Train skip-gram (:func:`engine.embedding.train_skipgram`) on the corpus, then compare the
-    vectors of the topics' words: cosine similarity and a 2-D projection (principal components)."""
+    vectors of the topics' words: cosine similarity and a 2-D projection (principal components).
+    ``options.corpus`` is set (:meth:`~filters.blocks.options.Options.in_language` fills in the deck's)."""
     import torch
     import torch.nn.functional as F
 

@@ -83,6 +83,8 @@ def prepare(doc: pf.Doc) -> None:
         errors.append(exc)
     if errors:
         raise errors[0] if len(errors) == 1 else BlockErrors(errors, settings.deck)
+    for block in blocks:  # options left to the deck's language: the cache key and captions see their value
+        block.options = block.options.in_language(state.lang)
     _compute(blocks, state, checks.device(settings))
     _place(doc, blocks, state)
 
