@@ -13,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository
 DECKS = Path(__file__).resolve().parent / "decks"  # one small deck per behaviour
+# The project's own lectures: the tests check these, not whatever deck a lecturer adds to slides/
+# (a deck of theirs that times something would otherwise fail the project's tests).
+LECTURES = (ROOT / "slides" / "transformers-1.md", ROOT / "slides" / "transformers-2.md")
 
 # The one test of whether LaTeX can run here (pdflatex for the decks, latexmk for plain pandoc's
 # reference build, poppler's pdftotext to read the PDF back); `make setup` installs them.

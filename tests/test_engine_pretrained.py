@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import LECTURES, ROOT
 
 import engine.pretrained as P
 from engine.block import Encoder
 from engine.wordpiece import MAX_CHARS_PER_WORD, SPECIALS, WordPiece, basic_tokenize
 
-ROOT = Path(__file__).resolve().parent.parent
 ATOL = 1e-5
 needs_model = pytest.mark.skipif(importlib.util.find_spec(P.PACKAGE) is None,
                                  reason=f"the pretrained model ({P.PACKAGE}) is not installed: run `make setup`")
@@ -91,7 +91,7 @@ def generated_lines(n: int, seed: int = 20) -> list[str]:
 def tokenizer_corpus() -> list[str]:
     """Both lectures and the README, line by line, and generated lines: more than a thousand."""
     lines = []
-    for path in [*sorted((ROOT / "slides").glob("*.md")), ROOT / "README.md"]:
+    for path in [*LECTURES, ROOT / "README.md"]:
         lines.extend(line for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
     return lines + generated_lines(600)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import panflute as pf
 import pytest
-from conftest import DECKS, ROOT, figures_of, filter_deck
+from conftest import DECKS, LECTURES, ROOT, figures_of, filter_deck
 
 from filters.errors import BlockError
 
@@ -403,8 +403,7 @@ def _run_blocks(deck: Path):
     return [block for block in live_blocks(deck.read_text()) if block.kind == "run"]
 
 
-@pytest.mark.parametrize("deck", sorted((Path(__file__).resolve().parent.parent / "slides").glob("*.md")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize("deck", LECTURES, ids=lambda p: p.name)
 def test_no_shipped_run_block_writes_a_control_character_in_a_string(deck):
     """Regression: transformers-2's plt.xlabel("$d_{\\text{model}}$") drew "d_extmodel"."""
     from filters.blocks.parsers import escape_problem

@@ -134,3 +134,12 @@ def test_the_environment_is_read_only_where_pandoc_starts_the_filter():
             if f'"{variable}"' in text:
                 readers.append(name)
     assert sorted(set(readers)) == ["filters.pandoc.settings"]
+
+
+def test_the_tests_read_the_projects_lectures_not_every_deck_in_slides():
+    """Before: five tests globbed slides/*.md, so a lecturer's own deck there (one that times
+    something, say) failed the project's tests. They take conftest's LECTURES."""
+    here = Path(__file__).resolve().parent
+    needle = '"slides")' + ".glob("  # written in two, so that this file does not hold it
+    globbing = [p.name for p in here.glob("test_*.py") if needle in p.read_text(encoding="utf-8")]
+    assert globbing == []

@@ -10,7 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, frames, needs_latex, skip_without_model
+from conftest import LECTURES, ROOT, frames, needs_latex, skip_without_model
 
 from filters.pipeline.build import build
 
@@ -112,7 +112,7 @@ def test_bad_option_stops_the_build_and_names_slide_and_key(tmp_path, monkeypatc
     assert not (tmp_path / "build" / "malo.tex").exists() and not (tmp_path / "build" / "malo.pdf").exists()
 
 
-@pytest.mark.parametrize("deck", sorted((ROOT / "slides").glob("*.md")), ids=lambda p: p.name)
+@pytest.mark.parametrize("deck", LECTURES, ids=lambda p: p.name)
 def test_the_pandoc_free_scanner_finds_the_blocks_pandoc_finds(deck):
     """make gpu-check and the messages' line numbers read the deck without pandoc; the scanner must
     see the same blocks and options, and each block's line must be its fence's."""

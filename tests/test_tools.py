@@ -4,6 +4,7 @@ deck check it runs; the attention bench's memory arithmetic."""
 import numpy as np
 import pytest
 import torch
+from conftest import LECTURES
 
 from tools import gpu_check
 from tools.bench_attention import analytic_manual_bytes
@@ -52,6 +53,6 @@ def test_analytic_memory_of_the_manual_path():
 def test_gpu_check_deck_comparison_runs_and_the_deck_is_deterministic():
     """make gpu-check compares every deck figure on two devices; CPU against CPU must agree exactly
     (seeded), which also exercises the whole comparison without a GPU."""
-    checks = gpu_check.deck_checks()
+    checks = gpu_check.deck_checks(list(LECTURES))
     assert len(checks) >= 1
     assert gpu_check.run_checks(checks, atol=0.0, device="cpu") == []
