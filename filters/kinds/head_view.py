@@ -18,7 +18,7 @@ from filters.blocks.kind import Kind, Matrix
 from filters.blocks.options import FigureOptions, option
 from filters.blocks.parsers import as_int, as_str, int_list, optional
 from filters.errors import BlockError
-from filters.kinds._pretrained import HEADS, LAYERS, MODEL_NAME, RULE_LABELS, ModelSentenceOptions, as_head, missing
+from filters.kinds._pretrained import HEADS, LAYERS, MODEL_NAME, RULE_LABELS, ModelSentenceOptions, as_head, missing, token_index
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
 EXAMPLES = {
@@ -89,10 +89,8 @@ def compute(options: HeadViewOptions, device: str = "cpu") -> HeadViewData:
         rule, measure, layer, heads = chosen.rule, chosen.measure, chosen.layer, [chosen.head]
     queries = list(range(len(tokens)))
     if options.query:
-        queries = [i for i, token in enumerate(tokens) if token == options.query.lower()]
-        if not queries:
-            raise BlockError(f"«{options.query}» is not a token of the sentence as the model cuts it; its tokens: "
-                             f"{' '.join(tokens)}", key="query")
+        first = token_index(tokens, options.query, "query")  # the one message for a token not there
+        queries = [i for i in range(first, len(tokens)) if tokens[i] == tokens[first]]
     return {
         "kind": "head-view", "model": MODEL_NAME, "sentence": options.sentence, "tokens": tokens,
         "layer": layer, "heads": heads, "rule": rule, "measure": measure,
