@@ -137,3 +137,19 @@ def frames(markdown: str) -> list[tuple[str, str]]:
             fence = None if fence else line
         body.append(line)
     return found + [(title, "\n".join(body))]
+
+
+def processes_with_argument(argument: str) -> list[int]:
+    """The processes (pids) whose command line holds ``argument`` as one of its words (Linux's /proc):
+    how the tests find a daemon they started, by a unique argument (``sleep 9123.456789``)."""
+    import os
+
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as file:
+                if argument.encode() in file.read().split(b"\0"):
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import panflute as pf
 import pytest
-from conftest import DECKS, LECTURES, ROOT, figures_of, filter_deck
+from conftest import DECKS, LECTURES, ROOT, figures_of, filter_deck, processes_with_argument
 
 from filters.errors import BlockError
 
@@ -319,21 +319,6 @@ def test_a_record_of_files_outside_the_project_is_not_trusted(build_dirs, monkey
     capfd.readouterr()
     assert printed_by(deck, build_dirs, monkeypatch) == ["uno"]
     assert "names a file outside the project" in capfd.readouterr().err
-def _running(argument: str) -> list[int]:
-    """Processes whose command line holds ``argument`` (Linux's /proc)."""
-    import os
-
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as file:
-                if argument.encode() in file.read().split(b"\0"):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
 def test_what_a_block_leaves_running_ends_with_it(build_dirs, monkeypatch, tmp_path):
     """Regression: a daemon a .run block started (double fork, its own session) outlived the block and
@@ -348,9 +333,9 @@ def test_what_a_block_leaves_running_ends_with_it(build_dirs, monkeypatch, tmp_p
     try:
         doc = filter_deck(deck_of(tmp_path, code), build_dirs, monkeypatch)
         assert only(doc, pf.CodeBlock)[0].text == "hecho"
-        assert _running(argument) == []
+        assert processes_with_argument(argument) == []
     finally:
-        for pid in _running(argument):
+        for pid in processes_with_argument(argument):
             os.kill(pid, signal.SIGKILL)
 
 

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import processes_with_argument
 
 ATTNSLIDES = str(Path(sys.executable).with_name("attnslides"))
 
@@ -83,7 +84,7 @@ def survivors(tag: str, sleep: str) -> list[str]:
 
 
 def _daemon_started(sleep: str) -> bool:
-    return any(sleep.encode() in _cmdline(pid).split(b"\0") for pid in filter(str.isdigit, os.listdir("/proc")))
+    return bool(processes_with_argument(sleep))
 
 
 def _kill_and_check(build: subprocess.Popen, tag: str, sleep: str) -> None:

@@ -13,7 +13,7 @@ import textwrap
 import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, processes_with_argument
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc (Linux)")
 
@@ -23,16 +23,7 @@ def unique() -> str:
     return f"{9000 + random.randrange(1000)}.{random.randrange(10**6):06d}"
 
 
-def running(argument: str) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as file:
-                if argument.encode() in file.read().split(b"\0"):
-                    found.append(int(pid))
-        except OSError:
-            pass
-    return found
+running = processes_with_argument  # (conftest) the daemons a test started, by their unique argument
 
 
 def gone(argument: str, within: float = 3.0) -> bool:
