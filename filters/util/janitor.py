@@ -23,22 +23,28 @@ MARK = "ATTNSLIDES_BUILD"
 _PROC = "/proc"
 
 
+def proc_files(name: str):
+    """``(pid, bytes)`` of ``/proc/<pid>/<name>`` for each process whose file can be read (one of
+    another user, or one that just ended, cannot); nothing without ``/proc``."""
+    try:
+        pids = [int(entry) for entry in os.listdir(_PROC) if entry.isdigit()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            with open(f"{_PROC}/{pid}/{name}", "rb") as file:
+                yield pid, file.read()
+        except OSError:
+            continue
+
+
 def marked(build_id: str) -> list[int]:
     """The processes (pids) whose environment carries ``build_id`` in its :data:`MARK` chain; not this
     one. Processes of another user, zombies and ones that just ended are left out (unreadable)."""
     wanted, found = build_id.encode(), []
-    try:
-        pids = [int(name) for name in os.listdir(_PROC) if name.isdigit()]
-    except OSError:
-        return []
     prefix = MARK.encode() + b"="
-    for pid in pids:
+    for pid, environ in proc_files("environ"):
         if pid == os.getpid():
-            continue
-        try:
-            with open(f"{_PROC}/{pid}/environ", "rb") as file:
-                environ = file.read()
-        except OSError:
             continue
         for entry in environ.split(b"\0"):
             if entry.startswith(prefix) and wanted in entry[len(prefix):].split(b":"):

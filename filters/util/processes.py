@@ -32,7 +32,7 @@ import sys
 import time
 from pathlib import Path
 
-from filters.util.janitor import MARK, sweep
+from filters.util.janitor import MARK, proc_files, sweep
 
 try:
     import resource
@@ -180,18 +180,10 @@ def _children() -> dict[int, list[int]]:
     """Each process's children, from ``/proc/<pid>/stat`` (empty without ``/proc``), zombies
     included: one that just ended may have had a child a moment ago, given to its subreaper now."""
     children: dict[int, list[int]] = {}
-    with contextlib.suppress(OSError):
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as file:
-                    stat = file.read()
-            except OSError:
-                continue
-            fields = stat[stat.rfind(b")") + 2:].split()  # after "(command)", which may hold spaces
-            if len(fields) > 1:
-                children.setdefault(int(fields[1]), []).append(int(name))
+    for pid, stat in proc_files("stat"):
+        fields = stat[stat.rfind(b")") + 2:].split()  # after "(command)", which may hold spaces
+        if len(fields) > 1:
+            children.setdefault(int(fields[1]), []).append(pid)
     return children
 
 
