@@ -26,13 +26,19 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     """Build the deck once, in a fresh folder (figures and cache under its build/)."""
+    work, pdf = build_in_fresh_folder(tmp_path_factory, DECK, "deck")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return work, pdf, text
+
+
+def build_in_fresh_folder(tmp_path_factory, deck: Path, name: str) -> tuple[Path, Path]:
+    """Build ``deck`` from a fresh folder (figures and cache under its build/): (folder, PDF)."""
     skip_without_model()
-    work = tmp_path_factory.mktemp("deck")
+    work = tmp_path_factory.mktemp(name)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(work)
-        pdf = build(DECK, Path("build"))
-    text = subprocess.run(["pdftotext", "-layout", str(work / pdf), "-"], capture_output=True, text=True, check=True).stdout
-    return work, work / pdf, text
+        pdf = build(deck, Path("build"))
+    return work, work / pdf
 
 
 def frame_titles(markdown: str) -> list[str]:
@@ -141,12 +147,8 @@ SECOND = ROOT / "slides" / "transformers-2.md"
 @pytest.fixture(scope="module")
 def second(tmp_path_factory):
     """The second lecture built once: its folder and its PDF's text."""
-    skip_without_model()
-    work = tmp_path_factory.mktemp("second")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(work)
-        pdf = build(SECOND, Path("build"))
-    return work, pdf_text(work / pdf)
+    work, pdf = build_in_fresh_folder(tmp_path_factory, SECOND, "second")
+    return work, pdf_text(pdf)
 
 
 def test_the_second_lecture_builds_with_every_new_kind_and_two_run_blocks(second):
