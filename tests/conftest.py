@@ -153,3 +153,23 @@ def processes_with_argument(argument: str) -> list[int]:
         except OSError:
             pass
     return found
+
+
+# The fonts figures are drawn in (filters/figures/attnslides.mplstyle and its fallbacks), as the PDF
+# names them: body text is Latin Modern, so a glyph in one of these is a figure's.
+FIGURE_FONTS = ("DejaVu", "NotoSansCJK", "Symbola")
+
+
+def figure_glyphs(pdf: Path) -> list[tuple[int, str, float]]:
+    """Every upright glyph of the figures in ``pdf``, as pdfplumber reads the page (figures are
+    placed as Form XObjects, their text kept): ``(page from 1, character, size in points on the
+    page)``."""
+    import pdfplumber
+
+    glyphs = []
+    with pdfplumber.open(pdf) as document:
+        for number, page in enumerate(document.pages, start=1):
+            glyphs += [(number, c["text"], float(c["size"])) for c in page.chars
+                       if c.get("upright", True) and c["text"].strip()
+                       and any(font in c["fontname"] for font in FIGURE_FONTS)]
+    return glyphs

@@ -301,17 +301,18 @@ def as_matrix(value: Any) -> tuple[tuple[float, ...], ...]:
 MAX_ENTRY = 1e4  # scores of entries this size still fit a float: 1e4 × 1e4 × 6 ≪ 3.4e38
 
 
-# What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) is
-# 260.48 pt; a figure of height "72%" is drawn 0.72 × that high, whatever its own size.
+# What a figure's sizes become on the slide. Beamer's text height on a 4:3 frame (128 × 96 mm) of
+# the lectures' theme is 260.48 pt; a figure of height "72%" is drawn 0.72 × that high. (A deck's own
+# theme and aspect ratio: filters.blocks.page.)
 SLIDE_TEXT_HEIGHT_PT = 260.48
 _CM = 72.27 / 2.54  # TeX points per centimetre
 
 
-def slide_points(height: str) -> float:
+def slide_points(height: str, *, text_height: float = SLIDE_TEXT_HEIGHT_PT) -> float:
     """``height`` (``"66%"`` of the text height, or a length such as ``"5cm"``, as :func:`as_size`
-    reads it) in TeX points on a Beamer slide."""
+    reads it) in TeX points on a Beamer slide whose text is ``text_height`` points high."""
     value, unit = float(height.rstrip("%cmin pte")), height.lstrip("0123456789.")
-    return {"%": value / 100 * SLIDE_TEXT_HEIGHT_PT, "cm": value * _CM, "mm": value * _CM / 10,
+    return {"%": value / 100 * text_height, "cm": value * _CM, "mm": value * _CM / 10,
             "in": value * 72.27, "pt": value, "em": value * 11}[unit]
 
 

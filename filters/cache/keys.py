@@ -31,6 +31,7 @@ from pathlib import Path
 
 from engine.device import resolve
 from filters.blocks.options import figure_options
+from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.cache.sources import _IN_MEMORY, Sources, module_file
 from filters.figures import STYLE, available_fallback_fonts
 from filters.figures.entry import LAYOUT
@@ -80,7 +81,7 @@ def versions(pandoc: str) -> dict[str, str]:
 
 
 def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "en",
-            sources: Sources | None = None, home: str = "") -> str:
+            sources: Sources | None = None, home: str = "", page: Page = DEFAULT_PAGE) -> str:
     """The cache key of one block: 20 hex digits of a sha256.
 
     Args:
@@ -91,6 +92,7 @@ def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "e
         device: the device setting (``cpu``, ``cuda``, ``mps``, ``auto``).
         pandoc: the version of the pandoc that read the deck.
         lang: the language of the figure's labels (``es``, ``en``).
+        page: the text area of the deck's frames, which its figures are drawn for.
         sources: where module digests are remembered (a cache's :attr:`Cache.sources`).
         home: the deck's folder, relative to the project: a kind that runs the deck's code runs it
             there (the same block beside two decks reads two ``datos.csv``); other kinds ignore it.
@@ -113,5 +115,6 @@ def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "e
         payload["style"] = file_sha256(STYLE)
         payload["fonts"] = available_fallback_fonts()
         payload["matplotlibrc"] = matplotlibrc()
+        payload["page"] = [page.text_width, page.text_height]
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]

@@ -22,6 +22,7 @@ import re
 import warnings
 from pathlib import Path
 
+from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.errors import BlockError
 
 # What an entry holds and how its files are named; raise it when that changes, so that no build
@@ -34,11 +35,12 @@ MAX_DATA_BYTES = 8 * 2**20
 
 
 def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str, home: Path | None = None,
-            project: Path | None = None) -> dict:
+            project: Path | None = None, page: Page = DEFAULT_PAGE) -> dict:
     """Compute one block of ``kind`` (a :class:`filters.kind.Kind`) and write its entry into
     ``folder``: ``data.json`` and, for a kind with pictures, ``figure-1.<ext>``, ``figure-2.<ext>`` ….
     ``home`` (the deck's folder) and ``project`` are for a kind with ``make``: a ``.run`` block
-    runs in ``home`` and records the files of ``project`` it reads.
+    runs in ``home`` and records the files of ``project`` it reads. Figures are drawn at the size
+    they will have in the text area ``page`` of the deck's frames.
 
     Returns:
         The data.
@@ -51,13 +53,14 @@ def produce(kind, options, folder: Path, *, ext: str, device: str, lang: str, ho
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)  # each missing glyph, not only the first of a run
         if kind.make is not None:
-            data = kind.make(options, folder, ext=ext, device=device, lang=lang, home=home, project=project)
+            data = kind.make(options, folder, ext=ext, device=device, lang=lang, home=home, project=project,
+                             page=page)
         else:
             data = kind.compute(options, device)
             if kind.output == "figure":
                 from filters.figures.render import render
 
-                render(kind, data, options, folder / f"figure-1.{ext}", lang=lang)
+                render(kind, data, options, folder / f"figure-1.{ext}", lang=lang, page=page)
     _check_glyphs(caught, options)
     nan = _first_nan(data)
     if nan is not None:

@@ -8,6 +8,7 @@ sizes the tick labels and cell numbers of all of a figure's heatmaps once the wh
 
 from __future__ import annotations
 
+import math
 import weakref
 from dataclasses import dataclass
 
@@ -18,24 +19,18 @@ from matplotlib.image import AxesImage
 from matplotlib.text import Text
 
 from filters.blocks.labels import LABELS
-from filters.errors import BlockError
-from filters.figures.render import before_save, projected_scale, slide_figure
+from filters.figures.render import MIN_TEXT_PT, before_save, projected_scale, slide_figure
 
 # Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
 # that two slides can be compared by eye.
 WEIGHT_RANGE = (0.0, 1.0)
 
 # The smallest text we put on a slide, as projected: a cell number under it is not drawn.
-MIN_PROJECTED_PT = 6.0
+MIN_PROJECTED_PT = MIN_TEXT_PT
 # Cell numbers and tick labels, as projected, when they have room; tick labels shrink down to
-# MIN_TICK_PT, then every other one moves to the opposite side.
-NUMBER_PT, TICK_PT, MIN_TICK_PT = 8.0, 7.5, 5.0
-# Below this, even after moving every other label to the opposite side, a heatmap is refused.
-MIN_LABEL_PT = 4.0
-
-
-class TooDense(BlockError):
-    """A heatmap with more rows or columns than its room on the slide can label readably."""
+# MIN_TICK_PT, then every other one moves to the opposite side, then only every second (third …)
+# token is labelled: a label is never smaller than MIN_TICK_PT on the page.
+NUMBER_PT, TICK_PT, MIN_TICK_PT = 8.0, 8.0, MIN_TEXT_PT
 
 
 def _text_colour(rgba) -> str:
@@ -59,7 +54,7 @@ class Heatmap:
     widest: int  # characters of the widest number
     alternate: bool = True  # may put every other tick label on the opposite side (not between panels)
     colorbar: object = None  # its colorbar, if weights_colorbar gave it one
-    numbers_omitted: bool = False  # numbers were wanted (annotate=None) but would be under MIN_PROJECTED_PT
+    numbers_omitted: bool = False  # numbers were wanted but would be under MIN_PROJECTED_PT
     secondary: tuple = ()  # the top and right axes that hold every other tick label when room is short
 
 
@@ -93,13 +88,13 @@ def _tick_size(pitch: float, scale: float, *, sides: int, rotation: int = 0, tok
     return min(TICK_PT / scale, room * 0.85 / (1.6 if rotation == 40 else 1))
 
 
-def _place_ticks(heatmap: Heatmap, *, axis: str, size: float, sides: int, rotation: int = 0) -> None:
-    """One tick label per token on ``axis`` ("x" or "y") at ``size``; with ``sides=2`` every other
-    label goes to the opposite side: labels shrink, but never overlap nor vanish."""
+def _place_ticks(heatmap: Heatmap, *, axis: str, size: float, sides: int, rotation: int = 0, step: int = 1) -> None:
+    """A tick label for every ``step``-th token on ``axis`` ("x" or "y") at ``size``; with
+    ``sides=2`` every other label goes to the opposite side: labels never overlap."""
     ax, (top, right) = heatmap.ax, heatmap.secondary
     tokens = heatmap.key_tokens if axis == "x" else heatmap.query_tokens
-    main = [i for i in range(len(tokens)) if sides == 1 or i % 2 == 0]
-    other = [i for i in range(len(tokens)) if sides == 2 and i % 2 == 1]
+    kept = list(range(0, len(tokens), step))
+    main, other = kept[::sides], kept[1::sides] if sides == 2 else []
     if axis == "y":
         ax.set_yticks(main, labels=[tokens[i] for i in main], fontsize=size)
         right.set_yticks(other, labels=[tokens[i] for i in other], fontsize=size)
@@ -120,14 +115,15 @@ def attention_heatmap(ax, weights, query_tokens, key_tokens, *, precision: int =
     :func:`projected_scale`) and are set when the figure is saved (:func:`save` calls
     :func:`settle`): tick labels as large as their rows and columns allow, every other one on the
     opposite side when that is needed to keep them apart; numbers in the cells only where they are
-    at least :data:`MIN_PROJECTED_PT` on the slide (with ``annotate=None``).
+    at least :data:`MIN_PROJECTED_PT` on the slide.
 
     Args:
         ax: the axes to draw in (its figure should use ``layout="constrained"``).
         weights: array of shape (L, S), rows sum to 1 (a fully masked row is all zero).
         query_tokens: L row labels; key_tokens: S column labels.
         precision: decimals printed in each cell.
-        annotate: ``True`` print the numbers, ``False`` never, ``None`` (auto) when they are readable.
+        annotate: ``False`` no numbers; ``True`` or ``None`` (auto): numbers where they are readable
+            (the colorbar says when they are left out).
         cmap: colormap name; the colour scale is fixed to [0, 1].
         labels: axis names (see :data:`filters.labels.LABELS`).
         scale: slide points per figure point.
@@ -179,8 +175,8 @@ def settle(fig: Figure) -> None:
     lay out with small labels (the most room the cells can get), choose each axis' sides, give both
     axes the size the tighter one allows, and settle that; then the numbers.
 
-    Raises:
-        TooDense: when a heatmap's labels would be under :data:`MIN_LABEL_PT` on the slide."""
+    Where a label would be under :data:`MIN_TICK_PT` on the page even on both sides, only every
+    second (third …) token is labelled, at that size."""
     heatmaps = _HEATMAPS.pop(fig, [])
     if not heatmaps:
         return
@@ -201,24 +197,25 @@ def settle(fig: Figure) -> None:
         for heatmap in heatmaps:
             (x_pitch, y_pitch), (_, sides) = _pitches(heatmap), layout[id(heatmap)]
             rotation = _x_rotation(heatmap.key_tokens, x_pitch, heatmap.scale)  # slanted only while there is room
-            fits[id(heatmap)] = rotation, min(
-                _tick_size(x_pitch, heatmap.scale, sides=sides["x"], rotation=rotation, tokens=heatmap.key_tokens),
-                _tick_size(y_pitch, heatmap.scale, sides=sides["y"]))
-        size = min(fit for _, fit in fits.values())
+            fits[id(heatmap)] = (rotation,
+                                 _tick_size(x_pitch, heatmap.scale, sides=sides["x"], rotation=rotation,
+                                            tokens=heatmap.key_tokens),
+                                 _tick_size(y_pitch, heatmap.scale, sides=sides["y"]))
+        smallest = max(MIN_TICK_PT / h.scale for h in heatmaps)
+        size = max(smallest, min(min(x, y) for _, x, y in fits.values()))
         for heatmap in heatmaps:
-            sides = layout[id(heatmap)][1]
-            _place_ticks(heatmap, axis="x", rotation=fits[id(heatmap)][0], sides=sides["x"], size=size)
-            _place_ticks(heatmap, axis="y", sides=sides["y"], size=size)
+            sides, (rotation, x_fit, y_fit) = layout[id(heatmap)][1], fits[id(heatmap)]
+            _place_ticks(heatmap, axis="x", rotation=rotation, sides=sides["x"], size=size, step=_step(x_fit, size))
+            _place_ticks(heatmap, axis="y", sides=sides["y"], size=size, step=_step(y_fit, size))
         fig.draw_without_rendering()
     for heatmap in heatmaps:
-        labels = [t for a in (heatmap.ax, *heatmap.secondary) for t in (*a.get_xticklabels(), *a.get_yticklabels())
-                  if t.get_text()]
-        smallest = min((t.get_fontsize() for t in labels), default=TICK_PT / heatmap.scale) * heatmap.scale
-        if smallest < MIN_LABEL_PT:
-            raise TooDense(f"its {len(heatmap.query_tokens)} × {len(heatmap.key_tokens)} labels would be "
-                           f"{smallest:.1f} pt on the slide, too small to read (at least {MIN_LABEL_PT:g} pt): use "
-                           "fewer or shorter tokens, fewer panels, or a larger height")
         _size_numbers(heatmap)
+
+
+def _step(fits: float, size: float) -> int:
+    """Label every ``_step``-th token: 1 when labels of ``size`` fit (``fits`` is the largest that
+    does), else as many as make room for them."""
+    return 1 if fits >= size * 0.999 else math.ceil(size / fits)
 
 
 def _pitches(heatmap: Heatmap) -> tuple[float, float]:
@@ -229,13 +226,13 @@ def _pitches(heatmap: Heatmap) -> tuple[float, float]:
 
 def _size_numbers(heatmap: Heatmap) -> None:
     """Give the cell numbers the size their cells allow, or take them away when that is too small
-    to read (``annotate=None``), and say so on the colorbar."""
+    to read, and say so on the colorbar."""
     width, height = _points(heatmap.ax)
     rows, cols = len(heatmap.query_tokens), len(heatmap.key_tokens)
     fits = min(width / cols * 0.9 / (0.6 * heatmap.widest), height / rows * 0.7)  # digits are about 0.6 em wide
     size = min(NUMBER_PT / heatmap.scale, fits)
-    readable = size * heatmap.scale >= MIN_PROJECTED_PT
-    if heatmap.annotate is None and not readable:
+    readable = size * heatmap.scale >= MIN_PROJECTED_PT * 0.999
+    if not readable:  # too small to read, even when asked for (annotate=True): left out, and said
         for text in heatmap.texts:
             text.remove()
         heatmap.texts, heatmap.numbers_omitted = [], True
@@ -281,10 +278,10 @@ def heads_figure(head_weights, query_tokens, key_tokens, *, labels: dict, height
             heatmap.query_tokens = [""] * len(heatmap.query_tokens)
         if h < H - cols:
             heatmap.key_tokens = [""] * len(heatmap.key_tokens)
-    fig.supxlabel(labels["key"], fontsize=9)
-    fig.supylabel(labels["query"], fontsize=9)
+    fig.supxlabel(labels["key"], fontsize=10)
+    fig.supylabel(labels["query"], fontsize=10)
     if title:
-        fig.suptitle(title, fontsize=9)
+        fig.suptitle(title, fontsize=10)
     weights_colorbar(fig, heatmap, ax=list(axes[:H]), labels=labels, fraction=0.04, pad=0.02)
     return fig
 

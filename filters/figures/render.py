@@ -10,6 +10,8 @@ attention heatmaps are in :mod:`filters.figures.heatmap`.
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import re
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -17,41 +19,57 @@ from pathlib import Path
 import matplotlib.style
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
-from filters.blocks.parsers import slide_points
+from filters.blocks.page import DEFAULT_PAGE, Page
+from filters.errors import BlockError
 from filters.figures import FALLBACK_FONTS, STYLE, available_fallback_fonts
 
-# The height on the slide each kind's figure size (its figsize) is designed for: drawn for another
-# height, a figure is scaled so that its text keeps the style's size on the slide.
-DESIGN_HEIGHT = "72%"
+# The smallest text a figure may have, in points on the page: a Beamer frame's body text is 10.9 pt,
+# and under 7 pt a label cannot be read from the back of a hall. Kinds choose their sizes at or
+# above it (the style's are 8–9 pt), and thin or drop a label that would need less.
+MIN_TEXT_PT = 7.0
+
+# The page the figures being drawn are for (the deck's, set by deck_style).
+_PAGE: contextvars.ContextVar[Page] = contextvars.ContextVar("page", default=DEFAULT_PAGE)
+
+
+def current_page() -> Page:
+    """The text area of the frames the figures being drawn are for (:func:`deck_style`'s ``page``)."""
+    return _PAGE.get()
+
+
+def placed_size(figsize: tuple[float, float], height: str) -> tuple[float, float]:
+    """The size (inches) a figure of ``figsize``'s proportions has when it is placed ``height`` high
+    on the current page (:func:`current_page`): that height, and the width its proportions give, at
+    most the text width. A figure drawn at this size is placed unscaled: its fonts' points are the
+    page's."""
+    page = current_page()
+    tall = page.inches(height)
+    return min(page.width_inches, figsize[0] / figsize[1] * tall), tall
 
 
 def projected_scale(fig: Figure, height: str) -> float:
-    """Slide points per figure point when ``fig`` is placed on a Beamer slide at ``height`` (``"72%"``
-    of the text height, or a length such as ``"5cm"``): fonts of ``s`` points in the figure are
-    ``s × projected_scale`` points on the slide."""
-    return slide_points(height) / (fig.get_figheight() * 72)
-
-
-def size_for(figsize: tuple[float, float], height: str) -> tuple[float, float]:
-    """A figure size (inches) designed for :data:`DESIGN_HEIGHT`, for a figure shown at ``height``:
-    scaled with the height (between 0.6× and 1.25×), so that its text keeps its size on the slide."""
-    factor = min(1.25, max(0.6, slide_points(height) / slide_points(DESIGN_HEIGHT)))
-    return figsize[0] * factor, figsize[1] * factor
+    """Page points per figure point when ``fig`` is placed ``height`` high (``"72%"`` of the text
+    height, or a length such as ``"5cm"``) on the current page, no wider than its text (LaTeX's
+    ``height=…,width=\\linewidth,keepaspectratio``): fonts of ``s`` points in the figure are
+    ``s × projected_scale`` points on the page; 1 for a figure made by :func:`slide_figure`."""
+    page = current_page()
+    return min(page.inches(height) / fig.get_figheight(), page.width_inches / fig.get_figwidth())
 
 
 def slide_figure(figsize: tuple[float, float], height: str, *, layout: str = "constrained") -> Figure:
-    """A new figure of ``figsize`` inches as designed for :data:`DESIGN_HEIGHT`, sized for ``height``
-    on the slide (:func:`size_for`); constrained layout, or ``layout="none"`` for a figure that
-    places its axes itself."""
-    return Figure(figsize=size_for(figsize, height), layout=layout)
+    """A new figure of ``figsize``'s proportions at the size it will have on the slide when placed
+    ``height`` high (:func:`placed_size`); constrained layout, or ``layout="none"`` for a figure
+    that places its axes itself."""
+    return Figure(figsize=placed_size(figsize, height), layout=layout)
 
 
 @contextlib.contextmanager
-def deck_style():
+def deck_style(page: Page = DEFAULT_PAGE):
     """The deck's one style (``filters/figures/attnslides.mplstyle``), with the installed fallback fonts after
     DejaVu Sans, so that any script or emoji in a label is drawn (matplotlib takes each missing
-    glyph from the next font of the list)."""
+    glyph from the next font of the list); figures drawn inside are sized for ``page``."""
     from matplotlib import font_manager
 
     fallbacks = available_fallback_fonts()
@@ -59,15 +77,19 @@ def deck_style():
     for name in fallbacks:
         if name not in known:  # installed after matplotlib built its font list
             font_manager.fontManager.addfont(str(FALLBACK_FONTS[name]))
-    with matplotlib.style.context(STYLE), matplotlib.rc_context({"font.family": ["DejaVu Sans", *fallbacks]}):
-        yield
+    token = _PAGE.set(page)
+    try:
+        with matplotlib.style.context(STYLE), matplotlib.rc_context({"font.family": ["DejaVu Sans", *fallbacks]}):
+            yield
+    finally:
+        _PAGE.reset(token)
 
 
-def render(kind, data, options, path: Path, *, lang: str = "es") -> Figure:
+def render(kind, data, options, path: Path, *, lang: str = "es", page: Page = DEFAULT_PAGE) -> Figure:
     """Draw ``kind``'s figure (a :class:`filters.kind.Kind`) from ``data`` in the deck's style, in
-    ``lang``, and save it to ``path`` (format from its suffix). Returns the figure (for tests that
-    read back its geometry)."""
-    with deck_style():
+    ``lang``, at its size on ``page``, and save it to ``path`` (format from its suffix). Returns the
+    figure (for tests that read back its geometry)."""
+    with deck_style(page):
         fig = kind.draw(data, options, kind.labels_for(lang))
         save(fig, path)
     return fig
@@ -87,12 +109,81 @@ def before_save(fig: Figure, step: Callable[[Figure], None]) -> None:
 
 def save(fig: Figure, path: Path) -> None:
     """Save ``fig`` (after its :func:`before_save` steps); PDF and SVG without a creation date, so
-    the same numbers give the same bytes."""
+    the same numbers give the same bytes.
+
+    Raises:
+        BlockError: when a text runs off the figure (it would be cut on the slide)."""
+    raise_math_text(fig)
     for step in _BEFORE_SAVE.pop(fig, []):
         step(fig)
+    check_texts_inside(fig)
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     fig.savefig(path, format=fmt, metadata=metadata)
+
+
+# mathtext draws sub- and superscripts at 0.7 of the text's size (as TeX's \scriptstyle): math is
+# drawn at least this large, so that d_k's k is MIN_TEXT_PT too.
+MIN_MATH_PT = MIN_TEXT_PT / 0.7
+
+
+def _texts(fig: Figure) -> list[Text]:
+    """The texts of ``fig`` that are drawn (visible, not empty, not the label of a tick outside its
+    axis' view, which matplotlib keeps but does not draw), once it is laid out."""
+    hidden = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+              for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()) if not _in_view(axis, tick.get_loc())
+              for label in (tick.label1, tick.label2)}
+    return [t for t in fig.findobj(Text)
+            if t.get_visible() and t.get_text().strip() and id(t) not in hidden and t.get_figure(root=True) is fig]
+
+
+def _in_view(axis, value: float) -> bool:
+    """Whether ``value`` (data units) lies in ``axis``' view interval, as matplotlib decides which
+    ticks to draw (in the axis' transformed scale, a little slack at each end)."""
+    lo, hi = sorted(axis.get_view_interval())
+    scale = axis.get_transform()
+    a, b, v = (scale.transform([[x]])[0][0] if hasattr(scale, "transform") else x for x in (lo, hi, value))
+    slack = abs(b - a) * 1e-9
+    return a - slack <= v <= b + slack
+
+
+def raise_math_text(fig: Figure) -> None:
+    """Give every text of ``fig`` with math in it (``$d_k$``, a log axis' ``$10^{-1}$``) at least
+    :data:`MIN_MATH_PT`, so that its sub- and superscripts are :data:`MIN_TEXT_PT` on the slide.
+    (Tick labels are made again at each draw: their axis is told the size.)"""
+    fig.draw_without_rendering()  # tick labels get their texts
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for which, ticks in (("major", axis.get_major_ticks()), ("minor", axis.get_minor_ticks())):
+                labels = [t.label1 for t in ticks if t.label1.get_visible()]
+                if any(_has_math(t.get_text()) and t.get_fontsize() < MIN_MATH_PT for t in labels):
+                    axis.set_tick_params(which=which, labelsize=MIN_MATH_PT)
+    for text in _texts(fig):
+        if text.get_fontsize() < MIN_MATH_PT and _has_math(text.get_text()):
+            text.set_fontsize(MIN_MATH_PT)
+
+
+def _has_math(text: str) -> bool:
+    """Whether matplotlib reads ``text`` as mathtext: an even, non-zero number of unescaped ``$``."""
+    dollars = len(re.findall(r"(?<!\\)\$", text))
+    return dollars > 0 and dollars % 2 == 0
+
+
+def check_texts_inside(fig: Figure) -> None:
+    """Every text of ``fig`` lies inside it (a point of slack): a label longer than its axis, or a
+    legend pushed out, is cut at the figure's edge on the slide.
+
+    Raises:
+        BlockError: naming the first text that runs off, and how far."""
+    fig.draw_without_rendering()
+    bounds, slack = fig.bbox, fig.dpi / 72
+    for text in _texts(fig):
+        box = text.get_window_extent()
+        over = max(bounds.x0 - box.x0, box.x1 - bounds.x1, bounds.y0 - box.y0, box.y1 - bounds.y1)
+        if over > slack:
+            shown = " ".join(text.get_text().split())
+            raise BlockError(f"the figure's text «{shown[:60]}» runs {over * 72 / fig.dpi:.0f} pt off its edge and "
+                             "would be cut on the slide: shorten it, or give the figure more room (a larger height)")
 
 
 def thin_tick_labels(ax, axis: str = "x") -> None:

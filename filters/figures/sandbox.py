@@ -149,7 +149,7 @@ class Slide:
 
         from filters.blocks.labels import LABELS
         from filters.figures.heatmap import attention_heatmap, heads_figure, weights_colorbar
-        from filters.figures.render import projected_scale
+        from filters.figures.render import placed_size, projected_scale
 
         array = _array(weights)
         keys = queries if keys is None else keys
@@ -159,10 +159,10 @@ class Slide:
         labels = LABELS[self.lang]
         queries, keys = list(map(str, queries)), list(map(str, keys))
         if array.ndim == 3:
-            fig = plt.figure(figsize=(4.6, 2.6))
+            fig = plt.figure(figsize=placed_size((4.6, 2.6), self._height))
             return heads_figure(array, queries, keys, labels=labels, height=self._height, precision=precision,
                                 annotate=annotate, cmap=cmap, title=title, titles=titles, fig=fig)
-        fig = plt.figure(figsize=(4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8))
+        fig = plt.figure(figsize=placed_size((4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8), self._height))
         ax = fig.add_subplot()
         if title:
             ax.set_title(title)
@@ -421,17 +421,32 @@ def _trace_of(exc: BaseException) -> tuple[tuple[int, str, str], ...]:
 
 
 def _figure_size(height: str) -> tuple[float, float]:
-    """The size of a block's figures by default: the style's, scaled with the height on the slide,
-    so that their text keeps its size there (:func:`filters.figures.render.size_for`)."""
+    """The size of a block's figures by default: the style's proportions, at the size the figure
+    has on the slide (:func:`filters.figures.render.placed_size`)."""
     import matplotlib
 
-    from filters.figures.render import size_for
+    from filters.figures.render import placed_size
 
-    return size_for(tuple(matplotlib.rcParams["figure.figsize"]), height)
+    return placed_size(tuple(matplotlib.rcParams["figure.figsize"]), height)
+
+
+def _fit_to_slide(fig, height: str) -> None:
+    """Give a block's figure the size it has on the slide (its proportions kept), so that its
+    fonts' points are the page's, and raise every text under
+    :data:`~filters.figures.render.MIN_TEXT_PT` to it: a figure made at another size
+    (``plt.figure(figsize=(8, 4))``) or with small fonts stays readable from the back of a hall."""
+    from matplotlib.text import Text
+
+    from filters.figures.render import MIN_TEXT_PT, placed_size
+
+    fig.set_size_inches(*placed_size(tuple(fig.get_size_inches()), height), forward=False)
+    for text in fig.findobj(Text):
+        if text.get_text() and text.get_fontsize() < MIN_TEXT_PT:
+            text.set_fontsize(MIN_TEXT_PT)
 
 
 def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
-            home: Path | None = None, project: Path | None = None) -> dict[str, Any]:
+            home: Path | None = None, project: Path | None = None, page=None) -> dict[str, Any]:
     """Run ``code`` as described above, in the deck's folder ``home``; save its figures as
     ``folder/figure-<n>.<ext>`` and, when it read files of ``project``, ``folder/depends.json``.
     Its time limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout`
@@ -458,6 +473,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     import matplotlib.pyplot as plt
 
     from engine.device import pick
+    from filters.blocks.page import DEFAULT_PAGE
     from filters.figures.render import deck_style
 
     dev = pick(device)
@@ -467,14 +483,14 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     kept, reads = _Kept(), _Reads(project or Path.cwd())
     folder = Path(folder).resolve()  # the code may change the working folder
     try:
-        with deck_style(), warnings.catch_warnings(), _descriptor_1_captured() as written:
+        with deck_style(page or DEFAULT_PAGE), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
             matplotlib.rcParams["figure.figsize"] = _figure_size(height)
             with _at_home(home, reads), reads.recording():
                 _run(compiled, namespace, slide, kept)
-            numbers, count = _save_figures(namespace, folder, ext)
+            numbers, count = _save_figures(namespace, folder, ext, height)
             low_level, unread = written()
     finally:
         plt.close("all")
@@ -550,9 +566,10 @@ def _failed(exc: BaseException) -> BlockError:
     return BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details)
 
 
-def _save_figures(namespace: dict[str, Any], folder: Path, ext: str) -> tuple[list[float], int]:
+def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str) -> tuple[list[float], int]:
     """Save the figures the block made, in order: the pyplot ones by number, then those kept in a
-    variable. Returns their numbers (kept ones: ``inf``, they come last) and how many there are."""
+    variable, each at its size on the slide (``height`` high). Returns their numbers (kept ones:
+    ``inf``, they come last) and how many there are."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
@@ -564,7 +581,11 @@ def _save_figures(namespace: dict[str, Any], folder: Path, ext: str) -> tuple[li
     figures, numbers = figures + kept, numbers + [math.inf] * len(kept)
     for n, fig in enumerate(figures, start=1):
         _check_texts(fig, n)
-        save(fig, folder / f"figure-{n}.{ext}")
+        _fit_to_slide(fig, height)
+        try:
+            save(fig, folder / f"figure-{n}.{ext}")
+        except BlockError as exc:  # a text runs off it: say which figure
+            raise BlockError(f"figure {n}: {exc.message}") from None
     return numbers, len(figures)
 
 

@@ -132,8 +132,8 @@ def draw(data: BlockData, options: BlockOptions, labels: dict):
     bar_ax.set_yticks(rows, labels=[])
     bar_ax.set_ylim(len(rows) - 0.5, -0.5)  # the heatmap's rows, top to bottom
     bar_ax.set_xlabel(labels["block_ratio"])
-    bar_ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=7,
-                  title=labels["block_pre_norm" if data["norm_first"] else "block_post_norm"], title_fontsize=8,
+    bar_ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
+                  title=labels["block_pre_norm" if data["norm_first"] else "block_post_norm"], title_fontsize=9,
                   handlelength=1.0, columnspacing=0.8)
     return fig
 

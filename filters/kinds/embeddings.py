@@ -136,13 +136,13 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     for n, (topic, words) in enumerate(data["topics"].items()):
         group = points[start:start + len(words)]
         dots = ax.scatter(group[:, 0], group[:, 1], marker=markers[n % len(markers)], s=18, label=topic)
-        texts += [ax.text(x, y, word, fontsize=6.5, color=dots.get_facecolor()[0]) for (x, y), word in
+        texts += [ax.text(x, y, word, fontsize=8, color=dots.get_facecolor()[0]) for (x, y), word in
                   zip(group, words, strict=True)]
         start += len(words)
     ax.set_xlabel(labels["component"].format(n=1))
     ax.set_ylabel(labels["component"].format(n=2))
-    ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=8)
-    ax.legend(frameon=False, fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), handletextpad=0.2)
+    ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=9)
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), handletextpad=0.2)
     fig.draw_without_rendering()  # adjustText moves labels in the final layout
     # a fixed number of iterations, not its default time limit: the same figure on every build
     adjust_text(texts, x=points[:, 0], y=points[:, 1], ax=ax, expand=(1.15, 1.3), iter_lim=300)

@@ -118,7 +118,7 @@ def draw(data: PermutationData, options: PermutationOptions, labels: dict):
         ax.set_title(title)
     axes[1].set_ylabel("")
     weights_colorbar(fig, heatmap, ax=axes, labels=labels, fraction=0.04, pad=0.02)
-    fig.suptitle(labels["max_difference"].format(data["max_difference"]), fontsize=8)
+    fig.suptitle(labels["max_difference"].format(data["max_difference"]), fontsize=9)
     return fig
 
 

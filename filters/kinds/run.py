@@ -94,13 +94,14 @@ class RunData(TypedDict):
     data: dict[str, Any]  # what the code gave slide.data(...)
 
 
-def make(options: RunOptions, folder, *, ext: str, device: str, lang: str, home=None, project=None) -> RunData:
+def make(options: RunOptions, folder, *, ext: str, device: str, lang: str, home=None, project=None,
+         page=None) -> RunData:
     """Run the block's code in the deck's folder ``home`` (:func:`filters.figures.sandbox.execute`);
-    its figures go to ``folder``, with the files of ``project`` it read."""
+    its figures go to ``folder``, with the files of ``project`` it read, drawn for ``page``."""
     from filters.figures.sandbox import execute
 
     return execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height, folder=folder,
-                   ext=ext, home=home, project=project)
+                   ext=ext, home=home, project=project, page=page)
 
 
 def write(data: RunData, options: RunOptions, out) -> list:

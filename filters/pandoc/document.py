@@ -8,6 +8,7 @@ import re
 
 import panflute as pf
 
+from filters.blocks.page import page_for
 from filters.blocks.parsers import shown
 from filters.blocks.settings import Settings, read_metadata
 from filters.errors import BlockError, Where
@@ -153,8 +154,10 @@ def deck_settings(doc: pf.Doc, build: BuildSettings) -> DeckSettings:
     theme = plain_text(doc.metadata["theme"]) if "theme" in doc.metadata else None
     given = isinstance(raw, dict) and any(str(k).replace("_", "-") == "pdf-engine" for k in raw)
     engine = meta.pdf_engine if given else (plain_text(doc.metadata["pdf-engine"]) if "pdf-engine" in doc.metadata else "auto")
+    aspect = plain_text(doc.metadata["aspectratio"]) if "aspectratio" in doc.metadata else None
     return DeckSettings(build=build, deck=deck, fmt=doc.format, meta=meta, kind_defaults=defaults,
-                        theme=theme or None, pdf_engine=engine or "auto", errors=tuple(errors))
+                        theme=theme or None, pdf_engine=engine or "auto", page=page_for(theme, aspect),
+                        errors=tuple(errors))
 
 
 def deck_title(doc: pf.Doc) -> str:

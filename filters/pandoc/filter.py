@@ -97,14 +97,16 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
     for block in blocks:
         fmt = f"{settings.family}/{block.ext}" if block.ext else "text"  # a text kind's entry is data only
         block.key = key_for(block.kind, block.options, fmt=fmt, device=device, lang=state.lang,
-                            pandoc=settings.build.pandoc_version, sources=cache.sources, home=home[1])
+                            pandoc=settings.build.pandoc_version, sources=cache.sources, home=home[1],
+                            page=block.page(settings.page))
         if cache.entry(block.key) is not None or block.key in misses:
             continue
         if block.kind.executes and not settings.execute:
             block.skipped = True  # its code is shown instead: never run the deck's code when told not to
             continue
         misses[block.key] = Job.of(block.kind, block.options, key=block.key, cache_dir=str(cache.root), ext=block.ext,
-                                   device=device, lang=state.lang, where=block.where, home=home[0])
+                                   device=device, lang=state.lang, where=block.where, home=home[0],
+                                   page=block.page(settings.page))
     if misses:
         compute_all(list(misses.values()), workers=settings.meta.jobs, cores=settings.build.cores,
                     progress=_progress)

@@ -10,6 +10,7 @@ import panflute as pf
 
 from filters.blocks.kind import Kind
 from filters.blocks.options import parse_options
+from filters.blocks.page import Page
 from filters.blocks.parsers import shown
 from filters.errors import BlockError, Where
 from filters.kinds import KINDS
@@ -46,12 +47,33 @@ class LiveBlock:
         """The files it puts in the deck's figures folder."""
         return [] if self.skipped else [f"{self.name}.json", *(self.picture_file(n) for n in range(1, self.pictures + 1))]
 
+    def page(self, deck_page: Page) -> Page:
+        """The room its figures have: the deck's page, narrowed to the Beamer columns it sits in."""
+        return deck_page.within(column_share(self.elem))
+
     def captions(self, lang: str) -> list[str]:
         """The captions of its pictures, in order: the block's own, else its kind's default."""
         given = self.options.figure_captions()
         if given or self.kind.output != "figure":
             return given
         return [self.kind.default_caption(self.options, lang)]
+
+
+# pandoc's Beamer writer: a column without a width is 0.48 of the line (\begin{column}{0.48\linewidth}).
+_COLUMN_SHARE = 0.48
+
+
+def column_share(elem: pf.Element) -> float:
+    """The share of the text width ``elem`` has: 1, or the product of the widths of the columns
+    (``::: {.column width="40%"}``) it sits in, as pandoc's Beamer writer gives them."""
+    share, node = 1.0, elem.parent
+    while node is not None:
+        if isinstance(node, pf.Div) and "column" in node.classes:
+            width = str(node.attributes.get("width", "")).strip()
+            share *= float(width[:-1]) / 100 if re.fullmatch(r"\d+(?:\.\d+)?%", width) else _COLUMN_SHARE
+        node = getattr(node, "parent", None)
+    return share
+
 
 
 def _deck_lines(text: str | None, found) -> list[ScannedBlock | None]:

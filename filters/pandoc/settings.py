@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.blocks.settings import Settings
 from filters.util.confine import Project
 
@@ -107,6 +108,7 @@ class DeckSettings:
         kind_defaults: per kind, the raw option defaults the metadata gives.
         theme: the deck's ``theme`` (a Beamer theme, or a reveal.js one), ``None`` when it has none.
         pdf_engine: the LaTeX engine the deck asks for (``auto`` when it does not say).
+        page: the text area of its frames (its theme and ``aspectratio``), which figures are drawn for.
         errors: what is wrong with the metadata (:class:`filters.errors.BlockError`).
     """
 
@@ -117,6 +119,7 @@ class DeckSettings:
     kind_defaults: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     theme: str | None = None
     pdf_engine: str = "auto"
+    page: Page = DEFAULT_PAGE
     errors: tuple = ()
 
     @property

@@ -28,6 +28,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, JobOutOfMemory, JobTimeout, Where, tracebacks_wanted
 from filters.figures.entry import produce
@@ -57,15 +58,16 @@ class Job:
     # with the environment of then) cannot read it from its own environment
     tracebacks: bool = field(default_factory=tracebacks_wanted)
     home: str = ""  # the deck's folder, where code written in the deck runs ("": the build's folder)
+    page: Page = DEFAULT_PAGE  # the text area of the deck's frames, which its figures are drawn for
 
     @classmethod
     def of(cls, kind, options, *, key: str, cache_dir: str, ext: str, device: str, lang: str, where: Where,
-           home: str = "") -> Job:
+           home: str = "", page: Page = DEFAULT_PAGE) -> Job:
         """The job of one block of ``kind`` (a :class:`filters.blocks.kind.Kind`): what the worker
         needs of the kind (its cost, whether it runs the deck's code, its limits) read here."""
         return cls(kind.name, options, key, cache_dir, ext, device, lang, where, kind.cost, kind.executes,
                    limit_of(kind, options), kind.timeout_option, memory_of(kind, options), kind.memory_option,
-                   home=home)
+                   home=home, page=page)
 
 
 def run_job(job: Job) -> float:
@@ -81,7 +83,7 @@ def run_job(job: Job) -> float:
     staging = cache.staging(job.key)
     try:
         with time_limit(job.limit):
-            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang,
+            produce(KINDS[job.kind], job.options, staging, ext=job.ext, device=job.device, lang=job.lang, page=job.page,
                     home=Path(job.home) if job.home else None, project=project_of(cache.root))
         cache.publish(staging, job.key)
     except BlockError as exc:
