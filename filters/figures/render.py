@@ -58,6 +58,58 @@ def projected_scale(fig: Figure, height: str) -> float:
     return min(page.inches(height) / fig.get_figheight(), page.width_inches / fig.get_figwidth())
 
 
+# Side by side, figures sit in columns of this share of the text width each, less a gap (pandoc's
+# Beamer writer gives a column without a width 0.48 of the line: two of them and a 4 % gap).
+COLUMN_GAP = 0.04
+# Stacked, each row after the first leaves this much of the height (TeX points) to the caption and
+# the space above the next figure.
+ROW_GAP_PT = 24.0
+
+
+def column_share(ncol: int) -> float:
+    """The share of the text width each of ``ncol`` figures side by side has (0.48 for two)."""
+    return (1 - COLUMN_GAP * (ncol - 1)) / ncol
+
+
+def arrange(proportions: list[tuple[float, float]], height: str, *, ncol: int | None = None,
+            together: bool = True) -> tuple[int, list[tuple[float, float]]]:
+    """How the figures of one block share its room on the current page: ``height`` high in all, in
+    rows of ``ncol`` side by side (Quarto's ``layout-ncol``), the rows dividing the height (less
+    :data:`ROW_GAP_PT` for each caption between them).
+
+    Args:
+        proportions: each figure's (width, height), any unit: only their ratio counts.
+        height: the block's height on the slide (``"66%"``, ``"5cm"``).
+        ncol: figures in a row; ``None``: the number (1 to 4) that makes the smallest figure largest
+            (by a tenth at least: else fewer, read top to bottom).
+        together: whether the figures follow one another (nothing drawn between them): only then
+            can they stand side by side.
+
+    Returns:
+        The figures in a row, and each figure's size in inches (as placed: unscaled).
+    """
+    page, n = current_page(), len(proportions)
+    choices = [ncol] if ncol else range(1, min(n, 4) + 1)
+    if not together:
+        choices = [1]
+    best = None
+    for k in choices:
+        rows = -(-n // k)
+        tall = max(page.inches(height) - (rows - 1) * ROW_GAP_PT / 72.27, page.inches(height) / 2) / rows
+        box = (page.width_inches * (column_share(k) if k > 1 else 1), tall)
+        sizes = [_fitted(w / h, *box) for w, h in proportions]
+        smallest = min(w * h for w, h in sizes)
+        if best is None or smallest > best[0] * 1.1:  # more columns only for clearly larger figures
+            best = smallest, k, sizes
+    return best[1], best[2]
+
+
+def _fitted(ratio: float, width: float, height: float) -> tuple[float, float]:
+    """The largest size of proportions ``ratio`` (width ÷ height) inside ``width`` × ``height``."""
+    tall = min(height, width / ratio)
+    return tall * ratio, tall
+
+
 def slide_figure(figsize: tuple[float, float], height: str, *, layout: str = "constrained") -> Figure:
     """A new figure of ``figsize``'s proportions at the size it will have on the slide when placed
     ``height`` high (:func:`placed_size`); constrained layout, or ``layout="none"`` for a figure

@@ -430,23 +430,24 @@ def _figure_size(height: str) -> tuple[float, float]:
     return placed_size(tuple(matplotlib.rcParams["figure.figsize"]), height)
 
 
-def _fit_to_slide(fig, height: str) -> None:
-    """Give a block's figure the size it has on the slide (its proportions kept), so that its
-    fonts' points are the page's, and raise every text under
-    :data:`~filters.figures.render.MIN_TEXT_PT` to it: a figure made at another size
-    (``plt.figure(figsize=(8, 4))``) or with small fonts stays readable from the back of a hall."""
+def _fit_to_slide(fig, size: tuple[float, float]) -> None:
+    """Give a block's figure ``size`` (inches), the size it has on the slide (its proportions
+    kept: :func:`filters.figures.render.arrange`), so that its fonts' points are the page's, and
+    raise every text under :data:`~filters.figures.render.MIN_TEXT_PT` to it: a figure made at
+    another size (``plt.figure(figsize=(8, 4))``) or with small fonts stays readable from the back
+    of a hall."""
     from matplotlib.text import Text
 
-    from filters.figures.render import MIN_TEXT_PT, placed_size
+    from filters.figures.render import MIN_TEXT_PT
 
-    fig.set_size_inches(*placed_size(tuple(fig.get_size_inches()), height), forward=False)
+    fig.set_size_inches(*size, forward=False)
     for text in fig.findobj(Text):
         if text.get_text() and text.get_fontsize() < MIN_TEXT_PT:
             text.set_fontsize(MIN_TEXT_PT)
 
 
 def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder: Path, ext: str,
-            home: Path | None = None, project: Path | None = None, page=None) -> dict[str, Any]:
+            home: Path | None = None, project: Path | None = None, page=None, ncol: int | None = None) -> dict[str, Any]:
     """Run ``code`` as described above, in the deck's folder ``home``; save its figures as
     ``folder/figure-<n>.<ext>`` and, when it read files of ``project``, ``folder/depends.json``.
     Its time limit is the worker's (:mod:`filters.workers.limits`); here a :class:`JobTimeout`
@@ -454,12 +455,15 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
 
     Figures are the pyplot figures still open at the end, in the order of their numbers (the order
     they were made, unless the code numbers them itself), then :class:`matplotlib.figure.Figure`
-    objects the code kept in a variable.
+    objects the code kept in a variable. They share the block's ``height`` on ``page``: ``ncol``
+    side by side when they follow one another (``None``: as many as make them largest), the rows
+    dividing the height (:func:`filters.figures.render.arrange`).
 
     Returns:
         The block's data: ``outputs`` (in order: ``{"figure": n}``, ``{"math": latex}``,
-        ``{"text": markdown}``, ``{"printed": text}``), ``figures`` (how many), ``data`` (what the
-        code gave ``slide.data``), ``seed`` and ``device``.
+        ``{"text": markdown}``, ``{"printed": text}``), ``figures`` (how many), ``ncol`` (side by
+        side), ``heights`` (each figure's, as a length), ``data`` (what the code gave
+        ``slide.data``), ``seed`` and ``device``.
 
     Raises:
         BlockError: when the code does not compile, raises or exits, with the line (of the block's
@@ -490,7 +494,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
             matplotlib.rcParams["figure.figsize"] = _figure_size(height)
             with _at_home(home, reads), reads.recording():
                 _run(compiled, namespace, slide, kept)
-            numbers, count = _save_figures(namespace, folder, ext, height)
+            numbers, placed = _save_figures(namespace, folder, ext, height, slide.outputs, ncol)
             low_level, unread = written()
     finally:
         plt.close("all")
@@ -503,7 +507,8 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
         outputs.append({"printed": low_level.rstrip()})
     if kept.note(lang):
         outputs.append(kept.note(lang))
-    return {"seed": seed, "device": dev.type, "figures": count, "outputs": outputs, "data": slide.values}
+    return {"seed": seed, "device": dev.type, "figures": len(numbers), "ncol": placed[0],
+            "heights": [f"{h * 72.27:.2f}pt" for _, h in placed[1]], "outputs": outputs, "data": slide.values}
 
 
 def _compiled(code: str):
@@ -566,27 +571,35 @@ def _failed(exc: BaseException) -> BlockError:
     return BlockError(what, line=frames[-1][0] if frames else None, trace=frames, details=details)
 
 
-def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str) -> tuple[list[float], int]:
+def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str, pieces: list[dict],
+                  ncol: int | None) -> tuple[list[float], tuple[int, list[tuple[float, float]]]]:
     """Save the figures the block made, in order: the pyplot ones by number, then those kept in a
-    variable, each at its size on the slide (``height`` high). Returns their numbers (kept ones:
-    ``inf``, they come last) and how many there are."""
+    variable, each at its size on the slide: together ``height`` high, ``ncol`` side by side
+    when nothing of ``pieces`` (the slide's other outputs) comes between them. Returns their
+    numbers (kept ones: ``inf``, they come last) and where they went (figures in a row, each
+    one's size in inches)."""
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from filters.figures.render import save
+    from filters.figures.render import arrange, save
 
     numbers = sorted(plt.get_fignums())
     figures = [plt.figure(number) for number in numbers]
     kept = [value for value in namespace.values() if isinstance(value, Figure) and value not in figures]
     figures, numbers = figures + kept, numbers + [math.inf] * len(kept)
-    for n, fig in enumerate(figures, start=1):
+    if not figures:
+        return numbers, (1, [])
+    shown = [i for i, piece in enumerate(_in_order(pieces, numbers)) if "figure" in piece]
+    together = shown[-1] - shown[0] == len(shown) - 1
+    placed = arrange([tuple(f.get_size_inches()) for f in figures], height, ncol=ncol, together=together)
+    for n, (fig, size) in enumerate(zip(figures, placed[1], strict=True), start=1):
         _check_texts(fig, n)
-        _fit_to_slide(fig, height)
+        _fit_to_slide(fig, size)
         try:
             save(fig, folder / f"figure-{n}.{ext}")
         except BlockError as exc:  # a text runs off it: say which figure
             raise BlockError(f"figure {n}: {exc.message}") from None
-    return numbers, len(figures)
+    return numbers, placed
 
 
 def _roles(fig) -> dict[int, str]:

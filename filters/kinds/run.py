@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypedDict
 
 from filters.blocks.kind import Kind
 from filters.blocks.options import FigureOptions, option, without_option_lines
-from filters.blocks.parsers import as_bool, as_gigabytes, as_positive_float, as_seed, str_list
+from filters.blocks.parsers import as_bool, as_gigabytes, as_int, as_positive_float, as_seed, optional, str_list
 from filters.errors import BlockError
 
 # This kind's frame in the starter deck of `attnslides new`, in each language.
@@ -58,6 +58,9 @@ class RunOptions(FigureOptions):
     fig_cap: tuple[str, ...] = option((), str_list, figure=False,
                                       help="captions of the figures, in order, e.g. [\"first\", \"second\"]")
     echo: bool = option(False, as_bool, figure=False, help="show the code, highlighted, before what it makes")
+    layout_ncol: int | None = option(None, optional(as_int(1, 4)),
+                                     help="figures side by side in a row, as Quarto's layout-ncol (auto: as many as "
+                                          "make them largest); the rows share the height")
     seed: int = option(0, as_seed, help="seed of torch, numpy and random before the code runs")
     timeout: float = option(120.0, as_positive_float, figure=False,
                             help="seconds the code may run before it is stopped")
@@ -90,6 +93,8 @@ class RunData(TypedDict):
     seed: int
     device: str
     figures: int  # how many figures it drew: <id>-1.pdf, <id>-2.pdf, …
+    ncol: int  # figures side by side in a row (filters.figures.render.arrange)
+    heights: list[str]  # each figure's height on the slide, a length: together they share the block's
     outputs: list[dict[str, Any]]  # in order: {"figure": n}, {"math": latex}, {"text": markdown}, {"printed": text}
     data: dict[str, Any]  # what the code gave slide.data(...)
 
@@ -101,7 +106,7 @@ def make(options: RunOptions, folder, *, ext: str, device: str, lang: str, home=
     from filters.figures.sandbox import execute
 
     return execute(options.code, seed=options.seed, device=device, lang=lang, height=options.height, folder=folder,
-                   ext=ext, home=home, project=project, page=page)
+                   ext=ext, home=home, project=project, page=page, ncol=options.layout_ncol)
 
 
 def write(data: RunData, options: RunOptions, out) -> list:
@@ -116,9 +121,16 @@ def write(data: RunData, options: RunOptions, out) -> list:
         raise BlockError(f"fig-cap gives {len(options.fig_cap)} captions, but the code drew {data['figures']} "
                          "figure(s)", key="fig_cap")
     blocks = [pf.CodeBlock(options.listing, classes=["python"])] if options.echo else []
+    heights, ncol = data.get("heights") or [], data.get("ncol", 1)
+    row: list = []  # figures that stand side by side, until the row is full
     for piece in data["outputs"]:
         if "figure" in piece:
-            blocks.append(out.figure(piece["figure"]))
+            n = piece["figure"]
+            figure = out.figure(n, height=heights[n - 1] if n <= len(heights) else None)
+            row.append(figure) if ncol > 1 else blocks.append(figure)
+            if len(row) == ncol or n == data["figures"]:
+                blocks += [side_by_side(row)] if row else []
+                row = []
         elif "math" in piece:
             blocks.append(pf.Para(pf.Math(piece["math"], format="DisplayMath")))
         elif "text" in piece:
@@ -126,6 +138,19 @@ def write(data: RunData, options: RunOptions, out) -> list:
         else:
             blocks.append(pf.CodeBlock(piece["printed"], classes=["output"]))
     return blocks
+
+
+def side_by_side(figures: list) -> Any:
+    """Figures in a row: pandoc's columns (Beamer's ``columns``, reveal.js's and PowerPoint's
+    columns), each :func:`filters.figures.render.column_share` of the width, as the figures were
+    drawn for."""
+    import panflute as pf
+
+    from filters.figures.render import column_share
+
+    width = f"{column_share(len(figures)) * 100:.0f}%"
+    return pf.Div(*(pf.Div(figure, classes=["column"], attributes={"width": width}) for figure in figures),
+                  classes=["columns"])
 
 
 def write_unrun(options: RunOptions, out) -> list:

@@ -11,7 +11,7 @@ from pathlib import Path, PurePosixPath
 
 import panflute as pf
 
-from filters.blocks.parsers import SLIDE_TEXT_HEIGHT_PT, slide_points
+from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.errors import PREFIX, BlockError
 from filters.pandoc.settings import HTML_FORMATS, LATEX_FORMATS, DeckSettings
 from filters.util.files import copy_atomic, project_root
@@ -33,7 +33,7 @@ class BlockOutput:
         self.classes = [c for c in block.elem.classes if c != block.kind.name]
         self.figures = block.pictures
 
-    def figure(self, n: int = 1) -> pf.Figure:
+    def figure(self, n: int = 1, *, height: str | None = None) -> pf.Figure:
         block, state = self._block, self._state
         if not 1 <= n <= block.pictures:
             raise BlockError(f"there is no picture {n}: the block made {block.pictures}", where=block.where)
@@ -46,7 +46,7 @@ class BlockOutput:
             # LaTeX runs in paranoid mode (filters.latex.env), which opens no '..' path: name the
             # picture from the project's folder, which is on TeX's search path.
             url = Path(os.path.relpath(image_path)).as_posix()
-        height = height_for(block.options.height, state.fmt)
+        height = height_for(height or block.options.height, state.fmt, state.settings.page)
         alt = words(block.options.alt)
         if not alt and caption and state.fmt not in LATEX_FORMATS:
             # as pandoc's Markdown does: PowerPoint takes a figure's caption from it, HTML's readers use it
@@ -67,19 +67,20 @@ class BlockOutput:
         return self._state.markdown[text]
 
 
-def height_for(height: str, fmt: str) -> str:
+def height_for(height: str, fmt: str, page: Page = DEFAULT_PAGE) -> str:
     """A block's ``height`` (a share of a Beamer frame's text height, or a length) as ``fmt`` needs
     it: as given for Beamer; for a LaTeX article, the length it has on the slide (a slide's text is
     about as wide as a page's); pixels of reveal.js's canvas for HTML (a percentage of an image's
-    box would be ignored there); inches for Word and PowerPoint."""
+    box would be ignored there); inches for Word and PowerPoint. ``page``: the deck's frames (their
+    text height)."""
 
     if fmt == "beamer":
         return height
-    points = slide_points(height)
+    points = page.points(height)
     if fmt in LATEX_FORMATS:
         return f"{points:.1f}pt"
     if fmt in HTML_FORMATS:
-        return f"{points / SLIDE_TEXT_HEIGHT_PT * REVEAL_CONTENT_PX:.0f}px"
+        return f"{points / page.text_height * REVEAL_CONTENT_PX:.0f}px"
     return f"{points / 72.27:.2f}in"
 
 
