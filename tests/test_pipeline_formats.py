@@ -28,7 +28,13 @@ def only(doc, cls):
 
 
 def test_heights_are_given_in_each_formats_own_units():
-    assert height_for("66%", "beamer") == "66%"
+    from filters.blocks.page import page_for
+
+    assert height_for("66%", "beamer") == "171.9pt", "a slide's figure is placed at the length it is drawn"
+    # 16:9 frames of the same theme are 17.07 pt shorter: a percentage shrinks by as much again, so
+    # that title, text and caption keep the 88.6 pt that 66 % leaves them on 4:3
+    assert height_for("66%", "beamer", page_for("Madrid", "169")) == f"{0.66 * 243.40833**2 / 260.48015:.1f}pt"
+    assert 243.40833 - 0.66 * 243.40833**2 / 260.48015 >= 260.48015 * 0.34
     assert height_for("50%", "latex") == "130.2pt", "a handout's figure is as tall as on the slide (260.48 pt)"
     assert height_for("100%", "revealjs") == f"{REVEAL_CONTENT_PX}px"
     assert height_for("25%", "revealjs") == f"{REVEAL_CONTENT_PX // 4}px"

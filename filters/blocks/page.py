@@ -46,15 +46,23 @@ class Page:
     Attributes:
         text_width, text_height: in TeX points (72.27 to the inch).
         name: how the cache key and messages name it (``"Madrid 4:3"``).
+        height_43: the theme's text height on 4:3 paper, which percentages are designed for.
     """
 
     text_width: float
     text_height: float
     name: str = "Madrid 43"
+    height_43: float = 260.48015
 
     def points(self, height: str) -> float:
-        """A block's ``height`` (``"66%"`` of the text height, or a length: ``"5cm"``) in TeX points."""
-        return slide_points(height, text_height=self.text_height)
+        """A block's ``height`` (``"66%"`` of the text height, or a length: ``"5cm"``) in TeX points.
+
+        A percentage is of the text height; on a frame shorter than the theme's 4:3 one (16:9) it
+        shrinks once more by as much, so that what a percentage leaves for the title, a line of
+        text and the caption is not less than on 4:3 (the default 66 % leaves 88 pt there: 16:9
+        frames are 17 pt shorter, and a percentage of them alone overflowed)."""
+        shrink = min(1.0, self.text_height / self.height_43) if height.endswith("%") else 1.0
+        return slide_points(height, text_height=self.text_height) * shrink
 
     def inches(self, height: str) -> float:
         """The same height in inches, as matplotlib sizes a figure."""
@@ -64,7 +72,8 @@ class Page:
         """The room of a block that has ``share`` of the text width (a Beamer column): as high, narrower."""
         if share >= 1:
             return self
-        return Page(round(self.text_width * share, 3), self.text_height, name=f"{self.name} ×{share:g}")
+        return Page(round(self.text_width * share, 3), self.text_height, name=f"{self.name} ×{share:g}",
+                    height_43=self.height_43)
 
     @property
     def width_inches(self) -> float:
@@ -82,7 +91,7 @@ def page_for(theme: str | None = None, aspect: str | int | None = None) -> Page:
     width, height = _THEMES_43[theme_name]
     paper, paper_43 = PAPERS[ratio], PAPERS["43"]
     return Page(round(width + paper[0] - paper_43[0], 3), round(height + paper[1] - paper_43[1], 3),
-                name=f"{theme or 'default'} {ratio}")
+                name=f"{theme_name} {ratio}", height_43=height)
 
 
 # The lectures' page (Madrid, 4:3): what a figure is drawn for when no deck says otherwise (a test,

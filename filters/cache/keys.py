@@ -115,6 +115,6 @@ def key_for(kind, options, *, fmt: str, device: str, pandoc: str, lang: str = "e
         payload["style"] = file_sha256(STYLE)
         payload["fonts"] = available_fallback_fonts()
         payload["matplotlibrc"] = matplotlibrc()
-        payload["page"] = [page.text_width, page.text_height]
+        payload["page"] = [page.text_width, page.text_height, page.height_43]
     text = json.dumps(payload, sort_keys=True, default=list, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
