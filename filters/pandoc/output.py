@@ -69,10 +69,10 @@ class BlockOutput:
 
 def height_for(height: str, fmt: str, page: Page = DEFAULT_PAGE) -> str:
     """A block's ``height`` (a share of a Beamer frame's text height, or a length) as ``fmt`` needs
-    it: for Beamer and a LaTeX article, the length it has on the slide (a figure is drawn at that
-    size: :meth:`filters.blocks.page.Page.points`; a slide's text is about as wide as a page's); pixels of reveal.js's canvas for HTML (a percentage of an image's
-    box would be ignored there); inches for Word and PowerPoint. ``page``: the deck's frames (their
-    text height)."""
+    it: for Beamer and a LaTeX article, the length it has on the slide, which the figure is drawn at
+    (:meth:`filters.blocks.page.Page.points`; a slide's text is about as wide as a page's); pixels
+    of reveal.js's canvas for HTML (a percentage of an image's box would be ignored there); inches
+    for Word and PowerPoint. ``page``: the deck's frames."""
 
     points = page.points(height)
     if fmt in LATEX_FORMATS:
