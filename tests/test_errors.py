@@ -372,6 +372,29 @@ def test_overflow_warn_builds_and_warns(tmp_path, monkeypatch, capfd):
 
 @pytest.mark.e2e
 @needs_latex
+def test_a_frame_with_overlays_that_overflows_is_reported_once(tmp_path, monkeypatch, capfd):
+    """Three overlays (two pauses) of one frame overflow: LaTeX logs the same overfull box for each
+    page; the lecturer hears of the frame once, with how many of its overlays overflow."""
+    assert build_deck("overflow-overlays.md", tmp_path, monkeypatch).is_file()
+    log = (tmp_path / "build" / "overflow-overlays.log").read_text(errors="replace")
+    assert log.count("Overfull \\vbox") == 3, "the reference: LaTeX's log has the box once per overlay"
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert "slide «Three overlays that overflow»" in warnings[0] and "on 3 overlays" in warnings[0]
+
+
+def test_overflows_repeated_on_overlays_are_counted_once():
+    from filters.latex import log as texlog
+
+    log = "".join(f"Overfull \\vbox ({p}pt too high) detected at line 8\n" for p in (12.3, 15.0, 12.3))
+    log += "Overfull \\hbox (4.0pt too wide) in paragraph at lines 12--12\n" * 2
+    _, second, third = texlog.frames(TEX)
+    found = texlog.per_frame(texlog.overflows(log, TEX))
+    assert [(o.box, o.points, o.frame, n) for o, n in found] == [("v", 15.0, second, 3), ("h", 4.0, third, 2)]
+
+
+@pytest.mark.e2e
+@needs_latex
 def test_the_largest_worked_example_fits_its_frame(tmp_path, monkeypatch):
     """length=6 d_k=6 d_v=6 (the limits): before, K wrapped, A was cut and O lost. Each step fits
     (the build checks the log), and the last page shows O with its six rows."""

@@ -116,11 +116,13 @@ def _place(error: texlog.Error) -> str:
 
 
 def _check_overflows(log: str, text: str, name, overflow: str) -> None:
-    """Every frame whose content does not fit: an error, or (``overflow="warn"``) a warning each."""
+    """Every frame whose content does not fit: an error, or (``overflow="warn"``) a warning each,
+    once per frame however many of its overlays overflow (:func:`filters.latex.log.per_frame`)."""
     problems = [f"{name}, slide «{plain_title(o.frame.title) if o.frame else '?'}»: "
                 f"{'its content is' if o.box == 'v' else 'a line is'} {o.points:.1f} pt too "
                 f"{'tall for the frame' if o.box == 'v' else 'wide for the text'}"
-                for o in texlog.overflows(log, text)]
+                + (f" (on {pages} overlays)" if pages > 1 else "")
+                for o, pages in texlog.per_frame(texlog.overflows(log, text))]
     if problems and overflow == "warn":
         for problem in problems:
             print(f"{PREFIX} warning: {problem}", file=sys.stderr)
