@@ -67,7 +67,7 @@ def test_a_decks_workers_never_outnumber_its_cores(monkeypatch, cores, share, wo
 
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     seen = []
-    monkeypatch.setattr(jobs_module, "_Pool", lambda jobs, workers, threads, progress: seen.append((workers, threads))
+    monkeypatch.setattr(jobs_module, "_Pool", lambda jobs, workers, threads, progress, *_: seen.append((workers, threads))
                         or type("P", (), {"run": lambda self: None})())
     monkeypatch.setattr(jobs_module, "run_job", lambda job: seen.append("here") or 0.0)
     work = [jobs_module.Job("run", None, f"k{n}", "", "", "cpu", "es", None, executes=n == 0) for n in range(3)]

@@ -336,3 +336,67 @@ def test_two_decks_of_one_file_name_in_one_project_are_named_plainly(tmp_path, m
     message = str(info.value)
     assert "one file name, in two folders" in message and "NFC" not in message
     assert str(tmp_path / "a" / "deck.md") in message
+
+
+# ---- a failed build keeps what it finished ----
+
+_SLOW_AND_BROKEN = """---
+title: Keep going
+lang: en
+attnslides:
+  jobs: {jobs}
+---
+
+# A slow block
+
+```{{.python .run #slow}}
+import time
+time.sleep(3)
+plt.plot([0, 1], [1, 0])
+```
+
+# A broken block
+
+```{{.python .run #broken}}
+{broken}
+```
+"""
+
+
+def _computed(err: str) -> list[str]:
+    """The blocks a build computed, by the progress lines it printed ("figure 1/2 «slide» .python …")."""
+    return [line.split("»")[0].split("«")[1] for line in err.splitlines() if "figure " in line and "/" in line
+            and line.startswith("attnslides: figure ")]
+
+
+def test_a_failed_build_keeps_the_figures_it_finished(tmp_path, monkeypatch, capfd):
+    """One worker: the slow block finishes, then the broken one fails. The next build, with it fixed,
+    computes only the fixed block."""
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=1, broken="raise ValueError('not yet')"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 1
+    err = capfd.readouterr().err
+    assert "ValueError: not yet" in err and _computed(err) == ["A slow block"], err
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=1, broken="plt.plot([0, 1], [0, 1])"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 0
+    assert _computed(capfd.readouterr().err) == ["A broken block"]
+
+
+def test_keep_going_lets_the_figures_in_flight_finish(tmp_path, monkeypatch, capfd):
+    """Two workers: the broken block fails while the slow one still computes. With --keep-going the
+    slow one finishes (its entry is published) before the build stops with the error; the next
+    build, with the broken block fixed, computes only that one."""
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=2, broken="raise ValueError('not yet')"))
+    assert cli(["build", "--to", "revealjs", "--keep-going", "deck.md"]) == 1
+    err = capfd.readouterr().err
+    assert "deck.md:18, slide «A broken block»" in err and "ValueError: not yet" in err, err
+    assert _computed(err) == ["A slow block"], err
+    assert not Path("build/deck-html/index.html").exists(), "the build still fails"
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=2, broken="plt.plot([0, 1], [0, 1])"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 0
+    assert _computed(capfd.readouterr().err) == ["A broken block"]

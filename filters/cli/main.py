@@ -54,7 +54,7 @@ def _build(args) -> int:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
                   pandoc_options=args.pandoc_options, confine=not args.allow_outside_files,
-                  cores=args.jobs, out_given=args.out_given)
+                  cores=args.jobs, out_given=args.out_given, keep_going=args.keep_going)
         except BuildError as exc:
             report(exc)
             failed.append(str(deck))
@@ -75,6 +75,7 @@ def _build_in_parallel(decks: list[Path], args) -> int:
                *(["--device", args.device] if args.device else []),
                *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
                *(["--allow-outside-files"] if args.allow_outside_files else []),
+               *(["--keep-going"] if args.keep_going else []),  # a deck's blocks keep going too
                *(["--", *args.pandoc_options] if args.pandoc_options else [])]
     failed, unstarted = build_in_parallel(decks, options, parallel=args.parallel, keep_going=args.keep_going)
     if failed and len(decks) > 1:
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--traceback", action="store_true",
                              help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
     build.add_argument("--keep-going", action="store_true",
-                       help="when a deck fails, build the others, then list the failures (exit status 1)")
+                       help="when a block or a deck fails, compute the other blocks (those running finish, "
+                       "and are cached) and build the other decks, then list the failures (exit status 1)")
     build.add_argument("--parallel", type=int, default=0, metavar="N",
                        help="decks built at once, each in its own process (default 0: one per core)")
     build.add_argument("--jobs", type=int, default=0, metavar="N",

@@ -107,7 +107,7 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
                                    device=device, lang=state.lang, where=block.where, home=home[0])
     if misses:
         compute_all(list(misses.values()), workers=settings.meta.jobs, cores=settings.build.cores,
-                    progress=_progress)
+                    progress=_progress, keep_going=settings.build.keep_going, deck=settings.deck)
     cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:

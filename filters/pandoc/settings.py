@@ -57,6 +57,8 @@ class BuildSettings:
             build); 0: every core. Its figure workers never outnumber them.
         out_given: the output folder the lecturer named (``--out``), which the build may write
             into even when a link leads it out of the project; ``None``: the default one.
+        keep_going: ``--keep-going``: a block that fails stops no other; each is computed (and
+            cached) before the build stops with the failures.
     """
 
     deck: Path | None = None
@@ -69,13 +71,15 @@ class BuildSettings:
     project: Project | None = None
     cores: int = 0
     out_given: Path | None = None
+    keep_going: bool = False
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:
         """The settings of a filter that pandoc started (``pandoc -F attnslides-filter``): pandoc's
         own ``PANDOC_VERSION`` (else the version of the pandoc attnslides ships), and, for a
         lecturer who drives the filter by hand, ``ATTNSLIDES_DECK``, ``ATTNSLIDES_OUTPUT_DIR``,
-        ``ATTNSLIDES_FIGURES_DIR``, ``ATTNSLIDES_DEVICE`` and ``ATTNSLIDES_EXECUTE=0`` (the deck's
+        ``ATTNSLIDES_FIGURES_DIR``, ``ATTNSLIDES_DEVICE``, ``ATTNSLIDES_EXECUTE=0`` and
+        ``ATTNSLIDES_KEEP_GOING=1`` (the deck's
         text is read from its file). The only place the filter reads its environment."""
         env = os.environ if environ is None else environ
         version = env.get("PANDOC_VERSION")
@@ -91,7 +95,7 @@ class BuildSettings:
         return cls(deck=deck, deck_text=text, output_dir=Path(env.get("ATTNSLIDES_OUTPUT_DIR") or "."),
                    figures_dir=Path(env["ATTNSLIDES_FIGURES_DIR"]) if env.get("ATTNSLIDES_FIGURES_DIR") else None,
                    device=env.get("ATTNSLIDES_DEVICE") or None, execute=env.get("ATTNSLIDES_EXECUTE", "1") != "0",
-                   pandoc_version=version)
+                   pandoc_version=version, keep_going=env.get("ATTNSLIDES_KEEP_GOING", "0") not in ("", "0"))
 
 
 @dataclass(frozen=True)

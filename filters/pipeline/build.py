@@ -210,14 +210,15 @@ def claim_name(out_dir: Path, deck: Path) -> None:
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
-          confine: bool = True, cores: int = 0, out_given: bool = False) -> Path:
+          confine: bool = True, cores: int = 0, out_given: bool = False, keep_going: bool = False) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
     ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pipeline.pandocargs` says, with those a
     deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
-    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all). The deck's
-    file is read once, here.
+    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all).
+    ``keep_going`` (``--keep-going``): a block that fails stops no other; every other block is
+    computed and cached before the build stops with the failures. The deck's file is read once, here.
 
     The trust boundary: ``execute=False`` (``--no-exec``) runs none of the deck's code (``.run``
     blocks, its defaults file's filters, Lua readers); ``confine`` (unless ``--allow-outside-files``)
@@ -249,7 +250,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
                 raise BuildError(f"{deck}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
                                      pandoc_version=pandoc_version(), project=project, cores=cores,
-                                     out_given=out_dir if out_given else None)
+                                     out_given=out_dir if out_given else None, keep_going=keep_going)
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
     except WritesOutside as exc:  # a link in the project out of it (build -> /elsewhere)
         raise BuildError(f"{deck}: {exc}") from None
