@@ -31,7 +31,7 @@ from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, BlockErrors, tracebacks_wanted
 from filters.pandoc import checks
 from filters.pandoc.document import as_document, deck_settings, plain_text
-from filters.pandoc.output import BlockOutput, markdown, picture_in_the_project
+from filters.pandoc.output import BlockOutput, code_at_size, markdown, picture_in_the_project
 from filters.pandoc.parse import LiveBlock, parse_all
 from filters.pandoc.settings import BuildSettings, DeckSettings
 from filters.util.files import copy_atomic
@@ -180,6 +180,7 @@ def finalize(doc: pf.Doc) -> None:
         # the final document: captions and slide.text in place (their pictures are the deck's)
         checks.check_pictures(doc, state.settings, produced=frozenset(state.produced))
         checks.check_code_width(doc, state.settings)
+        code_at_size(doc, state.settings.meta.code_size)
         doc.attnslides_settings = state.settings  # what the build reads back (filter_json)
         del doc.attnslides
 
