@@ -127,7 +127,9 @@ def _home(deck: Path | None, cache: Cache) -> tuple[str, str]:
 def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
     """Where the deck's figures go, what the blocks' captions read as, and the deck's manifest."""
     settings = state.settings
-    folder, identity, known = _figures_folder(doc, settings.deck, settings.figures_root, state.cache)
+    build = settings.build
+    folder, identity, known = _figures_folder(doc, str(build.deck) if build.deck else settings.deck,
+                                              settings.figures_root, state.cache, name=build.name)
     checks.check_folders(settings, folder)
     if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
         for block in blocks:
@@ -185,11 +187,13 @@ def finalize(doc: pf.Doc) -> None:
         del doc.attnslides
 
 
-def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[Path, str, bool]:
+def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache, *, name: str | None = None
+                    ) -> tuple[Path, str, bool]:
     """The folder of this deck's figures, what tells this deck from another of the same name, and
     whether the deck's file is known (when it is not, the figures' file names carry their cache key).
 
-    ``<figures-dir>/<deck's file name>`` (``transformers-1``) when the deck's path is known,
+    ``<figures-dir>/<deck's file name>`` (``transformers-1``; ``name`` when given: ``-o``'s, for a deck
+    of several files) when the deck's path is known,
     ``<figures-dir>/<slug of its title>`` under ``pandoc -F``, or ``deck-<hash of its slide
     titles>`` for a deck without a title. When another deck's figures are already there (two
     ``deck.md`` in two folders, two decks of one title), a hash of this deck's path or title is
@@ -199,7 +203,7 @@ def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[P
     path = Path(deck)
     known = deck.endswith(".md") and path.is_file()
     if known:
-        name, identity = file_name(path), str(path.resolve())
+        name, identity = name or file_name(path), str(path.resolve())
     else:
         title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
         headers = "\n".join(plain_text(h) for h in doc.content if isinstance(h, pf.Header))

@@ -59,6 +59,11 @@ class BuildSettings:
             into even when a link leads it out of the project; ``None``: the default one.
         keep_going: ``--keep-going``: a block that fails stops no other; each is computed (and
             cached) before the build stops with the failures.
+        name: the name of the deck's outputs and figures folder when it is not its file's
+            (``-o``'s: a deck of several files); ``None``: its file's.
+        parts: a deck of several files (``attnslides build a.md b.md -o deck.pdf``): each file as
+            messages name it, with the line of ``deck_text`` (all of them, read as one) it starts
+            at; ``deck`` is the first. ``()``: a deck of one file.
     """
 
     deck: Path | None = None
@@ -72,6 +77,15 @@ class BuildSettings:
     cores: int = 0
     out_given: Path | None = None
     keep_going: bool = False
+    name: str | None = None
+    parts: tuple[tuple[str, int], ...] = ()
+
+    def place(self, line: int) -> tuple[str | None, int]:
+        """The file (``None``: the deck's own) and the line in it of ``line`` of ``deck_text``."""
+        for file, start in reversed(self.parts):
+            if line >= start:
+                return file, line - start + 1
+        return None, line
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:

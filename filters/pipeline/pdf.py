@@ -40,7 +40,7 @@ def needs_unicode_engine(tex: str) -> bool:
 
 
 def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engine: str = "auto",
-           session: Session | None = None) -> Path:
+           session: Session | None = None, name: str | None = None) -> Path:
     """LaTeX ``tex`` (:func:`filters.latex.runner.typeset`), in the ``.tex``'s own folder (figure
     paths are relative to it), then read LaTeX's log back: a frame whose content does not fit (an
     overfull box of more than 2 pt) is named, by its slide's title, and stops the build unless
@@ -49,13 +49,14 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     ``engine="auto"`` takes pdflatex, or lualatex when the text has characters pdflatex cannot set
     (and when pdflatex says so, once). Passes run only as the change needs them (none for an
     unchanged deck), from a precompiled preamble; a later build never trusts a run that did not
-    finish. ``session``: a watch's :class:`filters.latex.runner.Session`.
+    finish. ``session``: a watch's :class:`filters.latex.runner.Session`. ``name``: how messages
+    name the deck (by default ``deck``, else ``tex``: a deck of several files names them all).
 
     Raises:
         BuildError: with the slide of LaTeX's error and the end of its log when it fails; or naming
             every frame that overflows, and every character no font had (with its slides).
     """
-    name = deck or tex
+    name = name or deck or tex
     chosen = engine == "auto"
     if chosen:
         engine = "lualatex" if needs_unicode_engine(tex.read_text()) else "pdflatex"
