@@ -1,5 +1,5 @@
 """Several decks built at once (:mod:`filters.cli.parallel`): the cores shared between decks and
-their workers, and each deck's output printed whole."""
+their workers, and each deck's output printed whole; and several files built as one deck (``-o``)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import needs_latex
 
 ATTNSLIDES = str(Path(sys.executable).with_name("attnslides"))
 
@@ -67,7 +68,7 @@ def test_a_decks_workers_never_outnumber_its_cores(monkeypatch, cores, share, wo
 
     monkeypatch.setattr(os, "cpu_count", lambda: cores)
     seen = []
-    monkeypatch.setattr(jobs_module, "_Pool", lambda jobs, workers, threads, progress: seen.append((workers, threads))
+    monkeypatch.setattr(jobs_module, "_Pool", lambda jobs, workers, threads, progress, *_: seen.append((workers, threads))
                         or type("P", (), {"run": lambda self: None})())
     monkeypatch.setattr(jobs_module, "run_job", lambda job: seen.append("here") or 0.0)
     work = [jobs_module.Job("run", None, f"k{n}", "", "", "cpu", "es", None, executes=n == 0) for n in range(3)]
@@ -108,3 +109,47 @@ def test_one_decks_lines_never_interleave_with_anothers(tmp_path):
     owners = [line.split()[0] for line in done.stderr.splitlines() if line.split()[:1] in (["uno"], ["dos"])]
     assert sorted(owners) == ["dos"] * 6 + ["uno"] * 6
     assert owners in (["uno"] * 6 + ["dos"] * 6, ["dos"] * 6 + ["uno"] * 6), done.stderr
+
+
+# ---- several files, one deck: attnslides build part1.md part2.md -o lecture.pdf ----
+
+_PART_1 = "---\ntitle: Two parts\nlang: en\n---\n\n# Part one\n\nHello from part one.\n\n" \
+          "```{.posenc num_positions=8 d_model=8 dims=0}\n```\n"
+_PART_2 = "# Part two\n\nHello from part two.\n\n```{{.attention seed=1{bad}}}\nthe cat sat\n```\n"
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_several_files_with_o_make_one_deck(tmp_path, monkeypatch, capfd):
+    """Both files' frames in one PDF, at -o's path, its other files named after it in build/; an
+    error names the file and line of the block (part2.md's fence is its line 5)."""
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("part1.md").write_text(_PART_1)
+    Path("part2.md").write_text(_PART_2.format(bad=" bogus=3"))
+    assert cli(["build", "part1.md", "part2.md", "-o", "lecture.pdf"]) == 1
+    err = capfd.readouterr().err
+    assert "part2.md:5, slide «Part two», block .attention (live block 2 of 2): option 'bogus'" in err, err
+    Path("part2.md").write_text(_PART_2.format(bad=""))
+    assert cli(["build", "part1.md", "part2.md", "-o", "lecture.pdf"]) == 0
+    text = subprocess.run(["pdftotext", "lecture.pdf", "-"], capture_output=True, text=True, check=True).stdout
+    assert text.index("Hello from part one.") < text.index("Hello from part two."), text
+    assert Path("build/lecture.pdf").is_file() and {p.name for p in Path("build/figures").iterdir()} == {"lecture"}
+    assert not Path("build/part1.pdf").exists() and not Path("build/part2.pdf").exists()
+
+
+def test_a_file_of_the_deck_outside_its_project_is_refused(tmp_path, monkeypatch, capfd):
+    from filters.cli.main import main as cli
+
+    (tmp_path / "project" / ".git").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "project" / "part1.md").write_text(_PART_1)
+    (tmp_path / "elsewhere" / "part2.md").write_text(_PART_2.format(bad=""))
+    monkeypatch.chdir(tmp_path / "project")
+    assert cli(["build", "--to", "revealjs", "part1.md", "../elsewhere/part2.md", "-o", "lecture.html"]) == 1
+    err = capfd.readouterr().err
+    assert "../elsewhere/part2.md: outside the deck's project" in err and "--allow-outside-files" in err, err
+    assert not Path("build/lecture-html").exists()
+    assert cli(["build", "--to", "revealjs", "part1.md", "../elsewhere/part2.md", "-o", "lecture.pdf"]) == 2
+    assert "--to revealjs makes a .html file" in capfd.readouterr().err

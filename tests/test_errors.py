@@ -372,6 +372,57 @@ def test_overflow_warn_builds_and_warns(tmp_path, monkeypatch, capfd):
 
 @pytest.mark.e2e
 @needs_latex
+def test_a_frame_with_overlays_that_overflows_is_reported_once(tmp_path, monkeypatch, capfd):
+    """Three overlays (two pauses) of one frame overflow: LaTeX logs the same overfull box for each
+    page; the lecturer hears of the frame once, with how many of its overlays overflow."""
+    assert build_deck("overflow-overlays.md", tmp_path, monkeypatch).is_file()
+    log = (tmp_path / "build" / "overflow-overlays.log").read_text(errors="replace")
+    assert log.count("Overfull \\vbox") == 3, "the reference: LaTeX's log has the box once per overlay"
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "warning:" in line]
+    assert len(warnings) == 1, warnings
+    assert "slide «Three overlays that overflow»" in warnings[0] and "on 3 overlays" in warnings[0]
+
+
+def test_overflows_repeated_on_overlays_are_counted_once():
+    from filters.latex import log as texlog
+
+    log = "".join(f"Overfull \\vbox ({p}pt too high) detected at line 8\n" for p in (12.3, 15.0, 12.3))
+    log += "Overfull \\hbox (4.0pt too wide) in paragraph at lines 12--12\n" * 2
+    _, second, third = texlog.frames(TEX)
+    found = texlog.per_frame(texlog.overflows(log, TEX))
+    assert [(o.box, o.points, o.frame, n) for o, n in found] == [("v", 15.0, second, 3), ("h", 4.0, third, 2)]
+
+
+@pytest.mark.e2e
+@needs_latex
+def test_code_size_fits_a_long_line_of_echoed_code_on_the_page(tmp_path, monkeypatch, capfd):
+    """A .run block's echoed line of 68 characters: the build stops naming it; with code-size:
+    scriptsize the PDF shows the whole line inside the page's margins (pdftotext's boxes)."""
+    build_error("code-size.md", tmp_path, monkeypatch)
+    message = capfd.readouterr().err
+    assert "code-size.md, slide «Long code», block .python" in message and "line 2 of the code block" in message
+    assert "code-size: scriptsize" in message
+    deck = tmp_path / "code-size.md"
+    deck.write_text(deck.read_text().replace("lang: en\n", "lang: en\nattnslides:\n  code-size: scriptsize\n"))
+    pdf = tmp_path / build_again(deck, monkeypatch)
+    boxes = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    width = float(re.findall(r'<page width="([\d.]+)"', boxes)[-1])
+    words = re.findall(r'<word xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">([^<]*)</word>', boxes)
+    first = next(float(x0) for x0, _, text in words if text == "total")
+    last = next(float(x1) for _, x1, text in words if text == "16])")
+    assert last <= width - first, "the line ends inside the right margin, as wide as the left one"
+
+
+def build_again(deck: Path, monkeypatch) -> Path:
+    """Build ``deck`` (in its folder) as it is now."""
+    from filters.pipeline.build import build
+
+    monkeypatch.chdir(deck.parent)
+    return build(Path(deck.name), Path("build"))
+
+
+@pytest.mark.e2e
+@needs_latex
 def test_the_largest_worked_example_fits_its_frame(tmp_path, monkeypatch):
     """length=6 d_k=6 d_v=6 (the limits): before, K wrapped, A was cut and O lost. Each step fits
     (the build checks the log), and the last page shows O with its six rows."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -94,6 +95,41 @@ def test_a_line_of_code_that_runs_off_the_slide_is_named(build_dirs):
     doc = make_doc(*slide("Código", pf.CodeBlock("x = " + "a" * 60, classes=["python"])),
                    meta={**build_dirs, "overflow": "warn"})
     main(doc)  # only a warning
+
+
+def test_a_line_of_code_too_long_is_named_and_code_size_makes_room(build_dirs):
+    """The message names the line (its number in the block, its start) and the code-size that fits
+    it; at that size the deck builds, its code set in a group of that size; 16:9 holds more."""
+    import panflute as pf
+
+    code = "x = 1\n" + "total = sum([" + ", ".join(map(str, range(1, 17))) + "])\nprint(x)"  # line 2: 68 characters
+
+    def deck(**meta):
+        return make_doc(*slide("Código", pf.CodeBlock(code, classes=["python"])), meta={**build_dirs, **meta})
+
+    with pytest.raises(BlockError) as caught:
+        main(deck())
+    message = str(caught.value)
+    assert "«Código»" in message and "line 2 of the code block, «total = sum([1, 2, 3, 4, 5, 6,…»" in message
+    assert "68 characters" in message and "at most 53" in message and "{code-size: scriptsize}" in message
+    found = []
+    main(deck(**{"code-size": "scriptsize"})).walk(lambda e, d: found.append(e.text) if isinstance(e, pf.RawBlock)
+                                                   else None)
+    assert found == ["\\begingroup\\scriptsize", "\\endgroup"]
+    wide = deck()
+    wide.metadata["aspectratio"] = pf.MetaString("169")
+    main(wide)  # 69 characters fit a 16:9 frame's text
+    with pytest.raises(BlockError, match="code-size"):
+        main(deck(**{"code-size": "small"}))  # 58 fit
+    from filters.blocks.settings import CODE_SIZES, Settings
+    from filters.pandoc.checks import code_columns
+
+    assert [code_columns(s) for s in CODE_SIZES] == [96, 72, 65, 58, 53]
+    assert [code_columns(s, "169") for s in CODE_SIZES] == [124, 93, 84, 75, 69]
+    import dataclasses
+
+    help_text = next(f for f in dataclasses.fields(Settings) if f.name == "code_size").metadata["help"]
+    assert all(re.search(rf"\b{n}\b", help_text) for n in (96, 72, 65, 58, 53, 93, 69)), "the help says the same"
 
 
 def test_a_run_blocks_printed_tensor_wraps_to_the_slide(build_dirs):
@@ -336,3 +372,67 @@ def test_two_decks_of_one_file_name_in_one_project_are_named_plainly(tmp_path, m
     message = str(info.value)
     assert "one file name, in two folders" in message and "NFC" not in message
     assert str(tmp_path / "a" / "deck.md") in message
+
+
+# ---- a failed build keeps what it finished ----
+
+_SLOW_AND_BROKEN = """---
+title: Keep going
+lang: en
+attnslides:
+  jobs: {jobs}
+---
+
+# A slow block
+
+```{{.python .run #slow}}
+import time
+time.sleep(3)
+plt.plot([0, 1], [1, 0])
+```
+
+# A broken block
+
+```{{.python .run #broken}}
+{broken}
+```
+"""
+
+
+def _computed(err: str) -> list[str]:
+    """The blocks a build computed, by the progress lines it printed ("figure 1/2 «slide» .python …")."""
+    return [line.split("»")[0].split("«")[1] for line in err.splitlines() if "figure " in line and "/" in line
+            and line.startswith("attnslides: figure ")]
+
+
+def test_a_failed_build_keeps_the_figures_it_finished(tmp_path, monkeypatch, capfd):
+    """One worker: the slow block finishes, then the broken one fails. The next build, with it fixed,
+    computes only the fixed block."""
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=1, broken="raise ValueError('not yet')"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 1
+    err = capfd.readouterr().err
+    assert "ValueError: not yet" in err and _computed(err) == ["A slow block"], err
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=1, broken="plt.plot([0, 1], [0, 1])"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 0
+    assert _computed(capfd.readouterr().err) == ["A broken block"]
+
+
+def test_keep_going_lets_the_figures_in_flight_finish(tmp_path, monkeypatch, capfd):
+    """Two workers: the broken block fails while the slow one still computes. With --keep-going the
+    slow one finishes (its entry is published) before the build stops with the error; the next
+    build, with the broken block fixed, computes only that one."""
+    from filters.cli.main import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=2, broken="raise ValueError('not yet')"))
+    assert cli(["build", "--to", "revealjs", "--keep-going", "deck.md"]) == 1
+    err = capfd.readouterr().err
+    assert "deck.md:18, slide «A broken block»" in err and "ValueError: not yet" in err, err
+    assert _computed(err) == ["A slow block"], err
+    assert not Path("build/deck-html/index.html").exists(), "the build still fails"
+    Path("deck.md").write_text(_SLOW_AND_BROKEN.format(jobs=2, broken="plt.plot([0, 1], [0, 1])"))
+    assert cli(["build", "--to", "revealjs", "deck.md"]) == 0
+    assert _computed(capfd.readouterr().err) == ["A broken block"]

@@ -14,6 +14,9 @@ from filters.blocks.options import convert, keys_of, normalise_key, option, sugg
 from filters.blocks.parsers import as_bool, as_choice, as_folder, as_int, as_str, optional
 from filters.errors import BlockError
 
+# LaTeX's font sizes a deck's code may take on a Beamer slide (``code-size``), smallest first.
+CODE_SIZES = ("tiny", "scriptsize", "footnotesize", "small", "normalsize")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -35,6 +38,10 @@ class Settings:
     overflow: str = option("error", as_choice("error", "warn"),
                            help="a frame whose content LaTeX cannot fit (more than 2 pt): error stops the build, "
                                 "warn only says so")
+    code_size: str = option("normalsize", as_choice(*CODE_SIZES),
+                            help="the LaTeX size of code on a Beamer slide (a .run block's echo and printing, any "
+                                 "code block): normalsize holds 53 characters a line in 4:3 (69 in 16:9), small 58, "
+                                 "footnotesize 65, scriptsize 72 (93), tiny 96")
     execute: bool = option(True, as_bool, help="run the deck's own code (.run blocks); false: show the code of "
                                                "those without a cached result, as `attnslides build --no-exec` does")
 

@@ -33,7 +33,7 @@ def _decks(args) -> list[Path] | int:
 
     stems = [file_name(deck) for deck in decks]
     same = sorted({str(deck) for deck in decks if stems.count(file_name(deck)) > 1})
-    if same:
+    if same and getattr(args, "output", None) is None:  # with -o they are one deck, of one name
         print(f"{PREFIX} {', '.join(same)} would write the same files in {args.out}/ (one name, "
               f"{file_name(same[0])}): build them one at a time with --out", file=sys.stderr)
         return 2
@@ -47,6 +47,8 @@ def _build(args) -> int:
     decks = _decks(args)
     if isinstance(decks, int):
         return decks
+    if args.output is not None:
+        return _build_one_of_several(decks, args)
     if len(decks) > 1 and args.parallel != 1:
         return _build_in_parallel(decks, args)
     failed = []
@@ -54,7 +56,7 @@ def _build(args) -> int:
         try:
             build(Path(deck), Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
                   pandoc_options=args.pandoc_options, confine=not args.allow_outside_files,
-                  cores=args.jobs, out_given=args.out_given)
+                  cores=args.jobs, out_given=args.out_given, keep_going=args.keep_going)
         except BuildError as exc:
             report(exc)
             failed.append(str(deck))
@@ -66,6 +68,43 @@ def _build(args) -> int:
     return 1 if failed else 0
 
 
+# What ``-o`` may name for each format: the file the build writes (reveal.js: the deck, a folder).
+_OUTPUT_SUFFIXES = {"beamer": ".pdf", "latex": ".pdf", "revealjs": ".html", "docx": ".docx", "pptx": ".pptx"}
+
+
+def _build_one_of_several(decks: list[Path], args) -> int:
+    """``-o FILE``: the files named make one deck, read one after the other as pandoc reads several
+    inputs, named after FILE (its outputs in ``--out``: ``build/<name>.tex`` …), and the result is
+    copied to FILE. A reveal.js deck is a folder: ``-o NAME.html`` names it, ``<out>/NAME-html/``."""
+    from filters.pipeline.build import build
+    from filters.pipeline.errors import BuildError, report
+    from filters.util.files import copy_atomic
+    from filters.util.names import file_name
+
+    output = Path(args.output)
+    suffix = _OUTPUT_SUFFIXES[args.to]
+    if output.suffix.lower() != suffix:
+        print(f"{PREFIX} -o {output}: --to {args.to} makes a {suffix} file; name one (-o {output.with_suffix(suffix)})",
+              file=sys.stderr)
+        return 2
+    try:
+        result = build(decks[0], Path(args.out), to=args.to, device=args.device, execute=not args.no_exec,
+                       pandoc_options=args.pandoc_options, confine=not args.allow_outside_files, cores=args.jobs,
+                       out_given=args.out_given, keep_going=args.keep_going, more=tuple(decks[1:]),
+                       name=file_name(output))
+        if args.to != "revealjs" and output.resolve() != result.resolve():
+            output.parent.mkdir(parents=True, exist_ok=True)
+            copy_atomic(result, output)
+            print(f"{PREFIX} {output}", file=sys.stderr)
+    except BuildError as exc:
+        report(exc)
+        return 1
+    except OSError as exc:
+        print(f"{PREFIX} -o {output}: cannot write it: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _build_in_parallel(decks: list[Path], args) -> int:
     """Build each deck in a process of its own, ``--parallel`` at once (:mod:`filters.cli.parallel`):
     LaTeX's passes are one core's work, so decks side by side finish sooner."""
@@ -75,6 +114,7 @@ def _build_in_parallel(decks: list[Path], args) -> int:
                *(["--device", args.device] if args.device else []),
                *(["--no-exec"] if args.no_exec else []), *(["--traceback"] if args.traceback else []),
                *(["--allow-outside-files"] if args.allow_outside_files else []),
+               *(["--keep-going"] if args.keep_going else []),  # a deck's blocks keep going too
                *(["--", *args.pandoc_options] if args.pandoc_options else [])]
     failed, unstarted = build_in_parallel(decks, options, parallel=args.parallel, keep_going=args.keep_going)
     if failed and len(decks) > 1:
@@ -173,8 +213,13 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--allow-outside-files", action="store_true", help=_ALLOW_HELP)
         command.add_argument("--traceback", action="store_true",
                              help="with an error, also show the Python traceback behind it (as ATTNSLIDES_TRACEBACK=1)")
+    build.add_argument("-o", "--output", default=None, metavar="FILE",
+                       help="build the Markdown files named as one deck, read one after the other as pandoc reads "
+                       "several inputs, named after FILE and copied there (its other files go to --out, build/); "
+                       "without -o several files are several decks")
     build.add_argument("--keep-going", action="store_true",
-                       help="when a deck fails, build the others, then list the failures (exit status 1)")
+                       help="when a block or a deck fails, compute the other blocks (those running finish, "
+                       "and are cached) and build the other decks, then list the failures (exit status 1)")
     build.add_argument("--parallel", type=int, default=0, metavar="N",
                        help="decks built at once, each in its own process (default 0: one per core)")
     build.add_argument("--jobs", type=int, default=0, metavar="N",

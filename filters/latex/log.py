@@ -121,6 +121,16 @@ def overflows(log: str, tex: str, *, tolerance: float = 2.0) -> list[Overflow]:
     return found
 
 
+def per_frame(found: list[Overflow]) -> list[tuple[Overflow, int]]:
+    """``found`` once per frame, box and line, in order, each with how many times the log had it:
+    Beamer typesets a frame once per overlay (``\\pause``, an incremental list, a worked example's
+    steps), so its overfull box comes once per page. The one kept is the largest."""
+    grouped: dict[tuple, list[Overflow]] = {}
+    for overflow in found:
+        grouped.setdefault((overflow.frame, overflow.box, overflow.line), []).append(overflow)
+    return [(max(same, key=lambda o: o.points), len(same)) for same in grouped.values()]
+
+
 # LuaLaTeX: "Missing character: There is no ሰ (U+1230) in font …"; pdfLaTeX: "… There is no ^^e1 in font …".
 _MISSING = re.compile(r"^Missing character: There is no (?P<char>\S+)(?: \(U\+(?P<code>[0-9A-F]+)\))? in font", re.M)
 

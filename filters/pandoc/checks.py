@@ -188,34 +188,89 @@ def highlight_languages(cache: Cache) -> frozenset[str]:
     return names
 
 
-# Characters a line of code holds on a Beamer frame: Latin Modern Mono at 11 pt is 5.75 pt a
-# character in 307 pt of text (a 54-character line is 3 pt too wide, measured). Highlighted code
-# (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts.
-CODE_COLUMNS = 53
+# The width of one character of Beamer's monospaced font (Latin Modern Mono, 0.525 em) at each of
+# LaTeX's sizes in an 11 pt deck, in PDF points: measured on a built deck (pdftotext -bbox of a long
+# line, its width over its characters). The deck's ``code-size`` chooses one.
+_CHAR_BP = {"tiny": 3.1753, "scriptsize": 4.2333, "footnotesize": 4.7074, "small": 5.2303, "normalsize": 5.7273}
+# Beamer's paper width (mm) for each ``aspectratio``; its text is 2 cm narrower (1 cm margins):
+# 306.1 PDF points in 4:3 (307.3 TeX pt, \the\textwidth), 396.9 in 16:9 (measured).
+_PAPER_MM = {"2013": 200.0, "1610": 160.0, "169": 160.0, "149": 140.0, "141": 148.5, "54": 125.0, "43": 128.0,
+             "32": 135.0}
+
+
+def code_columns(size: str = "normalsize", aspect: str = "43") -> int:
+    """Characters a line of code holds on a Beamer frame at the LaTeX font ``size`` (one of
+    :data:`filters.blocks.settings.CODE_SIZES`), in the ``aspect`` ratio (Beamer's ``aspectratio``: ``43``, ``169`` …; an
+    unknown one counts as 4:3): 53 at ``normalsize`` in 4:3, 72 at ``scriptsize``, 69 and 93 in 16:9.
+    Highlighted code (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts."""
+    text_bp = (_PAPER_MM.get(aspect, _PAPER_MM["43"]) - 20) * 72 / 25.4
+    return int(text_bp / _CHAR_BP[size])
+
+
+CODE_COLUMNS = code_columns()  # 53: a 4:3 deck's code at its body size
+
+
+def aspect_ratio(doc: pf.Doc) -> str:
+    """The deck's Beamer ``aspectratio`` (``"43"``, ``"169"`` …), from its metadata
+    (``aspectratio: 169``) or its ``classoption`` (``aspectratio=169``); ``"43"``, Beamer's own, when
+    it names none."""
+    given = doc.get_metadata("aspectratio", None)
+    if given is not None:
+        return str(given).strip()
+    options = doc.get_metadata("classoption", [])
+    for option in options if isinstance(options, list) else str(options).split(","):
+        name, _, value = str(option).partition("=")
+        if name.strip() == "aspectratio" and value.strip():
+            return value.strip()
+    return "43"
 
 
 def check_code_width(doc: pf.Doc, settings: DeckSettings) -> None:
     """In Beamer, a line of code (the deck's, a ``.run`` block's listing or printed output) longer
-    than :data:`CODE_COLUMNS` stops the build naming its slide (``overflow: warn`` only warns)."""
+    than :func:`code_columns` at the deck's ``code-size`` stops the build naming its slide, the line
+    (its number in the code block and its start) and a ``code-size`` at which it would fit
+    (``overflow: warn`` only warns)."""
     if doc.format != "beamer":
         return
-    found = []
+    size = settings.meta.code_size
+    aspect = aspect_ratio(doc)
+    columns, found = code_columns(size, aspect), []
 
     def look(elem, _doc, title):
         if isinstance(elem, pf.CodeBlock):
-            longest = max((len(line.expandtabs(4)) for line in elem.text.splitlines()), default=0)
-            if longest > CODE_COLUMNS:
-                found.append((title, longest))
+            lines = [line.expandtabs(4) for line in elem.text.splitlines()]
+            long = [(n, line) for n, line in enumerate(lines, start=1) if len(line) > columns]
+            if long:
+                found.append((title, elem, long))
 
     for block, title in slides_of(doc, slide_level(doc, settings.deck)):
         block.walk(lambda elem, d, title=title: look(elem, d, title))
     if not found:
         return
     overflow, deck = settings.meta.overflow, settings.deck
-    errors = [BlockError(f"a line of {n} characters runs off the slide (at most {CODE_COLUMNS} fit): break it, or "
-                         "print less per line", where=Where(deck, title, "a code block")) for title, n in found]
+    errors = [BlockError(_too_long(long, columns, size, aspect), where=Where(deck, title, _code_block(elem)))
+              for title, elem, long in found]
     if overflow == "warn":
         for error in errors:
             print(f"{PREFIX} warning: {str(error).removeprefix(PREFIX + ' ')}", file=sys.stderr)
         return
     raise errors[0] if len(errors) == 1 else BlockErrors(errors, deck)
+
+
+def _code_block(elem: pf.CodeBlock) -> str:
+    """How a message names a code block: by its class (``.python``; ``.output``: a ``.run`` block's printing)."""
+    return f".{elem.classes[0]} (a code block)" if elem.classes else "(a code block)"
+
+
+def _too_long(long: list[tuple[int, str]], columns: int, size: str, aspect: str) -> str:
+    """What is wrong with the ``long`` lines (number in the block, text) of one code block, and the
+    fix: the largest ``code-size`` at which the longest fits, else breaking it."""
+    number, line = long[0]
+    start = line.strip()[:30] + ("…" if len(line.strip()) > 30 else "")
+    more = f" (and {len(long) - 1} more line{'s' if len(long) > 2 else ''} too long)" if len(long) > 1 else ""
+    longest = max(len(text) for _, text in long)
+    fits = [name for name in _CHAR_BP if code_columns(name, aspect) >= longest]
+    fix = (f"break it, or set the deck's code smaller: metadata 'attnslides: {{code-size: {fits[-1]}}}' holds "
+           f"{code_columns(fits[-1], aspect)}" if fits else "break it, or print less per line")
+    return (f"line {number} of the code block, «{start}», runs off the slide: a line of {len(line)} characters{more}, "
+            f"and at most {columns} fit at code-size {size}: {fix}")

@@ -144,7 +144,7 @@ def deck_settings(doc: pf.Doc, build: BuildSettings) -> DeckSettings:
     """The deck's settings: the build's, and its metadata read once. An error in the ``attnslides:``
     metadata is kept in ``errors`` (reported with the blocks' errors, which are then read with no
     defaults)."""
-    deck = str(build.deck) if build.deck else deck_title(doc)
+    deck = " + ".join(n for n, _ in build.parts) if build.parts else str(build.deck) if build.deck else deck_title(doc)
     errors, raw = [], doc.get_metadata("attnslides", {})
     try:
         meta, defaults = read_metadata(raw, KINDS)

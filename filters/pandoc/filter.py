@@ -31,7 +31,7 @@ from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, BlockErrors, tracebacks_wanted
 from filters.pandoc import checks
 from filters.pandoc.document import as_document, deck_settings, plain_text
-from filters.pandoc.output import BlockOutput, markdown, picture_in_the_project
+from filters.pandoc.output import BlockOutput, code_at_size, markdown, picture_in_the_project
 from filters.pandoc.parse import LiveBlock, parse_all
 from filters.pandoc.settings import BuildSettings, DeckSettings
 from filters.util.files import copy_atomic
@@ -109,7 +109,7 @@ def _compute(blocks: list[LiveBlock], state: DocState, device: str) -> None:
                                    page=block.page(settings.page))
     if misses:
         compute_all(list(misses.values()), workers=settings.meta.jobs, cores=settings.build.cores,
-                    progress=_progress)
+                    progress=_progress, keep_going=settings.build.keep_going, deck=settings.deck)
     cache.sources.save()
     for block in blocks:
         if block.ext and not block.skipped:
@@ -129,7 +129,9 @@ def _home(deck: Path | None, cache: Cache) -> tuple[str, str]:
 def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
     """Where the deck's figures go, what the blocks' captions read as, and the deck's manifest."""
     settings = state.settings
-    folder, identity, known = _figures_folder(doc, settings.deck, settings.figures_root, state.cache)
+    build = settings.build
+    folder, identity, known = _figures_folder(doc, str(build.deck) if build.deck else settings.deck,
+                                              settings.figures_root, state.cache, name=build.name)
     checks.check_folders(settings, folder)
     if not known:  # under `pandoc -F` two decks may share a title (or have none): names by content
         for block in blocks:
@@ -182,15 +184,18 @@ def finalize(doc: pf.Doc) -> None:
         # the final document: captions and slide.text in place (their pictures are the deck's)
         checks.check_pictures(doc, state.settings, produced=frozenset(state.produced))
         checks.check_code_width(doc, state.settings)
+        code_at_size(doc, state.settings.meta.code_size)
         doc.attnslides_settings = state.settings  # what the build reads back (filter_json)
         del doc.attnslides
 
 
-def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[Path, str, bool]:
+def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache, *, name: str | None = None
+                    ) -> tuple[Path, str, bool]:
     """The folder of this deck's figures, what tells this deck from another of the same name, and
     whether the deck's file is known (when it is not, the figures' file names carry their cache key).
 
-    ``<figures-dir>/<deck's file name>`` (``transformers-1``) when the deck's path is known,
+    ``<figures-dir>/<deck's file name>`` (``transformers-1``; ``name`` when given: ``-o``'s, for a deck
+    of several files) when the deck's path is known,
     ``<figures-dir>/<slug of its title>`` under ``pandoc -F``, or ``deck-<hash of its slide
     titles>`` for a deck without a title. When another deck's figures are already there (two
     ``deck.md`` in two folders, two decks of one title), a hash of this deck's path or title is
@@ -200,7 +205,7 @@ def _figures_folder(doc: pf.Doc, deck: str, root: Path, cache: Cache) -> tuple[P
     path = Path(deck)
     known = deck.endswith(".md") and path.is_file()
     if known:
-        name, identity = file_name(path), str(path.resolve())
+        name, identity = name or file_name(path), str(path.resolve())
     else:
         title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
         headers = "\n".join(plain_text(h) for h in doc.content if isinstance(h, pf.Header))

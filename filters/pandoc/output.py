@@ -172,3 +172,20 @@ def picture_in_the_project(image: pf.Image, settings: DeckSettings) -> None:
         print(f"{PREFIX} warning: {deck}: the picture {url} is outside the project ({project}: the git repository, "
               "or the folder you build from), where LaTeX reads nothing: build from a folder that holds it",
               file=sys.stderr)
+
+
+def code_at_size(doc: pf.Doc, size: str) -> None:
+    """Set every code block of a Beamer deck at the LaTeX font ``size`` (the deck's ``code-size``:
+    ``scriptsize`` …; ``normalsize`` changes nothing): each in a group that opens with the size. Both
+    of pandoc's code environments take the size they start in: fancyvrb's ``Highlighting`` (its
+    ``fontsize=auto``) and ``verbatim``."""
+    if doc.format != "beamer" or size == "normalsize":
+        return
+
+    def sized(elem, _doc):
+        if isinstance(elem, pf.CodeBlock):
+            return [pf.RawBlock(f"\\begingroup\\{size}", format="latex"), elem,
+                    pf.RawBlock("\\endgroup", format="latex")]
+        return None
+
+    doc.walk(sized)

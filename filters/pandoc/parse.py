@@ -114,6 +114,9 @@ def parse_all(doc: pf.Doc, settings: DeckSettings, others: list) -> tuple[list[L
         kind = KINDS[name]
         label = f".{name}" + (f" #{elem.identifier}" if elem.identifier else "") + f" (live block {n} of {len(found)})"
         where = Where(deck, title, label, written.line if written else None)
+        if written and settings.build.parts:  # a deck of several files: the file the block is in
+            part, line = settings.build.place(written.line)
+            where = Where(part or deck, title, label, line)
         if _in_a_note(elem):
             errors.append(BlockError("a live block cannot be in a footnote: its figure or worked example needs the "
                                      "slide itself (LaTeX cannot place one in a note); put the block on the slide "

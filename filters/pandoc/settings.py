@@ -58,6 +58,13 @@ class BuildSettings:
             build); 0: every core. Its figure workers never outnumber them.
         out_given: the output folder the lecturer named (``--out``), which the build may write
             into even when a link leads it out of the project; ``None``: the default one.
+        keep_going: ``--keep-going``: a block that fails stops no other; each is computed (and
+            cached) before the build stops with the failures.
+        name: the name of the deck's outputs and figures folder when it is not its file's
+            (``-o``'s: a deck of several files); ``None``: its file's.
+        parts: a deck of several files (``attnslides build a.md b.md -o deck.pdf``): each file as
+            messages name it, with the line of ``deck_text`` (all of them, read as one) it starts
+            at; ``deck`` is the first. ``()``: a deck of one file.
     """
 
     deck: Path | None = None
@@ -70,13 +77,24 @@ class BuildSettings:
     project: Project | None = None
     cores: int = 0
     out_given: Path | None = None
+    keep_going: bool = False
+    name: str | None = None
+    parts: tuple[tuple[str, int], ...] = ()
+
+    def place(self, line: int) -> tuple[str | None, int]:
+        """The file (``None``: the deck's own) and the line in it of ``line`` of ``deck_text``."""
+        for file, start in reversed(self.parts):
+            if line >= start:
+                return file, line - start + 1
+        return None, line
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] | None = None) -> BuildSettings:
         """The settings of a filter that pandoc started (``pandoc -F attnslides-filter``): pandoc's
         own ``PANDOC_VERSION`` (else the version of the pandoc attnslides ships), and, for a
         lecturer who drives the filter by hand, ``ATTNSLIDES_DECK``, ``ATTNSLIDES_OUTPUT_DIR``,
-        ``ATTNSLIDES_FIGURES_DIR``, ``ATTNSLIDES_DEVICE`` and ``ATTNSLIDES_EXECUTE=0`` (the deck's
+        ``ATTNSLIDES_FIGURES_DIR``, ``ATTNSLIDES_DEVICE``, ``ATTNSLIDES_EXECUTE=0`` and
+        ``ATTNSLIDES_KEEP_GOING=1`` (the deck's
         text is read from its file). The only place the filter reads its environment."""
         env = os.environ if environ is None else environ
         version = env.get("PANDOC_VERSION")
@@ -92,7 +110,7 @@ class BuildSettings:
         return cls(deck=deck, deck_text=text, output_dir=Path(env.get("ATTNSLIDES_OUTPUT_DIR") or "."),
                    figures_dir=Path(env["ATTNSLIDES_FIGURES_DIR"]) if env.get("ATTNSLIDES_FIGURES_DIR") else None,
                    device=env.get("ATTNSLIDES_DEVICE") or None, execute=env.get("ATTNSLIDES_EXECUTE", "1") != "0",
-                   pandoc_version=version)
+                   pandoc_version=version, keep_going=env.get("ATTNSLIDES_KEEP_GOING", "0") not in ("", "0"))
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from filters.pipeline.pandocargs import PandocOptions
 from filters.pipeline.pdf import PREAMBLE, to_pdf
 from filters.pipeline.reveal import reveal_assets
 from filters.util import pandoc
-from filters.util.confine import OutsideProject, Project, check_metadata, deck_project, regular_file
+from filters.util.confine import ALLOW_OPTION, OutsideProject, Project, check_metadata, deck_project, regular_file
 from filters.util.files import WritesOutside, check_folder, drop_links, open_lock, write_atomic
 from filters.util.names import file_name
 from filters.util.pandoc import pandoc_version
@@ -88,9 +88,10 @@ _BINARY = ("docx", "pptx")  # zip files: pandoc writes them itself
 
 
 def convert(deck: Path, output: Path, *, build: BuildSettings, to: str = "beamer", pandoc_args=lambda settings: [],
-            options: PandocOptions | None = None) -> tuple[bool, DeckSettings]:
-    """Read ``deck`` with pandoc, run the filter with the ``build``'s settings, write ``output`` with
-    pandoc (a text output only if it changed).
+            options: PandocOptions | None = None, more: tuple[Path, ...] = ()) -> tuple[bool, DeckSettings]:
+    """Read ``deck`` (and the files ``more``, after it, as pandoc reads several inputs: one document)
+    with pandoc, run the filter with the ``build``'s settings, write ``output`` with pandoc (a text
+    output only if it changed).
 
     The three stages run one after another, as ``pandoc --filter`` would run them, but without a
     pandoc waiting in memory while the figures are drawn (a cold build's peak memory is the
@@ -110,8 +111,8 @@ def convert(deck: Path, output: Path, *, build: BuildSettings, to: str = "beamer
     from filters.pandoc.filter import explain, filter_json
 
     options = options or PandocOptions()
-    ast = run_pandoc([str(deck) if deck.is_absolute() else os.path.join(".", deck),  # ./-x.md: a file, not an option
-                      *options.reading, "--to", "json", "--output", "-"])
+    inputs = [str(part) if part.is_absolute() else os.path.join(".", part) for part in (deck, *more)]  # ./-x.md: a file
+    ast = run_pandoc([*inputs, *options.reading, "--to", "json", "--output", "-"])
     try:
         filtered, settings = filter_json(ast, to, build)
     except Exception as exc:  # the filter's own message; a KeyboardInterrupt goes on up
@@ -123,7 +124,8 @@ def convert(deck: Path, output: Path, *, build: BuildSettings, to: str = "beamer
             args += ["--include-in-header", str(PREAMBLE)]
         else:
             filtered = _with_header(filtered, PREAMBLE.read_text())
-    resources = os.pathsep.join([str(output.parent), str(deck.resolve().parent), "."])
+    folders = dict.fromkeys(str(part.resolve().parent) for part in (deck, *more))  # each part's pictures, from its folder
+    resources = os.pathsep.join([str(output.parent), *folders, "."])
     output.parent.mkdir(parents=True, exist_ok=True)
     if to in _BINARY:  # its pictures are found from the output's folder, as their paths are written
         partial = output.with_name(f".{output.name}.partial")
@@ -158,13 +160,13 @@ def _with_header(ast_json: str, tex: str) -> str:
 
 
 @contextlib.contextmanager
-def deck_lock(out_dir: Path, deck: Path):
-    """Hold ``out_dir``'s lock for ``deck`` (its name): two builds of one deck into one folder take
-    turns, as their ``.tex``, LaTeX's files and the PDF are the same files."""
+def deck_lock(out_dir: Path, deck: Path, name: str | None = None):
+    """Hold ``out_dir``'s lock for ``deck`` (its ``name``, by default :func:`file_name`'s): two builds
+    of one deck into one folder take turns, as their ``.tex``, LaTeX's files and the PDF are the same files."""
     import fcntl
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    with open(open_lock(out_dir / f".{file_name(deck)}.lock"), "rb") as lock:  # never truncated, no link followed
+    with open(open_lock(out_dir / f".{name or file_name(deck)}.lock"), "rb") as lock:  # never truncated, no link followed
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -173,8 +175,9 @@ def deck_lock(out_dir: Path, deck: Path):
         yield
 
 
-def claim_name(out_dir: Path, deck: Path) -> None:
-    """Make ``deck`` the one deck whose outputs in ``out_dir`` take its name (:func:`file_name`),
+def claim_name(out_dir: Path, deck: Path, name: str | None = None) -> None:
+    """Make ``deck`` the one deck whose outputs in ``out_dir`` take its ``name`` (by default
+    :func:`file_name`'s; a deck of several files: the first, named after ``-o``),
     recorded in ``out_dir/.<name>.deck``; called under :func:`deck_lock`. A deck deleted or
     renamed gives its name up.
 
@@ -187,7 +190,7 @@ def claim_name(out_dir: Path, deck: Path) -> None:
     """
     import unicodedata
 
-    stem = file_name(deck)
+    stem = name or file_name(deck)
     record = out_dir / f".{stem}.deck"
     try:
         other = Path(os.fsdecode(record.read_bytes())) if not record.is_symlink() else None
@@ -195,7 +198,9 @@ def claim_name(out_dir: Path, deck: Path) -> None:
         other = None
     if other is not None and other.is_file() and not os.path.samefile(other, deck) \
             and deck_project(other) == deck_project(deck):
-        if other.name == deck.name:
+        if name and name != file_name(deck):
+            why = f"-o names this deck {name}, the name that deck's file gives it"
+        elif other.name == deck.name:
             why = "the two have one file name, in two folders"
         elif unicodedata.normalize("NFC", other.name) == unicodedata.normalize("NFC", deck.name):
             why = ("the two names differ only in how their accents are encoded (é as one character, or as e and an "
@@ -210,14 +215,22 @@ def claim_name(out_dir: Path, deck: Path) -> None:
 
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
-          confine: bool = True, cores: int = 0, out_given: bool = False) -> Path:
+          confine: bool = True, cores: int = 0, out_given: bool = False, keep_going: bool = False,
+          more: tuple[Path, ...] = (), name: str | None = None) -> Path:
     """Build one deck into ``out_dir`` in the format ``to`` (one of :data:`FORMATS`). Returns what
     it wrote: the PDF, the reveal.js deck's ``index.html``, or the Word or PowerPoint file.
     ``pandoc_options``: the lecturer's own pandoc options (``-d defaults.yml``, ``-H``, ``-V``,
     ``--citeproc``, ``--pdf-engine`` …), passed on as :mod:`filters.pipeline.pandocargs` says, with those a
     deck's ``attnslides: {pandoc-defaults: file}`` names first. ``session``: a watch's
-    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all). The deck's
-    file is read once, here.
+    :class:`filters.latex.runner.Session`. ``cores``: the cores it may keep busy (0: all).
+    ``keep_going`` (``--keep-going``): a block that fails stops no other; every other block is
+    computed and cached before the build stops with the failures. The deck's file is read once, here.
+
+    A deck of several files (``attnslides build part1.md part2.md -o lecture.pdf``): ``more`` are
+    read after ``deck``, as pandoc reads several inputs (one document, each file's metadata merged),
+    and ``name`` (``-o``'s) names its outputs. The first file is the deck's: its folder (where ``.run``
+    blocks run, where its pictures and metadata files are looked up first) and its project, which
+    must hold the others too unless ``confine`` is off. A message names the file and line of a block.
 
     The trust boundary: ``execute=False`` (``--no-exec``) runs none of the deck's code (``.run``
     blocks, its defaults file's filters, Lua readers); ``confine`` (unless ``--allow-outside-files``)
@@ -233,24 +246,25 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
     """
     if to not in FORMATS:
         raise BuildError(f"attnslides builds {', '.join(FORMATS)}; not {to!r}")
-    if not Path(deck).is_file():
-        raise BuildError(f"{deck}: no such deck (moved or deleted?)")
+    _check_parts(deck, more, confine=confine)
+    name = name or file_name(deck)
     try:
-        _check_folders(deck, out_dir, to, out_given=out_given)
-        with deck_lock(out_dir, deck):
-            claim_name(out_dir, deck)
-            drop_links(out_dir, file_name(deck))  # LaTeX and pandoc would write through them
-            clean_strays(out_dir, file_name(deck))  # what a killed build of it left half-written
-            text = deck.read_text(encoding="utf-8", errors="replace")
+        _check_folders(deck, out_dir, to, out_given=out_given, name=name)
+        with deck_lock(out_dir, deck, name):
+            claim_name(out_dir, deck, name)
+            drop_links(out_dir, name)  # LaTeX and pandoc would write through them
+            clean_strays(out_dir, name)  # what a killed build of it left half-written
+            text, parts = _read_parts((deck, *more))
             try:
                 options, project = _options(deck, text, out_dir, list(pandoc_options), execute=execute,
-                                            confine=confine)
+                                            confine=confine, name=name)
             except (pandocargs.PandocOptionError, OutsideProject) as exc:
-                raise BuildError(f"{deck}: {exc}") from None
+                raise BuildError(f"{' + '.join(map(str, (deck, *more)))}: {exc}") from None
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
                                      pandoc_version=pandoc_version(), project=project, cores=cores,
-                                     out_given=out_dir if out_given else None)
-            return _build(deck, out_dir, to=to, build=settings, options=options, session=session)
+                                     out_given=out_dir if out_given else None, keep_going=keep_going,
+                                     name=name, parts=parts)
+            return _build(deck, out_dir, to=to, build=settings, options=options, session=session, more=more)
     except WritesOutside as exc:  # a link in the project out of it (build -> /elsewhere)
         raise BuildError(f"{deck}: {exc}") from None
     except OSError as exc:  # an output folder that is a file, read-only, on a full disk …
@@ -259,7 +273,39 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
                          "folder you can write, with free space)") from None
 
 
-def _check_folders(deck: Path, out_dir: Path, to: str, *, out_given: bool) -> None:
+def _check_parts(deck: Path, more: tuple[Path, ...], *, confine: bool) -> None:
+    """Refuse a file of the deck that is missing, or (``confine``) one of a deck of several that lies
+    outside the first one's project (links followed): the deck's code and the files it names are
+    confined to that one project.
+
+    Raises:
+        BuildError: naming the file (and the project, and the way out: ``--allow-outside-files``).
+    """
+    for part in (deck, *more):
+        if not Path(part).is_file():
+            raise BuildError(f"{part}: no such deck (moved or deleted?)")
+    project = deck_project(deck)
+    for part in more if confine else ():
+        if not Path(part).resolve().is_relative_to(project):
+            raise BuildError(f"{part}: outside the deck's project ({project}: the git repository of {deck}, else the "
+                             f"folder you build from), and the files of one deck lie in one project: move it there, "
+                             f"or build with {ALLOW_OPTION}")
+
+
+def _read_parts(files: tuple[Path, ...]) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """The text of a deck's files read as one, each ending with a blank line (pandoc's rule for
+    several inputs), and each file as messages name it with the line of that text it starts at."""
+    if len(files) == 1:
+        return files[0].read_text(encoding="utf-8", errors="replace"), ()
+    text, parts = "", []
+    for part in files:
+        own = part.read_text(encoding="utf-8", errors="replace")
+        parts.append((str(part), text.count("\n") + 1))
+        text += own + ("" if own.endswith("\n") else "\n") + "\n"
+    return text, tuple(parts)
+
+
+def _check_folders(deck: Path, out_dir: Path, to: str, *, out_given: bool, name: str) -> None:
     """Refuse an output folder (unless the lecturer named it, ``out_given``), or a folder the build
     writes under it, that a symbolic link leads out of the deck's project.
 
@@ -270,13 +316,13 @@ def _check_folders(deck: Path, out_dir: Path, to: str, *, out_given: bool) -> No
     within = (out_dir,) if out_given else ()
     folders = [] if out_given else [(out_dir, "the output folder")]
     folders += [(out_dir / "formats", "the folder of precompiled preambles")] if to in ("beamer", "latex") else []
-    folders += [(out_dir / f"{file_name(deck)}-html", "the reveal.js folder")] if to == "revealjs" else []
+    folders += [(out_dir / f"{name}-html", "the reveal.js folder")] if to == "revealjs" else []
     for folder, what in folders:
         check_folder(folder, project, what, within=within)
 
 
 def _options(deck: Path, text: str, out_dir: Path, pandoc_options: list[str], *, execute: bool,
-             confine: bool) -> tuple[PandocOptions, Project | None]:
+             confine: bool, name: str) -> tuple[PandocOptions, Project | None]:
     """The pandoc options of a build (:func:`pandocargs.split`), the deck's defaults file vetted
     first (:func:`pandocargs.vet_deck_defaults`), and the deck's project when files are confined to
     it (looking relative names up from the folders pandoc does: this one, the deck's, the output's
@@ -309,7 +355,7 @@ def _options(deck: Path, text: str, out_dir: Path, pandoc_options: list[str], *,
         folders.extend(Path(p) for p in paths)
         return kept
 
-    stem = file_name(deck)
+    stem = name
     deck_options = pandocargs.split_deck_defaults(defaults, out_dir=out_dir, stem=stem, vet=vet) if defaults else None
     options = pandocargs.split(pandoc_options, out_dir=out_dir, stem=stem, options=deck_options)
     return options, replace(project, bases=(*project.bases, *folders)) if project is not None else None
@@ -333,21 +379,22 @@ def _yaml_map(text: str) -> dict:
 
 
 def _build(deck: Path, out_dir: Path, *, to: str, build: BuildSettings, options: PandocOptions,
-           session: Session | None) -> Path:
-    start = time.perf_counter()
+           session: Session | None, more: tuple[Path, ...] = ()) -> Path:
+    start, name = time.perf_counter(), build.name or file_name(deck)
     if to in ("beamer", "latex"):
-        tex = out_dir / (file_name(deck) + (".tex" if to == "beamer" else "-handout.tex"))
-        _, settings = convert(deck, tex, build=replace(build, output_dir=tex.parent), to=to, options=options)
+        tex = out_dir / (name + (".tex" if to == "beamer" else "-handout.tex"))
+        _, settings = convert(deck, tex, build=replace(build, output_dir=tex.parent), to=to, options=options,
+                              more=more)
         # a handout is no slide: a line over the margin is worth a warning, not a failed build
         result = to_pdf(tex, deck=deck, overflow=settings.meta.overflow if to == "beamer" else "warn",
-                        engine=options.pdf_engine or settings.pdf_engine, session=session)
+                        engine=options.pdf_engine or settings.pdf_engine, session=session, name=settings.deck)
     elif to == "revealjs":
-        folder = out_dir / f"{file_name(deck)}-html"
+        folder = out_dir / f"{name}-html"
         result = folder / "index.html"
         convert(deck, result, build=replace(build, output_dir=folder, figures_dir=folder / "figures"), to=to,
-                pandoc_args=lambda settings: reveal_assets(folder, settings.theme), options=options)
+                pandoc_args=lambda settings: reveal_assets(folder, settings.theme), options=options, more=more)
     else:
-        result = out_dir / f"{file_name(deck)}.{to}"
-        convert(deck, result, build=replace(build, output_dir=result.parent), to=to, options=options)
+        result = out_dir / f"{name}.{to}"
+        convert(deck, result, build=replace(build, output_dir=result.parent), to=to, options=options, more=more)
     print(f"{PREFIX} {result} ({time.perf_counter() - start:.1f} s)", file=sys.stderr)
     return result

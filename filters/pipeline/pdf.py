@@ -40,7 +40,7 @@ def needs_unicode_engine(tex: str) -> bool:
 
 
 def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engine: str = "auto",
-           session: Session | None = None) -> Path:
+           session: Session | None = None, name: str | None = None) -> Path:
     """LaTeX ``tex`` (:func:`filters.latex.runner.typeset`), in the ``.tex``'s own folder (figure
     paths are relative to it), then read LaTeX's log back: a frame whose content does not fit (an
     overfull box of more than 2 pt) is named, by its slide's title, and stops the build unless
@@ -49,13 +49,14 @@ def to_pdf(tex: Path, *, deck: Path | None = None, overflow: str = "error", engi
     ``engine="auto"`` takes pdflatex, or lualatex when the text has characters pdflatex cannot set
     (and when pdflatex says so, once). Passes run only as the change needs them (none for an
     unchanged deck), from a precompiled preamble; a later build never trusts a run that did not
-    finish. ``session``: a watch's :class:`filters.latex.runner.Session`.
+    finish. ``session``: a watch's :class:`filters.latex.runner.Session`. ``name``: how messages
+    name the deck (by default ``deck``, else ``tex``: a deck of several files names them all).
 
     Raises:
         BuildError: with the slide of LaTeX's error and the end of its log when it fails; or naming
             every frame that overflows, and every character no font had (with its slides).
     """
-    name = deck or tex
+    name = name or deck or tex
     chosen = engine == "auto"
     if chosen:
         engine = "lualatex" if needs_unicode_engine(tex.read_text()) else "pdflatex"
@@ -116,11 +117,13 @@ def _place(error: texlog.Error) -> str:
 
 
 def _check_overflows(log: str, text: str, name, overflow: str) -> None:
-    """Every frame whose content does not fit: an error, or (``overflow="warn"``) a warning each."""
+    """Every frame whose content does not fit: an error, or (``overflow="warn"``) a warning each,
+    once per frame however many of its overlays overflow (:func:`filters.latex.log.per_frame`)."""
     problems = [f"{name}, slide «{plain_title(o.frame.title) if o.frame else '?'}»: "
                 f"{'its content is' if o.box == 'v' else 'a line is'} {o.points:.1f} pt too "
                 f"{'tall for the frame' if o.box == 'v' else 'wide for the text'}"
-                for o in texlog.overflows(log, text)]
+                + (f" (on {pages} overlays)" if pages > 1 else "")
+                for o, pages in texlog.per_frame(texlog.overflows(log, text))]
     if problems and overflow == "warn":
         for problem in problems:
             print(f"{PREFIX} warning: {problem}", file=sys.stderr)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from filters.blocks.page import DEFAULT_PAGE, Page
 from filters.cache.store import Cache, project_of
-from filters.errors import PREFIX, BlockError, JobOutOfMemory, JobTimeout, Where, tracebacks_wanted
+from filters.errors import PREFIX, BlockError, BlockErrors, JobOutOfMemory, JobTimeout, Where, tracebacks_wanted
 from filters.figures.entry import produce
 from filters.util.processes import become_subreaper, die_with_parent, kill_descendants
 from filters.workers.limits import KILL_GRACE_S, limit_memory, limit_of, memory_of, ran_out, time_limit, timed_out
@@ -166,44 +166,67 @@ def _context():
     return context
 
 
-def compute_all(jobs: list[Job], *, workers: int = 0, cores: int = 0, progress=None) -> None:
+def compute_all(jobs: list[Job], *, workers: int = 0, cores: int = 0, progress=None, keep_going: bool = False,
+                deck: str = "the deck") -> None:
     """Run ``jobs``: in this process when ``workers == 1`` and none runs the deck's code, else each
     in a warm process of its own, ``workers`` at a time (0: one per core), the longest first; never
-    more at once than there are ``cores``, nor more threads in all.
+    more at once than there are ``cores``, nor more threads in all. Each job's entry is published as
+    it finishes, so a build that fails keeps every figure it finished.
 
     Args:
         jobs: the cache misses.
         workers: how many at once; 0 means one per core.
         cores: the cores this build may keep busy (a deck's share of a multi-deck build); 0: all.
         progress: ``progress(done, total, job, seconds)`` after each job, or ``None``.
+        keep_going: ``--keep-going``: a failure stops nothing; every other job is computed (those
+            running then finish, as in ``make -k``) and the failures are raised at the end.
+        deck: how the errors of ``keep_going`` name the deck.
 
     Raises:
         BlockError: the first failure (the other jobs are stopped): the block's own error, its time
-            limit, or its process ending without a result.
+            limit, or its process ending without a result; with ``keep_going``, every failure
+            (:class:`filters.errors.BlockErrors` when there are several), once the others are done.
     """
     cores = min(cores or os.cpu_count() or 1, os.cpu_count() or 1)
     workers = max(1, min(len(jobs), workers or cores, cores))
     jobs = sorted(jobs, key=lambda job: -job.cost)  # longest first: a short job ends the build
+    failures: list[BlockError] = []
     if workers == 1 and not any(job.executes for job in jobs):
-        import torch
+        _compute_here(jobs, cores, progress, failures if keep_going else None)
+    else:
+        _Pool(jobs, workers, max(1, cores // workers), progress, failures if keep_going else None).run()
+    if failures:
+        raise failures[0] if len(failures) == 1 else BlockErrors(failures, deck)
 
-        if cores < torch.get_num_threads():  # a deck's share of the cores: torch's threads too
-            torch.set_num_threads(cores)
-        for done, job in enumerate(jobs, start=1):
+
+def _compute_here(jobs: list[Job], cores: int, progress, failures: list[BlockError] | None) -> None:
+    """Run ``jobs`` one after another in this process; a failure is raised, or (``failures`` given:
+    ``--keep-going``) added to them."""
+    import torch
+
+    if cores < torch.get_num_threads():  # a deck's share of the cores: torch's threads too
+        torch.set_num_threads(cores)
+    for done, job in enumerate(jobs, start=1):
+        try:
             seconds = run_job(job)
-            if progress:
-                progress(done, len(jobs), job, seconds)
-        return
-    _Pool(jobs, workers, max(1, cores // workers), progress).run()
+        except BlockError as exc:
+            if failures is None:
+                raise
+            failures.append(exc)
+            continue
+        if progress:
+            progress(done, len(jobs), job, seconds)
 
 
 class _Pool:
-    """The jobs of one build, each in a process of its own, ``workers`` at a time."""
+    """The jobs of one build, each in a process of its own, ``workers`` at a time. ``failures``:
+    where a failure goes under ``--keep-going`` (``None``: it is raised, and stops the others)."""
 
-    def __init__(self, jobs: list[Job], workers: int, threads: int, progress):
+    def __init__(self, jobs: list[Job], workers: int, threads: int, progress, failures: list | None = None):
         self.context, self.pending, self.workers, self.threads = _context(), list(jobs), workers, threads
         self.running: dict = {}  # the pipe a job's result comes through → (job, process, start time)
         self.total, self.done, self.told, self.progress = len(jobs), 0, {}, progress
+        self.failures = failures
 
     def run(self) -> None:
         try:
@@ -212,10 +235,11 @@ class _Pool:
                     self._start(self.pending.pop(0))
                 for conn in multiprocessing.connection.wait(list(self.running), timeout=0.5):
                     job, process, _ = self.running.pop(conn)
-                    outcome = _outcome(conn, process, job)
                     self.done += 1
-                    if self.progress:
-                        self.progress(self.done, self.total, job, outcome)
+                    with self._failure_kept():
+                        outcome = _outcome(conn, process, job)
+                        if self.progress:
+                            self.progress(self.done, self.total, job, outcome)
                 self._watch_clocks()
         finally:
             # A failure or Ctrl-C: stop every job still running. Unfinished entries stay in their
@@ -224,6 +248,16 @@ class _Pool:
                 _kill_group(process)
             for _, process, _ in self.running.values():
                 process.join()
+
+    @contextlib.contextmanager
+    def _failure_kept(self):
+        """Under ``--keep-going``, a block's failure is kept for the end; else it goes on up."""
+        try:
+            yield
+        except BlockError as exc:
+            if self.failures is None:
+                raise
+            self.failures.append(exc)
 
     def _start(self, job: Job) -> None:
         receive, send = self.context.Pipe(duplex=False)
@@ -235,11 +269,16 @@ class _Pool:
 
     def _watch_clocks(self) -> None:
         """Kill a job :data:`KILL_GRACE_S` past its limit; say now and then that a long one runs."""
-        for job, process, started in list(self.running.values()):
+        for conn, (job, process, started) in list(self.running.items()):
             elapsed = time.monotonic() - started
             if job.limit and elapsed > job.limit + KILL_GRACE_S:
                 _kill_group(process)
-                raise timed_out(job.timeout_option, job.limit, job.where)
+                process.join()
+                del self.running[conn]
+                conn.close()
+                with self._failure_kept():
+                    raise timed_out(job.timeout_option, job.limit, job.where)
+                continue
             if elapsed > STILL_S * (self.told.get(job.key, 0) + 1):  # a word now and then on a long block
                 self.told[job.key] = self.told.get(job.key, 0) + 1
                 limit = f" of at most {job.limit:g}" if job.limit else ""
