@@ -12,10 +12,11 @@ from pathlib import Path
 import panflute as pf
 
 from filters.blocks.labels import LANGUAGES, language
+from filters.blocks.page import page_for
 from filters.cache.store import Cache
 from filters.errors import PREFIX, BlockError, BlockErrors, Where
 from filters.kinds import KINDS
-from filters.pandoc.document import slide_level, slides_of
+from filters.pandoc.document import aspect_ratio, slide_level, slides_of
 from filters.pandoc.settings import DeckSettings
 from filters.util.confine import OutsideProject, check_metadata, deck_project
 from filters.util.files import WritesOutside, check_folder, project_root, write_atomic
@@ -192,10 +193,6 @@ def highlight_languages(cache: Cache) -> frozenset[str]:
 # LaTeX's sizes in an 11 pt deck, in PDF points: measured on a built deck (pdftotext -bbox of a long
 # line, its width over its characters). The deck's ``code-size`` chooses one.
 _CHAR_BP = {"tiny": 3.1753, "scriptsize": 4.2333, "footnotesize": 4.7074, "small": 5.2303, "normalsize": 5.7273}
-# Beamer's paper width (mm) for each ``aspectratio``; its text is 2 cm narrower (1 cm margins):
-# 306.1 PDF points in 4:3 (307.3 TeX pt, \the\textwidth), 396.9 in 16:9 (measured).
-_PAPER_MM = {"2013": 200.0, "1610": 160.0, "169": 160.0, "149": 140.0, "141": 148.5, "54": 125.0, "43": 128.0,
-             "32": 135.0}
 
 
 def code_columns(size: str = "normalsize", aspect: str = "43") -> int:
@@ -203,26 +200,12 @@ def code_columns(size: str = "normalsize", aspect: str = "43") -> int:
     :data:`filters.blocks.settings.CODE_SIZES`), in the ``aspect`` ratio (Beamer's ``aspectratio``: ``43``, ``169`` …; an
     unknown one counts as 4:3): 53 at ``normalsize`` in 4:3, 72 at ``scriptsize``, 69 and 93 in 16:9.
     Highlighted code (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts."""
-    text_bp = (_PAPER_MM.get(aspect, _PAPER_MM["43"]) - 20) * 72 / 25.4
+    # the default theme's text width (1 cm margins; Madrid's are narrower): what holds there holds in most themes
+    text_bp = page_for(None, aspect).text_width * 72 / 72.27
     return int(text_bp / _CHAR_BP[size])
 
 
 CODE_COLUMNS = code_columns()  # 53: a 4:3 deck's code at its body size
-
-
-def aspect_ratio(doc: pf.Doc) -> str:
-    """The deck's Beamer ``aspectratio`` (``"43"``, ``"169"`` …), from its metadata
-    (``aspectratio: 169``) or its ``classoption`` (``aspectratio=169``); ``"43"``, Beamer's own, when
-    it names none."""
-    given = doc.get_metadata("aspectratio", None)
-    if given is not None:
-        return str(given).strip()
-    options = doc.get_metadata("classoption", [])
-    for option in options if isinstance(options, list) else str(options).split(","):
-        name, _, value = str(option).partition("=")
-        if name.strip() == "aspectratio" and value.strip():
-            return value.strip()
-    return "43"
 
 
 def check_code_width(doc: pf.Doc, settings: DeckSettings) -> None:

@@ -154,7 +154,7 @@ def deck_settings(doc: pf.Doc, build: BuildSettings) -> DeckSettings:
     theme = plain_text(doc.metadata["theme"]) if "theme" in doc.metadata else None
     given = isinstance(raw, dict) and any(str(k).replace("_", "-") == "pdf-engine" for k in raw)
     engine = meta.pdf_engine if given else (plain_text(doc.metadata["pdf-engine"]) if "pdf-engine" in doc.metadata else "auto")
-    aspect = plain_text(doc.metadata["aspectratio"]) if "aspectratio" in doc.metadata else None
+    aspect = aspect_ratio(doc)  # the figures of every format are drawn as for the deck's Beamer frames
     return DeckSettings(build=build, deck=deck, fmt=doc.format, meta=meta, kind_defaults=defaults,
                         theme=theme or None, pdf_engine=engine or "auto", page=page_for(theme, aspect),
                         errors=tuple(errors))
@@ -165,3 +165,18 @@ def deck_title(doc: pf.Doc) -> str:
     metadata gives it (a string, a list, a map)."""
     title = plain_text(doc.metadata["title"]) if "title" in doc.metadata else ""
     return title or "(untitled deck)"
+
+
+def aspect_ratio(doc: pf.Doc) -> str:
+    """The deck's Beamer ``aspectratio`` (``"43"``, ``"169"`` …), from its metadata
+    (``aspectratio: 169``) or its ``classoption`` (``aspectratio=169``); ``"43"``, Beamer's own, when
+    it names none."""
+    given = doc.get_metadata("aspectratio", None)
+    if given is not None:
+        return str(given).strip()
+    options = doc.get_metadata("classoption", [])
+    for option in options if isinstance(options, list) else str(options).split(","):
+        name, _, value = str(option).partition("=")
+        if name.strip() == "aspectratio" and value.strip():
+            return value.strip()
+    return "43"
