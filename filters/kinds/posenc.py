@@ -96,7 +96,6 @@ def heatmap(ax, encoding, *, cmap: str = "magma", labels: dict):
     """Draw the encoding, array of shape (num_positions, d_model), values in [-1, 1]: positions on
     rows, dimensions on columns. Returns the image."""
     import numpy as np
-
     from matplotlib.ticker import MaxNLocator
 
     image = ax.imshow(np.asarray(encoding), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest", aspect="auto")
@@ -125,9 +124,10 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None, le
     ax.set_yticks([-1, 0, 1])
     ax.set_title(labels["posenc_curves"])
     # beside the axes (under them in a narrow figure), not on the curves: inside, it would cover them
-    place = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.55), ncols=3) if legend_below else
-             dict(loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=1 if len(dims) <= 3 else 2))
-    ax.legend(**place, frameon=False, handlelength=1.0, borderaxespad=0.3, title=labels["dim_title"],
+    place = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.5), ncols=3, title=None) if legend_below else
+             dict(loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=1 if len(dims) <= 3 else 2,
+                  title=labels["dim_title"]))
+    ax.legend(**place, frameon=False, handlelength=1.0, borderaxespad=0.3,
               alignment="left", columnspacing=0.6, labelspacing=0.3, handletextpad=0.4)
     return lines
 
@@ -156,7 +156,8 @@ def draw(data: PosencData, options: PosencOptions, labels: dict):
             if ax is not None:
                 ax.set_title("")
     before_save(fig, shrink_to_fit)
-    before_save(fig, lambda fig: thin_tick_labels(heat_ax))  # at 7 pt, 200 and 400 may still touch
+    for axis in ("x", "y"):  # at 7 pt, 200 and 400 may still touch
+        before_save(fig, lambda fig, axis=axis: thin_tick_labels(heat_ax, axis))
     return fig
 
 
