@@ -125,6 +125,15 @@ def wrap_to(text: str, width: float, size: float) -> str:
     return "\n".join(lines)
 
 
+def _title(data: HeadViewData, labels: dict) -> str:
+    """"layer 2, head 5" and the measure of a head a rule found, or "layer 2" for heads by number."""
+    from filters.kinds._pretrained import Found, head_title
+
+    if data["rule"]:
+        return head_title(Found(data["layer"], data["heads"][0], data["rule"], data["measure"]), labels)
+    return labels["layer"].format(layer=data["layer"])
+
+
 def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     """Two columns of tokens and, for each head, a line from each query shown to each key; the
     heads' colours on the right, the title wrapped to the figure's width. Placed by hand, in
@@ -133,18 +142,13 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     from matplotlib.lines import Line2D
 
     from filters.figures.render import slide_figure
-    from filters.kinds._pretrained import Found, head_title
 
     tokens, weights = data["tokens"], np.asarray(data["weights"], dtype=float)  # (H', L, L)
     L = len(tokens)
     fig = slide_figure((4.2, 3.4), options.height, layout="none")
     W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
     size = LABEL_PT
-    if data["rule"]:
-        title = head_title(Found(data["layer"], data["heads"][0], data["rule"], data["measure"]), labels)
-    else:
-        title = labels["layer"].format(layer=data["layer"])
-    title = wrap_to(title, W - 4, size)
+    title = wrap_to(_title(data, labels), W - 4, size)
     title_height = (title.count("\n") + 1) * size * 1.25 + 4
     pitch = (H - title_height - 2) / (L + 1.2)  # points between two rows, under the title and the columns' names
     if pitch < size * 1.15:
