@@ -144,8 +144,8 @@ def test_captions_that_look_like_blocks_stay_captions_each_on_its_figure(build_d
 
 def test_worked_example_overlays_are_relative_to_what_precedes_them(build_dirs, monkeypatch):
     doc = filter_deck(DECKS / "overlays-after-list.md", build_dirs, monkeypatch)
-    (raw,) = [r for r in only(doc, pf.RawBlock) if "uncover" in r.text]
-    assert raw.text.count("\\uncover<+->") == 4 and not re.search(r"\\uncover<\d", raw.text)
+    (raw,) = [r for r in only(doc, pf.RawBlock) if "only<+->" in r.text]
+    assert raw.text.count("\\only<+->") == 4 and not re.search(r"\\(only|uncover)<\d", raw.text)
     assert "\\addtocounter{beamerpauses}{-1}" in raw.text, "a pause after the block counts from its last step"
 
 

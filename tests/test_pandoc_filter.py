@@ -97,7 +97,7 @@ def test_steps_worked_example_by_hand(build_dirs, figures):
                                                first[0] * 2 + first[1] * 4 + first[2] * 6])
     # printed at the chosen precision, one step per overlay
     assert f"{first[0]:.2f}" in raw.text
-    assert raw.text.count("\\uncover<+->") == 4, "four steps, each one overlay after what precedes it"
+    assert raw.text.count("\\only<+->") == 4, "four steps, each one overlay after what precedes it"
     assert "\\sqrt{2}" in raw.text
 
 

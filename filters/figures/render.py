@@ -227,15 +227,71 @@ def check_texts_inside(fig: Figure) -> None:
 
     Raises:
         BlockError: naming the first text that runs off, and how far."""
+    text, over = _worst_overrun(fig)
+    if text is not None:
+        shown = " ".join(text.get_text().split())
+        raise BlockError(f"the figure's text «{shown[:60]}» runs {over:.0f} pt off its edge and "
+                         "would be cut on the slide: shorten it, or give the figure more room (a larger height)")
+
+
+def _worst_overrun(fig: Figure) -> tuple[Text | None, float]:
+    """The text of ``fig`` that runs farthest off its edge (more than a point), and how far in
+    points; ``(None, 0.0)`` when every text is inside. Draws the figure (without rendering)."""
     fig.draw_without_rendering()
     bounds, slack = fig.bbox, fig.dpi / 72
+    worst, most = None, 0.0
     for text in _texts(fig):
         box = text.get_window_extent()
         over = max(bounds.x0 - box.x0, box.x1 - bounds.x1, bounds.y0 - box.y0, box.y1 - bounds.y1)
-        if over > slack:
-            shown = " ".join(text.get_text().split())
-            raise BlockError(f"the figure's text «{shown[:60]}» runs {over * 72 / fig.dpi:.0f} pt off its edge and "
-                             "would be cut on the slide: shorten it, or give the figure more room (a larger height)")
+        if over > slack and over > most:
+            worst, most = text, over
+    return worst, most * 72 / fig.dpi
+
+
+def shrink_to_fit(fig: Figure) -> None:
+    """While a text of ``fig`` runs off its edge, make every text larger than :data:`MIN_TEXT_PT`
+    (math: :data:`MIN_MATH_PT`) one point smaller, and lay the figure out again: labels keep the
+    style's sizes where they fit and give up a point or three where the figure is small (a low
+    ``height``, a column). Use it as a :func:`before_save` step; what still runs off at the
+    smallest sizes is :func:`check_texts_inside`'s error."""
+    while (_worst_overrun(fig)[0] is not None or overlapping_texts(fig)) and _shrink_texts(fig):
+        pass
+
+
+def overlapping_texts(fig: Figure) -> list[tuple[Text, Text]]:
+    """The pairs of drawn texts of ``fig`` whose boxes overlap by more than a point each way (two
+    labels run together, a title on a tick label), once it is laid out (call after a draw)."""
+    import itertools
+
+    slack = fig.dpi / 72
+    boxes = [(text, text.get_window_extent()) for text in _texts(fig) if text.axes is None or text.axes.axison]
+    return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+            if min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0) > slack
+            and min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0) > slack]
+
+
+def _shrink_texts(fig: Figure) -> bool:
+    """Every text of ``fig`` above its floor one point smaller (not under it); whether one changed."""
+    changed = False
+    ticks = set()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            labels = [label for tick in axis.get_major_ticks() for label in (tick.label1, tick.label2)]
+            ticks |= {id(label) for label in labels}
+            shown = [label for label in labels if label.get_visible() and label.get_text()]
+            if not shown:
+                continue
+            size = max(label.get_fontsize() for label in shown)
+            floor = MIN_MATH_PT if any(_has_math(label.get_text()) for label in shown) else MIN_TEXT_PT
+            if size > floor:
+                axis.set_tick_params(which="major", labelsize=max(floor, size - 1))
+                changed = True
+    for text in _texts(fig):
+        floor = MIN_MATH_PT if _has_math(text.get_text()) else MIN_TEXT_PT
+        if id(text) not in ticks and text.get_fontsize() > floor:
+            text.set_fontsize(max(floor, text.get_fontsize() - 1))
+            changed = True
+    return changed
 
 
 def thin_tick_labels(ax, axis: str = "x") -> None:

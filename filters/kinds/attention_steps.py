@@ -150,15 +150,17 @@ def beamer(data: StepsData, *, precision: int, overlays: bool = True) -> str:
     """The worked example as a Beamer snippet, in a font size that fits the frame (:func:`size_command`),
     each line shrunk to the text width if it is wider.
     With ``overlays``, each step appears on the overlay after the one before, counting from what
-    precedes the block in its frame (``\\uncover<+->``: after an incremental list or a pause, not
-    with it); ``\\uncover`` keeps the space, so nothing moves as the steps appear. Beamer's ``+``
-    leaves its counter one past the overlay it used, and ``\\pause`` adds one before it uses it: the
-    block hands the counter back on its last step, so a pause after it adds no empty overlay."""
+    precedes the block in its frame (``\\only<+->``: after an incremental list or a pause, not
+    with it). ``\\only``, not ``\\uncover``: a step not yet shown takes no room, so the first
+    overlay is not a frame (or a theme's block box) as tall as all four steps with one line in it.
+    Beamer's ``+`` leaves its counter one past the overlay it used, and ``\\pause`` adds one before
+    it uses it: the block hands the counter back on its last step, so a pause after it adds no
+    empty overlay."""
     lines = [r"\begin{center}" + size_command(data)]
     for equation in equations(data, precision):
         # one unbreakable line, shrunk to the text width when wider (graphicx, which Beamer loads)
         math_ = rf"\resizebox{{\ifdim\width>\linewidth\linewidth\else\width\fi}}{{!}}{{$\displaystyle {equation}$}}"
-        lines.append(rf"\uncover<+->{{{math_}}}\\[3pt]" if overlays else rf"{math_}\\[3pt]")
+        lines.append(rf"\only<+->{{{math_}\\[3pt]}}" if overlays else rf"{math_}\\[3pt]")
     if overlays:
         lines.append(r"\addtocounter{beamerpauses}{-1}")
     lines.append(r"\end{center}")

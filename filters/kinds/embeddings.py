@@ -113,9 +113,9 @@ def compute(options: EmbeddingsOptions, device: str = "cpu") -> EmbeddingsData:
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
-    "es": {"embeddings_title": "similitud media: mismo tema {within:.2f} · temas distintos {between:.2f}",
+    "es": {"embeddings_title": "similitud media: mismo tema {within:.2f}\ntemas distintos {between:.2f}",
            "component": "componente principal {n}"},
-    "en": {"embeddings_title": "mean similarity: same topic {within:.2f} · different topics {between:.2f}",
+    "en": {"embeddings_title": "mean similarity: same topic {within:.2f}\ndifferent topics {between:.2f}",
            "component": "principal component {n}"},
 }
 
@@ -126,7 +126,7 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     import numpy as np
     from adjustText import adjust_text
 
-    from filters.figures.render import slide_figure
+    from filters.figures.render import before_save, shrink_to_fit, slide_figure
 
     fig = slide_figure((4.6, 3.0), options.height)
     ax = fig.add_subplot()
@@ -142,10 +142,11 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     ax.set_xlabel(labels["component"].format(n=1))
     ax.set_ylabel(labels["component"].format(n=2))
     ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=9)
-    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.0, 0.5), handletextpad=0.2)
+    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), handletextpad=0.2)  # the style's 9 pt
     fig.draw_without_rendering()  # adjustText moves labels in the final layout
     # a fixed number of iterations, not its default time limit: the same figure on every build
     adjust_text(texts, x=points[:, 0], y=points[:, 1], ax=ax, expand=(1.15, 1.3), iter_lim=300)
+    before_save(fig, shrink_to_fit)
     return fig
 
 

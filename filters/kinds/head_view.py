@@ -99,27 +99,75 @@ def compute(options: HeadViewOptions, device: str = "cpu") -> HeadViewData:
     }
 
 
+def text_width(text: str, size: float, *, bold: bool = False) -> float:
+    """The width of one line of ``text`` at ``size`` points in the deck's font, in points."""
+    from matplotlib.backends.backend_agg import RendererAgg
+    from matplotlib.font_manager import FontProperties
+
+    font = FontProperties(size=size, weight="bold" if bold else "normal")
+    return RendererAgg(1, 1, 72).get_text_width_height_descent(text, font, ismath=False)[0]
+
+
+def wrap_to(text: str, width: float, size: float) -> str:
+    """``text`` broken at spaces into lines no wider than ``width`` points at ``size`` (a word
+    longer than that stays whole); its own line breaks kept."""
+    lines = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            longer = f"{line} {word}" if line else word
+            if line and text_width(longer, size) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = longer
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _title(data: HeadViewData, labels: dict) -> str:
+    """"layer 2, head 5" and the measure of a head a rule found, or "layer 2" for heads by number."""
+    from filters.kinds._pretrained import Found, head_title
+
+    if data["rule"]:
+        return head_title(Found(data["layer"], data["heads"][0], data["rule"], data["measure"]), labels)
+    return labels["layer"].format(layer=data["layer"])
+
+
 def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
-    """Two columns of tokens and, for each head, a line from each query shown to each key."""
+    """Two columns of tokens and, for each head, a line from each query shown to each key; the
+    heads' colours on the right, the title wrapped to the figure's width. Placed by hand, in
+    points, from the texts' measured widths: the columns are as wide as their longest token."""
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from filters.figures.render import projected_scale, slide_figure
-    from filters.kinds._pretrained import Found, head_title
+    from filters.figures.render import slide_figure
 
     tokens, weights = data["tokens"], np.asarray(data["weights"], dtype=float)  # (H', L, L)
     L = len(tokens)
-    fig = slide_figure((4.2, 3.4), options.height)
-    scale = projected_scale(fig, options.height)
-    size = LABEL_PT / scale
-    pitch = fig.get_figheight() * 72 * 0.8 / (L + 1.2)  # figure points between two rows (the title takes the rest)
+    fig = slide_figure((4.2, 3.4), options.height, layout="none")
+    W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
+    size = LABEL_PT
+    title = wrap_to(_title(data, labels), W - 4, size)
+    title_height = (title.count("\n") + 1) * size * 1.25 + 4
+    pitch = (H - title_height - 2) / (L + 1.2)  # points between two rows, under the title and the columns' names
     if pitch < size * 1.15:
         raise BlockError(f"{L} tokens in a column would be under {LABEL_PT:g} pt on the slide: use a shorter "
                          "sentence or a larger height", key="sentence")
-    ax = fig.add_subplot()
+    columns = 1 if len(data["heads"]) <= 6 else 2
+    names = [f"H{h}" for h in data["heads"]]
+    per_column = max(text_width(name, size) for name in names) + 1.2 * size + 0.8 * size
+    legend = columns * per_column + 0.4 * size * columns
+    word = max(text_width(t, size, bold=True) for t in [*tokens, labels["col_query"], labels["col_key"]]) + 2
+    if W - legend - 2 * word < 3 * size:
+        raise BlockError(f"tokens as long as these leave no room for the lines between them at {LABEL_PT:g} pt: "
+                         "use a larger height or a shorter sentence", key="sentence")
+    ax = fig.add_axes((0, 0, (W - legend) / W, (H - title_height) / H))
     ax.set_axis_off()
-    ax.set_xlim(-0.02, 1.02)
+    right = W - legend
+    ax.set_xlim(0, right)  # x in figure points
     ax.set_ylim(L - 0.5, -1.7)  # the first token on top, under the columns' names
+    x_query, x_key = word, right - word  # where each column's text ends (queries) and begins (keys)
     shown = set(data["queries"])
     for n, head in enumerate(data["heads"]):
         colour = COLOURS[head % len(COLOURS)]
@@ -127,29 +175,27 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
             for j in range(L):
                 w = weights[n, i, j]
                 if w >= 0.01:  # invisible anyway; keeps the file small
-                    ax.plot([0.06, 0.94], [i, j], color=colour, alpha=float(min(1.0, w)), lw=3.0 * w / scale,
+                    ax.plot([x_query + 2, x_key - 2], [i, j], color=colour, alpha=float(min(1.0, w)), lw=3.0 * w,
                             solid_capstyle="butt")
     for i, token in enumerate(tokens):
         bold = "bold" if data["query"] and i in shown else "normal"
-        ax.text(0.04, i, token, ha="right", va="center", fontsize=size, fontweight=bold)
-        ax.text(0.96, i, token, ha="left", va="center", fontsize=size)
-    ax.text(0.04, -1.1, labels["query"], ha="right", va="center", fontsize=size, style="italic")
-    ax.text(0.96, -1.1, labels["key"], ha="left", va="center", fontsize=size, style="italic")
-    if data["rule"]:
-        found = Found(data["layer"], data["heads"][0], data["rule"], data["measure"])
-        ax.set_title(head_title(found, labels), fontsize=size * 1.1)
-    else:
-        ax.set_title(labels["layer"].format(layer=data["layer"]), fontsize=size * 1.1)
-    handles = [Line2D([], [], color=COLOURS[h % len(COLOURS)], lw=2.5 / scale, label=f"H{h}") for h in data["heads"]]
-    fig.legend(handles=handles, loc="outside right center", fontsize=size, frameon=False, handlelength=1.2,
-               ncols=1 if len(handles) <= 6 else 2, columnspacing=0.8)
+        ax.text(x_query, i, token, ha="right", va="center", fontsize=size, fontweight=bold)
+        ax.text(x_key, i, token, ha="left", va="center", fontsize=size)
+    ax.text(x_query, -1.1, labels["col_query"], ha="right", va="center", fontsize=size, style="italic")
+    ax.text(x_key, -1.1, labels["col_key"], ha="left", va="center", fontsize=size, style="italic")
+    fig.text(0.5, 1 - 2 / H, title, ha="center", va="top", fontsize=size, linespacing=1.25)
+    handles = [Line2D([], [], color=COLOURS[h % len(COLOURS)], lw=2.5, label=name)
+               for h, name in zip(data["heads"], names, strict=True)]
+    fig.legend(handles=handles, loc="center right", bbox_to_anchor=(1, (H - title_height) / 2 / H), fontsize=size,
+               frameon=False, handlelength=1.2, handletextpad=0.4, ncols=columns, columnspacing=0.4, borderaxespad=0,
+               borderpad=0)
     return fig
 
 
 KIND = Kind("head-view", HeadViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,
             requires=missing, labels={
-    "es": {**RULE_LABELS["es"], "layer": "capa {layer}"},
-    "en": {**RULE_LABELS["en"], "layer": "layer {layer}"},
+    "es": {**RULE_LABELS["es"], "layer": "capa {layer}", "col_query": "query", "col_key": "key"},
+    "en": {**RULE_LABELS["en"], "layer": "layer {layer}", "col_query": "query", "col_key": "key"},
 }, captions={
     # short: with the sentence they must fit under a figure of the default height (the starter deck checks)
     "es": "Atención de all-MiniLM-L6-v2 sobre «{sentence}»: cada línea va de una query (izquierda) a una key "

@@ -85,10 +85,10 @@ def compute(options: PosencOptions, device: str = "cpu") -> PosencData:
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
-    "es": {"posenc_heat": "$P$: posiciones × dimensiones", "posenc_curves": "algunas dimensiones",
-           "sin": "sen", "cos": "cos", "dim": "dim. {d} ({fn})", "posenc_value": "valor de $P$"},
-    "en": {"posenc_heat": "$P$: positions × dimensions", "posenc_curves": "a few dimensions",
-           "sin": "sin", "cos": "cos", "dim": "dim. {d} ({fn})", "posenc_value": "value of $P$"},
+    "es": {"posenc_heat": "codificación $P$", "posenc_curves": "algunas dimensiones",
+           "sin": "sen", "cos": "cos", "dim": "{d} ({fn})", "dim_title": "dim.", "posenc_value": "valor de $P$"},
+    "en": {"posenc_heat": "encoding $P$", "posenc_curves": "a few dimensions",
+           "sin": "sin", "cos": "cos", "dim": "{d} ({fn})", "dim_title": "dim.", "posenc_value": "value of $P$"},
 }
 
 
@@ -96,15 +96,18 @@ def heatmap(ax, encoding, *, cmap: str = "magma", labels: dict):
     """Draw the encoding, array of shape (num_positions, d_model), values in [-1, 1]: positions on
     rows, dimensions on columns. Returns the image."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     image = ax.imshow(np.asarray(encoding), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest", aspect="auto")
+    for axis in (ax.xaxis, ax.yaxis):  # a few round ticks: at a low height, more would run together
+        axis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     ax.set_xlabel(labels["dimension"])
     ax.set_ylabel(labels["position"])
-    ax.set_title(labels["posenc_heat"])
+    ax.set_title(labels["posenc_heat"], pad=8)  # clear of the first row's tick label, half above the axes
     return image
 
 
-def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
+def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None, legend_below: bool = False):
     """Draw the columns ``dims`` of ``encoding`` (num_positions, d_model) against position.
     Even dimensions are sines, odd ones cosines (§3.5). Returns the lines."""
     import numpy as np
@@ -117,25 +120,49 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None):
         lines += ax.plot(positions, encoding[:, d], label=labels["dim"].format(d=d, fn=name), **(line_kws or {}))
     ax.set_xlabel(labels["position"])
     ax.set_ylabel(labels["value"])
-    ax.set_ylim(-1.1, 1.1 + 0.43 * -(-len(dims) // 2))  # room above the curves for the legend's rows
-    ax.set_yticks([-1, -0.5, 0, 0.5, 1])
+    ax.set_ylim(-1.1, 1.1)
+    ax.set_yticks([-1, 0, 1])
     ax.set_title(labels["posenc_curves"])
-    ax.legend(ncol=2, loc="upper center", frameon=False, handlelength=1.2, columnspacing=0.8, borderaxespad=0.1)
+    # beside the axes (under them in a narrow figure), not on the curves: inside, it would cover them
+    place = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.5), ncols=3, title=None) if legend_below else
+             dict(loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=1 if len(dims) <= 3 else 2,
+                  title=labels["dim_title"]))
+    ax.legend(**place, frameon=False, handlelength=1.0, borderaxespad=0.3,
+              alignment="left", columnspacing=0.6, labelspacing=0.3, handletextpad=0.4)
     return lines
 
 
 def draw(data: PosencData, options: PosencOptions, labels: dict):
-    """The heatmap (with its colorbar) beside the curves."""
-    from filters.figures.render import slide_figure
+    """The heatmap (with its colorbar) beside the curves, or above them where the figure is narrow
+    (a column): side by side, each would be too narrow for its labels."""
+    from filters.figures.render import before_save, shrink_to_fit, slide_figure, thin_tick_labels
 
-    fig = slide_figure((5.4, 2.6), options.height)
-    heat_ax, curve_ax = fig.subplots(1, 2, width_ratios=[1.1, 1])
+    fig = slide_figure((7.0, 2.6), options.height)  # as wide as the text allows: two panels and a legend
+    narrow, low = fig.get_figwidth() * 72 < STACK_UNDER_PT, fig.get_figheight() * 72 < STACK_UNDER_PT / 2
+    stacked = narrow and not low
+    if narrow and low:  # room for one panel only: the encoding itself (the curves are its columns)
+        heat_ax, curve_ax = fig.add_subplot(), None
+    else:
+        heat_ax, curve_ax = fig.subplots(2, 1) if stacked else fig.subplots(1, 2, width_ratios=[1, 1.1])
     image = heatmap(heat_ax, data["encoding"], cmap=options.cmap, labels=labels)
-    # below the heatmap, named: beside it, it would read as the y axis of the curves
-    fig.colorbar(image, ax=heat_ax, orientation="horizontal", location="bottom", fraction=0.07, pad=0.02,
-                 aspect=30, label=labels["posenc_value"])
-    curves(curve_ax, data["encoding"], data["dims"], labels=labels)
+    # below the heatmap, named: beside it, it would read as the y axis of the curves (side by side)
+    fig.colorbar(image, ax=heat_ax, label=labels["posenc_value"], **(
+        dict(fraction=0.08, pad=0.03, aspect=12) if narrow or low else
+        dict(orientation="horizontal", location="bottom", fraction=0.07, pad=0.02, aspect=30)))
+    if curve_ax is not None:
+        curves(curve_ax, data["encoding"], data["dims"], labels=labels, legend_below=narrow)
+    if low:  # the caption names the panels: their titles would crowd the axes out
+        for ax in (heat_ax, curve_ax):
+            if ax is not None:
+                ax.set_title("")
+    before_save(fig, shrink_to_fit)
+    for axis in ("x", "y"):  # at 7 pt, 200 and 400 may still touch
+        before_save(fig, lambda fig, axis=axis: thin_tick_labels(heat_ax, axis))
     return fig
+
+
+# Narrower than this (figure points), the two panels go one above the other.
+STACK_UNDER_PT = 250
 
 
 KIND = Kind("posenc", PosencOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS, examples=EXAMPLES, captions={

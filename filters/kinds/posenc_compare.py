@@ -114,7 +114,7 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
     """One panel per encoding, each scaled to [−1, 1] by its largest magnitude, one colorbar."""
     import numpy as np
 
-    from filters.figures.render import slide_figure
+    from filters.figures.render import before_save, shrink_to_fit, slide_figure
 
     n = len(data["encodings"])
     rows, cols = (2, 2) if n == 4 else (1, n)
@@ -133,15 +133,16 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
         for spine in ax.spines.values():
             spine.set_visible(False)
     fig.colorbar(image, ax=list(axes), label=labels["posenc_similarity"], fraction=0.05, pad=0.03, shrink=0.8)
+    before_save(fig, shrink_to_fit)
     return fig
 
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
     "es": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "aprendida\n(sin entrenar)", "posenc_rope": "RoPE",
-           "posenc_alibi": "ALiBi (sesgo)", "posenc_similarity": "similitud entre posiciones (escalada)"},
+           "posenc_alibi": "ALiBi (sesgo)", "posenc_similarity": "similitud (escalada)"},
     "en": {"posenc_sinusoidal": "sinusoidal", "posenc_learned": "learned\n(untrained)", "posenc_rope": "RoPE",
-           "posenc_alibi": "ALiBi (bias)", "posenc_similarity": "similarity of positions (scaled)"},
+           "posenc_alibi": "ALiBi (bias)", "posenc_similarity": "similarity (scaled)"},
 }
 
 

@@ -95,7 +95,7 @@ def compute(options: ScalingOptions, device: str = "cpu") -> ScalingData:
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
-    "es": {"d_k": "$d_k$ (escala logarítmica)", "max_weight": "peso máximo medio",
+    "es": {"d_k": "$d_k$ (escala log.)", "max_weight": "peso máximo medio",
            "unscaled": r"sin escalar: $QK^T$", "scaled": r"escalado: $QK^T/\sqrt{d_k}$",
            "uniform": "uniforme: 1/{keys} (n.º de claves)"},
     "en": {"d_k": "$d_k$ (log scale)", "max_weight": "mean largest weight",
@@ -107,18 +107,21 @@ LABELS = {
 def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
     """Mean largest softmax weight against ``d_k`` (log axis), without and with the ``1/√d_k`` scale.
     ``unscaled``/``scaled``: one value in [1/keys, 1] per ``d_k``. Returns the lines."""
-    from filters.figures.render import before_save, thin_tick_labels
+    from filters.figures.render import before_save, shrink_to_fit, thin_tick_labels
 
-    lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"])
-    lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"])
-    lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"].format(keys=keys)))
+    lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"], zorder=3)
+    lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"], zorder=3)
+    # under the data: a curve that reaches the uniform level stays visible on it
+    lines.append(ax.axhline(1 / keys, color="0.5", lw=1, ls="--", label=labels["uniform"].format(keys=keys), zorder=1))
     ax.set_xscale("log", base=2)
     ax.set_xticks(d_k, labels=[str(d) for d in d_k])
     before_save(ax.figure, lambda fig: thin_tick_labels(ax))  # many widths: labels never run together
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(labels["d_k"])
     ax.set_ylabel(labels["max_weight"])
-    ax.legend(frameon=False, loc="center right")
+    # under the axes, not on the curves (which cross the whole width)
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=1, borderaxespad=0)
+    before_save(ax.figure, shrink_to_fit)
     return lines
 
 
@@ -126,7 +129,7 @@ def draw(data: ScalingData, options: ScalingOptions, labels: dict):
     """The two curves and the uniform level."""
     from filters.figures.render import slide_figure
 
-    fig = slide_figure((4.4, 2.6), options.height)
+    fig = slide_figure((4.4, 3.2), options.height)
     curves(fig.add_subplot(), data["d_k"], data["max_weight_unscaled"], data["max_weight_scaled"],
            keys=data["keys"], labels=labels)
     return fig
