@@ -39,7 +39,7 @@ def test_figures_with_something_between_them_are_stacked_and_share_the_height():
 
 def test_wide_strips_go_one_per_row_and_the_lecturer_may_say_how_many_in_a_row():
     with deck_style(WIDE):
-        assert arrange([(6, 1.2)] * 3, "70%")[0] == 1  # three strips: one per row is larger
+        assert arrange([(6, 1.2)] * 2, "70%")[0] == 1  # two wide strips: one above the other is larger
         ncol, sizes = arrange([(4, 3)] * 3, "70%", ncol=3)
     assert ncol == 3 and all(w * 72.27 <= (433.48404 - 1) / 3 for w, _ in sizes)
 

@@ -477,7 +477,6 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     import matplotlib.pyplot as plt
 
     from engine.device import pick
-    from filters.blocks.page import DEFAULT_PAGE
     from filters.figures.render import deck_style
 
     dev = pick(device)
@@ -487,7 +486,7 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
     kept, reads = _Kept(), _Reads(project or Path.cwd())
     folder = Path(folder).resolve()  # the code may change the working folder
     try:
-        with deck_style(page or DEFAULT_PAGE), warnings.catch_warnings(), _descriptor_1_captured() as written:
+        with deck_style(page or _default_page()), warnings.catch_warnings(), _descriptor_1_captured() as written:
             # Tensors handed straight to matplotlib (plt.bar(x, weights)) work, but numpy 2 warns
             # about their array protocol inside matplotlib: noise for a lecturer, not their bug.
             warnings.filterwarnings("ignore", category=DeprecationWarning, module="matplotlib")
@@ -500,15 +499,24 @@ def execute(code: str, *, seed: int, device: str, lang: str, height: str, folder
         plt.close("all")
     if project is not None:
         reads.write(folder)
-    outputs = _in_order(slide.outputs, numbers)
-    low_level = kept.take(low_level)
-    kept.total += unread
-    if low_level.strip():
-        outputs.append({"printed": low_level.rstrip()})
-    if kept.note(lang):
-        outputs.append(kept.note(lang))
+    outputs = _in_order(slide.outputs, numbers) + _printed_last(kept, low_level, unread, lang)
     return {"seed": seed, "device": dev.type, "figures": len(numbers), "ncol": placed[0],
             "heights": [f"{h * 72.27:.2f}pt" for _, h in placed[1]], "outputs": outputs, "data": slide.values}
+
+
+def _default_page():
+    from filters.blocks.page import DEFAULT_PAGE
+
+    return DEFAULT_PAGE
+
+
+def _printed_last(kept: _Kept, low_level: str, unread: int, lang: str) -> list[dict]:
+    """What a program the block started (or C code) printed, which comes last, and the note that
+    the output was cut, when it was."""
+    low_level = kept.take(low_level)
+    kept.total += unread
+    pieces = [{"printed": low_level.rstrip()}] if low_level.strip() else []
+    return pieces + ([kept.note(lang)] if kept.note(lang) else [])
 
 
 def _compiled(code: str):
