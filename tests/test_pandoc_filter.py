@@ -99,6 +99,9 @@ def test_steps_worked_example_by_hand(build_dirs, figures):
     assert f"{first[0]:.2f}" in raw.text
     assert raw.text.count("\\only<+->") == 4, "four steps, each one overlay after what precedes it"
     assert "\\sqrt{2}" in raw.text
+    # each step takes room once shown: the frame starts at its top, or it would move up at each step
+    (heading,) = only(doc, pf.Header)
+    assert "t" in heading.classes
 
 
 def test_steps_drawn_from_seed_are_small_integers(build_dirs, figures):

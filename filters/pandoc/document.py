@@ -101,6 +101,26 @@ def find_blocks(doc: pf.Doc, deck: str = "?", others: list | None = None) -> lis
     return found
 
 
+def pin_to_top(doc: pf.Doc, elements: list[pf.Element]) -> None:
+    """Start the frames that hold ``elements`` at their top (Beamer's ``[t]``, pandoc's ``{.t}`` on
+    the slide's heading): what grows overlay by overlay (a worked example's steps, each taking
+    room only once shown) would otherwise move up at each step of a vertically centred frame."""
+    wanted = set()
+    for elem in elements:
+        while elem is not None and getattr(elem, "parent", None) is not doc:
+            elem = getattr(elem, "parent", None)
+        wanted.add(id(elem))
+    level = slide_level(doc)
+    heading = None
+    for block in doc.content:
+        if isinstance(block, pf.Header) and block.level <= level:
+            heading = block
+        elif isinstance(block, pf.HorizontalRule):
+            heading = None  # a slide without a heading: no place for the option
+        elif id(block) in wanted and heading is not None and not {"t", "b", "c"} & set(heading.classes):
+            heading.classes.append("t")
+
+
 def slides_of(doc: pf.Doc, level: int | None = None):
     """Each top-level block with the title of its slide, as messages name it: a header at or above
     the slide level starts a titled slide; a horizontal rule, an untitled one."""

@@ -30,13 +30,17 @@ from filters.cache.keys import key_for
 from filters.cache.store import Cache, project_of
 from filters.errors import PREFIX, BlockError, BlockErrors, tracebacks_wanted
 from filters.pandoc import checks
-from filters.pandoc.document import as_document, deck_settings, plain_text
+from filters.pandoc.document import as_document, deck_settings, pin_to_top, plain_text
 from filters.pandoc.output import BlockOutput, code_at_size, markdown, picture_in_the_project
 from filters.pandoc.parse import LiveBlock, parse_all
 from filters.pandoc.settings import BuildSettings, DeckSettings
 from filters.util.files import copy_atomic
 from filters.util.names import file_name, slugify
 from filters.workers.jobs import Job, compute_all
+
+# Kinds whose content grows overlay by overlay on a Beamer slide (each step takes room once shown):
+# their frames start at the top (filters.pandoc.document.pin_to_top).
+GROWING = frozenset({"attention-steps"})
 
 
 @dataclass
@@ -137,6 +141,8 @@ def _place(doc: pf.Doc, blocks: list[LiveBlock], state: DocState) -> None:
         for block in blocks:
             block.name = f"{block.name}-{block.key[:8]}"
     state.blocks, state.figures_dir = {id(b.elem): b for b in blocks}, folder
+    if state.fmt == "beamer":
+        pin_to_top(doc, [b.elem for b in blocks if b.kind.name in GROWING])
     state.markdown = _captions(blocks, state.lang)
     state.cache.record(settings.deck, settings.family, [b.key for b in blocks],
                        [folder / f for b in blocks for f in b.files], identity=identity, folder=folder)
