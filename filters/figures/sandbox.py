@@ -82,6 +82,16 @@ class Slide:
         self.outputs: list[dict[str, Any]] = []
         self.values: dict[str, Any] = {}
 
+    @property
+    def size(self) -> tuple[float, float]:
+        """The room a figure of this block has on the slide, in inches: (the text width, the block's
+        height). Figures are drawn at the size they are placed (their proportions kept); a figure
+        made this size and laid out in points (text placed by hand) is placed as drawn."""
+        from filters.figures.render import current_page
+
+        page = current_page()
+        return page.width_inches, page.inches(self._height)
+
     def _figures_so_far(self) -> int:
         import matplotlib.pyplot as plt
 
