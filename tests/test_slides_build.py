@@ -10,7 +10,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
-from conftest import LECTURES, ROOT, frames, needs_latex, skip_without_model
+from conftest import LECTURES, ROOT, figure_glyphs, frames, needs_latex, skip_without_model
 
 from filters.pipeline.build import build
 
@@ -291,3 +291,15 @@ def test_powerpoint_has_every_figure_with_its_caption(handed_out):
     text = " ".join(shape.text_frame.text for s in deck.slides for shape in s.shapes if shape.has_text_frame)
     for caption in captions_of(beamer):
         assert caption.split()[0] in text, caption
+
+
+@pytest.mark.parametrize("which", ["first", "second"])
+def test_no_figure_text_of_the_lectures_is_under_7_pt(which, request):
+    """Every glyph of every figure of both lectures, as built (4:3), measured in the PDF: at least
+    7 pt on the page (tests/test_figure_text_size.py: the 16:9 builds and every kind at its limits)."""
+    from test_figure_text_size import too_small
+
+    work = request.getfixturevalue("built" if which == "first" else "second")[0]
+    pdf = work / "build" / (DECK if which == "first" else SECOND).with_suffix(".pdf").name
+    assert len({page for page, _, _ in figure_glyphs(pdf)}) >= 10
+    assert too_small(pdf) == {}
