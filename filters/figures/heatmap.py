@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from matplotlib.colors import Normalize
-from matplotlib.font_manager import FontProperties
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.image import AxesImage
 from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
@@ -81,6 +81,7 @@ class Heatmap:
     numbers_omitted: bool = False  # numbers were wanted but would be under MIN_PROJECTED_PT
     secondary: tuple = ()  # the top and right axes that hold every other tick label when room is short
     row_axes: tuple = ()  # other axes on the same rows (a bar chart beside it): they get the same row labels
+    reach: tuple = (math.inf, math.inf)  # the longest a key label (upright) and a row label may be, figure points
 
 
 # The heatmaps of each figure, until it is settled.
@@ -135,11 +136,27 @@ def _tick_size(pitch: float, scale: float, *, sides: int, rotation: int = 0, tok
     return min(TICK_PT / scale, room / _line_height())
 
 
+# The most of a figure's height an upright key label, and of its width a row label, may take.
+REACH = 0.3
+
+
+def _clipped(token: str, size: float, room: float) -> str:
+    """``token``, or as much of it as fits ``room`` points at ``size`` followed by "…"."""
+    if _text_width(token, size) <= room:
+        return token
+    for end in range(len(token) - 1, 0, -1):
+        if _text_width(token[:end] + "…", size) <= room:
+            return token[:end] + "…"
+    return token[:1] + "…"
+
+
 def _place_ticks(heatmap: Heatmap, *, axis: str, size: float, sides: int, rotation: int = 0, step: int = 1) -> None:
     """A tick label for every ``step``-th token on ``axis`` ("x" or "y") at ``size``; with
     ``sides=2`` every other label goes to the opposite side: labels never overlap."""
     ax, (top, right) = heatmap.ax, heatmap.secondary
     tokens = heatmap.key_tokens if axis == "x" else heatmap.query_tokens
+    if axis == "y" or rotation == 90:  # a label as long as its axis would leave the cells no room
+        tokens = [_clipped(token, size, heatmap.reach[axis == "y"]) for token in tokens]
     kept = list(range(0, len(tokens), step))
     main, other = kept[::sides], kept[1::sides] if sides == 2 else []
     if axis == "y":
@@ -232,7 +249,9 @@ def settle(fig: Figure) -> None:
     heatmaps = _HEATMAPS.pop(fig, [])
     if not heatmaps:
         return
+    width, height = fig.get_figwidth() * 72, fig.get_figheight() * 72
     for heatmap in heatmaps:
+        heatmap.reach = (height * REACH, width * REACH)
         for axis in ("x", "y"):
             _place_ticks(heatmap, axis=axis, size=MIN_TICK_PT / heatmap.scale, sides=1, rotation=90)
     wrap_names(fig)  # draws
@@ -397,7 +416,9 @@ def _size_numbers(heatmap: Heatmap) -> None:
         for text in heatmap.texts:
             text.remove()
         heatmap.texts, heatmap.numbers_omitted = [], True
-        if heatmap.colorbar is not None:
+        note = heatmap.colorbar.omitted_note if heatmap.colorbar is not None else ""
+        if note and _text_width(note.strip(), COLORBAR_PT) <= heatmap.ax.figure.get_figheight() * 72 * 0.9:
+            # said where it fits in a line beside the colour bar (a low figure has no room for it)
             heatmap.colorbar.set_label(heatmap.colorbar.base_label + heatmap.colorbar.omitted_note,
                                        fontsize=COLORBAR_PT)
     for text in heatmap.texts:

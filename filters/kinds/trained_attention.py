@@ -113,7 +113,7 @@ def draw(data: TrainedData, options: TrainedOptions, labels: dict):
                             cmap=options.cmap, title=title)
     fig = slide_figure(widened((4.2, 3.2), options.height, heatmap_width(len(data["tokens"]))), options.height)
     ax = fig.add_subplot()
-    ax.set_title(title)
+    fig.suptitle(title, fontsize=10)  # over the whole figure: the axes alone are narrower than it
     heatmap = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,
                                 scale=projected_scale(fig, options.height))
