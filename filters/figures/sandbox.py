@@ -158,7 +158,7 @@ class Slide:
         import matplotlib.pyplot as plt
 
         from filters.blocks.labels import LABELS
-        from filters.figures.heatmap import attention_heatmap, heads_figure, weights_colorbar
+        from filters.figures.heatmap import attention_heatmap, heads_figure, heatmap_width, weights_colorbar, widened
         from filters.figures.render import placed_size, projected_scale
 
         array = _array(weights)
@@ -169,10 +169,10 @@ class Slide:
         labels = LABELS[self.lang]
         queries, keys = list(map(str, queries)), list(map(str, keys))
         if array.ndim == 3:
-            fig = plt.figure(figsize=placed_size((4.6, 2.6), self._height))
+            fig = plt.figure(figsize=placed_size(widened((4.6, 2.6), self._height), self._height))
             return heads_figure(array, queries, keys, labels=labels, height=self._height, precision=precision,
                                 annotate=annotate, cmap=cmap, title=title, titles=titles, fig=fig)
-        fig = plt.figure(figsize=placed_size((4.2, 3.2) if max(array.shape) <= 12 else (5.6, 3.8), self._height))
+        fig = plt.figure(figsize=placed_size(widened((4.2, 3.2), self._height, heatmap_width(len(keys))), self._height))
         ax = fig.add_subplot()
         if title:
             ax.set_title(title)

@@ -131,11 +131,11 @@ def _real_head(options: AttentionOptions) -> AttentionData:
 def draw(data: AttentionData, options: AttentionOptions, labels: dict):
     """The heatmap (queries on rows, keys on columns) and its colorbar."""
 
-    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.heatmap import attention_heatmap, heatmap_width, weights_colorbar, widened
     from filters.figures.render import projected_scale, slide_figure
 
     L = len(data["tokens"])
-    fig = slide_figure((4.2, 3.2) if L <= 12 else (5.6, 3.8), options.height)
+    fig = slide_figure(widened((4.2, 3.2), options.height, heatmap_width(L)), options.height)
     ax = fig.add_subplot()
     heatmap = attention_heatmap(ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,

@@ -113,28 +113,34 @@ def compute(options: BlockOptions, device: str = "cpu") -> BlockData:
 
 
 def draw(data: BlockData, options: BlockOptions, labels: dict):
-    """The attention heatmap beside horizontal bars, one pair per token (same rows)."""
+    """The attention heatmap beside horizontal bars, one pair per token (same rows, named again at
+    the bars' left: the colour bar stands between)."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
-    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.heatmap import attention_heatmap, weights_colorbar, widened
     from filters.figures.render import projected_scale, slide_figure
 
-    fig = slide_figure((5.2, 2.9), options.height)
+    fig = slide_figure(widened((5.2, 2.9), options.height), options.height)  # two panels: the text's width
+    fig.get_layout_engine().set(w_pad=4 / 72, wspace=0.06)  # the colour bar's name well clear of the bars' names
     heat_ax, bar_ax = fig.subplots(1, 2, width_ratios=[1.25, 1])
     heatmap = attention_heatmap(heat_ax, data["weights"], data["tokens"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,
                                 scale=projected_scale(fig, options.height), alternate=False)
+    heatmap.row_axes = (bar_ax,)  # its rows' names, as the heatmap's are sized and thinned
     heat_ax.set_title(labels["block_attention" if data["heads"] > 1 else "block_attention_one"].format(heads=data["heads"]))
     weights_colorbar(fig, heatmap, ax=heat_ax, labels=labels, fraction=0.08, pad=0.02)
     rows = np.arange(len(data["tokens"]))
     bar_ax.barh(rows - 0.2, data["attention_ratio"], height=0.4, label=labels["block_attention_bar"])
     bar_ax.barh(rows + 0.2, data["feedforward_ratio"], height=0.4, label=labels["block_feedforward_bar"])
-    bar_ax.set_yticks(rows, labels=[])
+    bar_ax.tick_params(axis="y", length=0)
     bar_ax.set_ylim(len(rows) - 0.5, -0.5)  # the heatmap's rows, top to bottom
     bar_ax.set_xlabel(labels["block_ratio"])
-    bar_ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=8,
-                  title=labels["block_pre_norm" if data["norm_first"] else "block_post_norm"], title_fontsize=9,
-                  handlelength=1.0, columnspacing=0.8)
+    bar_ax.xaxis.set_major_locator(MaxNLocator(nbins=3))  # a narrow axis: few numbers, apart
+    wide = fig.get_figwidth() * 72 >= 300  # the legend's two entries side by side, or one above the other
+    bar_ax.legend(frameon=False, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2 if wide else 1,
+                  title=labels["block_pre_norm" if data["norm_first"] else "block_post_norm"],
+                  handlelength=1.0, columnspacing=0.8, borderaxespad=0.2)
     return fig
 
 

@@ -105,10 +105,10 @@ LABELS = {
 def draw(data: PermutationData, options: PermutationOptions, labels: dict):
     """The sentence's heatmap beside the permuted sentence's, one colour scale, one colorbar."""
 
-    from filters.figures.heatmap import attention_heatmap, weights_colorbar
+    from filters.figures.heatmap import attention_heatmap, weights_colorbar, widened
     from filters.figures.render import projected_scale, slide_figure
 
-    fig = slide_figure((5.0, 2.75), options.height)
+    fig = slide_figure(widened((5.0, 2.75), options.height), options.height)  # two panels: the text's width
     axes = fig.subplots(1, 2)
     for ax, weights, tokens, title in ((axes[0], data["weights"], data["tokens"], labels["original"]),
                                        (axes[1], data["permuted_weights"], data["permuted_tokens"], labels["permuted"])):

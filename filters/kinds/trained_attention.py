@@ -102,7 +102,7 @@ def compute(options: TrainedOptions, device: str = "cpu") -> TrainedData:
 def draw(data: TrainedData, options: TrainedOptions, labels: dict):
     """The learned weights, input symbols on columns and the model's output symbols on rows, titled
     with the held-out exact-match rate."""
-    from filters.figures.heatmap import attention_heatmap, heads_figure, weights_colorbar
+    from filters.figures.heatmap import attention_heatmap, heads_figure, heatmap_width, weights_colorbar, widened
     from filters.figures.render import projected_scale, slide_figure
 
     title = labels["accuracy"].format(held_out=data["config"]["held_out"], percent=100 * data["accuracy"])
@@ -111,9 +111,9 @@ def draw(data: TrainedData, options: TrainedOptions, labels: dict):
         return heads_figure(data["head_weights"], data["prediction"], data["tokens"], labels=axes_labels,
                             height=options.height, precision=options.precision, annotate=options.annotate,
                             cmap=options.cmap, title=title)
-    fig = slide_figure((4.2, 3.2), options.height)
+    fig = slide_figure(widened((4.2, 3.2), options.height, heatmap_width(len(data["tokens"]))), options.height)
     ax = fig.add_subplot()
-    ax.set_title(title)
+    fig.suptitle(title, fontsize=10)  # over the whole figure: the axes alone are narrower than it
     heatmap = attention_heatmap(ax, data["weights"], data["prediction"], data["tokens"], precision=options.precision,
                                 annotate=options.annotate, cmap=options.cmap, labels=labels,
                                 scale=projected_scale(fig, options.height))
