@@ -159,16 +159,20 @@ def before_save(fig: Figure, step: Callable[[Figure], None]) -> None:
         steps.append(step)
 
 
-def save(fig: Figure, path: Path) -> None:
+def save(fig: Figure, path: Path, *, apart: bool = True) -> None:
     """Save ``fig`` (after its :func:`before_save` steps); PDF and SVG without a creation date, so
-    the same numbers give the same bytes.
+    the same numbers give the same bytes. ``apart``: check that no two texts run into each other
+    (a kind's figure; a ``.run`` block may place texts on one another by design).
 
     Raises:
-        BlockError: when a text runs off the figure (it would be cut on the slide)."""
+        BlockError: when a text runs off the figure (it would be cut on the slide), or two run
+            into each other."""
     raise_math_text(fig)
     for step in _BEFORE_SAVE.pop(fig, []):
         step(fig)
     check_texts_inside(fig)
+    if apart:
+        check_texts_apart(fig)
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     fig.savefig(path, format=fmt, metadata=metadata)
@@ -234,6 +238,19 @@ def check_texts_inside(fig: Figure) -> None:
                          "would be cut on the slide: shorten it, or give the figure more room (a larger height)")
 
 
+def check_texts_apart(fig: Figure) -> None:
+    """No two texts of ``fig`` run into each other (:func:`overlapping_texts`): labels on top of
+    one another are unreadable, however large.
+
+    Raises:
+        BlockError: naming the first two."""
+    pairs = overlapping_texts(fig)
+    if pairs:
+        first, second = (" ".join(t.get_text().split())[:40] for t in pairs[0])
+        raise BlockError(f"the figure's texts «{first}» and «{second}» would be drawn on top of each other: give the "
+                         "figure more room (a larger height, a wider column) or fewer tokens")
+
+
 def _worst_overrun(fig: Figure) -> tuple[Text | None, float]:
     """The text of ``fig`` that runs farthest off its edge (more than a point), and how far in
     points; ``(None, 0.0)`` when every text is inside. Draws the figure (without rendering)."""
@@ -248,13 +265,13 @@ def _worst_overrun(fig: Figure) -> tuple[Text | None, float]:
     return worst, most * 72 / fig.dpi
 
 
-def shrink_to_fit(fig: Figure) -> None:
-    """While a text of ``fig`` runs off its edge, make every text larger than :data:`MIN_TEXT_PT`
-    (math: :data:`MIN_MATH_PT`) one point smaller, and lay the figure out again: labels keep the
-    style's sizes where they fit and give up a point or three where the figure is small (a low
-    ``height``, a column). Use it as a :func:`before_save` step; what still runs off at the
-    smallest sizes is :func:`check_texts_inside`'s error."""
-    while (_worst_overrun(fig)[0] is not None or overlapping_texts(fig)) and _shrink_texts(fig):
+def shrink_to_fit(fig: Figure, *, overlaps: bool = True) -> None:
+    """While a text of ``fig`` runs off its edge (or two texts overlap, with ``overlaps``), make
+    every text larger than :data:`MIN_TEXT_PT` (math: :data:`MIN_MATH_PT`) one point smaller, and
+    lay the figure out again: labels keep the style's sizes where they fit and give up a point or
+    three where the figure is small (a low ``height``, a column). Use it as a :func:`before_save`
+    step; what still runs off at the smallest sizes is :func:`check_texts_inside`'s error."""
+    while (_worst_overrun(fig)[0] is not None or (overlaps and overlapping_texts(fig))) and _shrink_texts(fig):
         pass
 
 

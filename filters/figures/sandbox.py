@@ -23,6 +23,7 @@ A file a C library opens by itself, or a folder the code lists, is not seen.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import linecache
@@ -599,7 +600,7 @@ def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from filters.figures.render import arrange, save
+    from filters.figures.render import arrange, before_save, save, shrink_to_fit
 
     numbers = sorted(plt.get_fignums())
     figures = [plt.figure(number) for number in numbers]
@@ -613,8 +614,11 @@ def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str
     for n, (fig, size) in enumerate(zip(figures, placed[1], strict=True), start=1):
         _check_texts(fig, n)
         _fit_to_slide(fig, size)
+        # a title or label that runs off the slide's size gives up a point or two first (never under
+        # 7 pt); texts the code placed over one another are its own design
+        before_save(fig, functools.partial(shrink_to_fit, overlaps=False))
         try:
-            save(fig, folder / f"figure-{n}.{ext}")
+            save(fig, folder / f"figure-{n}.{ext}", apart=False)
         except BlockError as exc:  # a text runs off it: say which figure
             raise BlockError(f"figure {n}: {exc.message}") from None
     return numbers, placed
