@@ -12,12 +12,15 @@ import pytest
 from filters.blocks.labels import LABELS
 from filters.blocks.options import parse_options
 from filters.blocks.page import page_for
+from filters.errors import BlockError
 from filters.figures.heatmap import attention_heatmap, heatmap_width, weights_colorbar, widened
 from filters.figures.render import MIN_TEXT_PT, _texts, deck_style, render, save, slide_figure
 from filters.kinds import KINDS
 
 PAGES = {aspect: page_for("Madrid", aspect) for aspect in ("43", "169")}
-HEIGHTS = ("40%", "66%", "85%")
+# The sizes each layout test tries (a grid of every height on both pages took 12 minutes): the low
+# and the tall one on 4:3, the default on 16:9 (whose percentages are lower still).
+SIZES = [("40%", "43"), ("85%", "43"), ("66%", "169")]
 SHORT = "el gato se sentó en la alfombra roja".split()
 LONG = ("palabra larguísima extraordinariamente inesperado transformador atención posicional "
         "representación").split()
@@ -28,13 +31,16 @@ def _tokens(count: int, words: list[str]) -> list[str]:
 
 
 def _collisions(texts) -> list[tuple[str, str]]:
-    """Pairs of texts whose drawn boxes cross (by more than a hair: a shared edge is no collision)."""
+    """Pairs of texts whose drawn boxes cross by more than a point each way, as the build's own
+    check (filters.figures.render.overlapping_texts) counts them: a box holds a line's whole height,
+    so neighbours' boxes may share a hair of it while their glyphs stand apart."""
     boxes = [(t.get_text(), t.get_window_extent()) for t in texts]
     found = []
     for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2):
         across = min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0)
         up = min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0)
-        if across > 0.1 and up > 0.1:
+        slack = texts[0].figure.dpi / 72
+        if across > slack and up > slack:
             found.append((a, b))
     return found
 
@@ -46,8 +52,7 @@ def _tick_labels(ax, axis: str) -> list:
     return [t for a in (ax, *ax.child_axes) for t in getattr(a, f"get_{axis}ticklabels")() if id(t) in shown]
 
 
-@pytest.mark.parametrize("aspect", PAGES)
-@pytest.mark.parametrize("height", ("40%", "66%"))
+@pytest.mark.parametrize(("height", "aspect"), [("40%", "43"), ("66%", "169")])
 @pytest.mark.parametrize("words", [SHORT, LONG], ids=["short", "long"])
 @pytest.mark.parametrize("count", [4, 7, 12, 29, 40])
 def test_token_labels_never_collide(tmp_path, count, words, height, aspect):
@@ -114,8 +119,7 @@ def _check_texts(fig) -> None:
     assert not _collisions(names), f"names collide: {_collisions(names)[:3]}"
 
 
-@pytest.mark.parametrize("aspect", PAGES)
-@pytest.mark.parametrize("height", HEIGHTS)
+@pytest.mark.parametrize(("height", "aspect"), SIZES)
 @pytest.mark.parametrize("name", CASES)
 def test_heatmap_kinds_read_at_every_height(tmp_path, name, height, aspect):
     """Before: .trained-attention's title ran 17–28 pt off its figure at the default height, and at
@@ -127,15 +131,25 @@ def test_heatmap_kinds_read_at_every_height(tmp_path, name, height, aspect):
     _check_texts(fig)
 
 
-@pytest.mark.xfail(reason="open (issue 22): in half a column most heatmap kinds still collide or run off; "
-                          "see README-snippet-heatmap.md", strict=False)
-@pytest.mark.parametrize("aspect", PAGES)
-@pytest.mark.parametrize("height", ("66%", "85%"))
+# In half a column, a single heatmap reads; a figure of several panels may not fit there (four heads
+# in 160 pt), and then the build says so, naming the texts that would collide or run off.
+READS_IN_A_COLUMN = {"attention-7", "trained-8"}
+
+
+@pytest.mark.parametrize(("height", "aspect"), [("66%", "43"), ("85%", "169")])
 @pytest.mark.parametrize("name", CASES)
-def test_heatmap_kinds_read_in_a_half_column(tmp_path, name, height, aspect):
-    """A ``::: column`` of half the text width: as high, half as wide."""
+def test_heatmap_kinds_in_a_half_column_read_or_say_they_cannot(tmp_path, name, height, aspect):
+    """A ``::: column`` of half the text width: as high, half as wide. The figure reads by every
+    check above, or saving it is an error (the build names the block): never a broken figure in
+    silence."""
     kind, data, options = _case(name, height)
-    fig = render(kind, data, options, tmp_path / "f.pdf", lang="es", page=PAGES[aspect].within(0.5))
+    try:
+        fig = render(kind, data, options, tmp_path / "f.pdf", lang="es", page=PAGES[aspect].within(0.5))
+    except BlockError as exc:
+        assert name not in READS_IN_A_COLUMN, str(exc)
+        assert "on top of each other" in str(exc) or "off its edge" in str(exc) or "under 7 pt" in str(exc)
+        assert not (tmp_path / "f.pdf").exists()
+        return
     _check_texts(fig)
 
 

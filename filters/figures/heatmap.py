@@ -21,7 +21,7 @@ from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
 
 from filters.blocks.labels import LABELS
-from filters.figures.render import MIN_TEXT_PT, before_save, current_page, projected_scale, slide_figure
+from filters.figures.render import MIN_TEXT_PT, before_save, current_page, projected_scale, shrink_to_fit, slide_figure
 
 # Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
 # that two slides can be compared by eye.
@@ -225,6 +225,7 @@ def attention_heatmap(ax, weights, query_tokens, key_tokens, *, precision: int =
                       widest, alternate=alternate, secondary=secondary)
     _HEATMAPS.setdefault(ax.figure, []).append(heatmap)
     before_save(ax.figure, settle)
+    before_save(ax.figure, shrink_to_fit)  # then what still runs off or collides gives up a point or two (not under 7)
     return heatmap
 
 
