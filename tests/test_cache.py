@@ -93,7 +93,7 @@ def test_text_for_people_redraws_nothing(code_copy):
     edit("filters/blocks/options.py", 'help="decimals of the weight printed in each cell"',
          'help="decimals printed in each cell"')
     edit("filters/kinds/attention.py", "Pesos de auto-atención de", "Pesos de la auto-atención de")
-    edit("filters/kinds/posenc.py", "# room above the curves for the legend", "# leaves room for the legend")
+    edit("filters/kinds/posenc.py", "# a fast pair and a slower pair", "# one fast pair and one slower pair")
     edit("engine/attention.py", "Scaled dot-product attention, self-attention", "Scaled dot-product attention and self-attention")
     assert drawn() == []
 

@@ -37,7 +37,7 @@ def test_attention_block_becomes_a_figure_with_caption_and_data(build_dirs):
     assert pf.stringify(figure.caption) == "Pesos de atención"
     (image,) = only(figure, pf.Image)
     assert re.search(r"/fig-gato-[0-9a-f]{8}\.pdf$", image.url) and Path(image.url).is_file()
-    assert image.attributes["height"] == "66%"
+    assert image.attributes["height"] == "177.6pt", "66% of the default theme's 269.15 pt: placed as long as drawn"
     data = json.loads(Path(image.url).with_suffix(".json").read_text())
     assert data["tokens"] == SENTENCE.split()
     for key in ("tokens", "q", "k", "v", "scale", "mask", "weights", "output"):

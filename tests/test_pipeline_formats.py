@@ -47,7 +47,7 @@ def test_worked_example_steps_appear_one_by_one_only_on_slides(build_dirs, fmt, 
     doc = make_doc(*slide("Pasos", live("attention-steps", STEPS_BODY, ident="p")), meta=build_dirs, fmt=fmt)
     main(doc)
     raw = "".join(r.text for r in only(doc, pf.RawBlock))
-    assert raw.count("\\uncover") == (4 if overlays else 0)
+    assert raw.count("\\only<+->") == (4 if overlays else 0)
     assert len([d for d in only(doc, pf.Div) if "fragment" in d.classes]) == fragments
     if fmt not in ("beamer", "latex"):
         assert len(only(doc, pf.Math)) == 4, "each step an equation (Word and PowerPoint make them OMML)"
