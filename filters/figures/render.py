@@ -294,6 +294,21 @@ def _shrink_texts(fig: Figure) -> bool:
     return changed
 
 
+def wrap_axis_label(ax, axis: str = "y") -> None:
+    """Break ``ax``'s ``axis`` label in two lines (at its middle space) when it is longer than the
+    axes beside it (a y label taller than a low plot runs off the figure's top and bottom): call it
+    once the figure has its final size (from a :func:`before_save` step), before
+    :func:`shrink_to_fit`."""
+    ax.figure.draw_without_rendering()
+    label = getattr(ax, f"{axis}axis").label
+    words = label.get_text().split(" ")
+    box, room = label.get_window_extent(), ax.get_window_extent()
+    long = box.height > room.height if axis == "y" else box.width > room.width
+    if long and len(words) > 1 and "\n" not in label.get_text():
+        half = (len(words) + 1) // 2
+        label.set_text(" ".join(words[:half]) + "\n" + " ".join(words[half:]))
+
+
 def thin_tick_labels(ax, axis: str = "x") -> None:
     """Hide every tick label of ``axis`` that would overlap the last one kept, left to right (on a
     log axis, 1024 and 2048 run together): call it once the figure has its final size (from a
