@@ -14,11 +14,18 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from filters.blocks.options import parse_options  # noqa: E402
 from filters.blocks.page import page_for  # noqa: E402
-from filters.figures.render import MIN_TEXT_PT, _texts, overlapping_texts, render, shrink_to_fit  # noqa: E402
+from filters.figures.render import (  # noqa: E402
+    MIN_TEXT_PT,
+    _texts,
+    deck_style,
+    overlapping_texts,
+    render,
+    shrink_to_fit,
+)
 from filters.kinds import KINDS  # noqa: E402
 
 PAGES = {"4:3": page_for("Madrid", "43"), "16:9": page_for("Madrid", "169"),
-         "4:3 column": page_for("Madrid", "43").within(0.5)}
+         "4:3 column": page_for("Madrid", "43").within(0.5), "16:9 column": page_for("Madrid", "169").within(0.5)}
 
 
 def drawn(kind: str, attributes: dict, body: str, tmp_path, page, lang="es"):
@@ -26,7 +33,8 @@ def drawn(kind: str, attributes: dict, body: str, tmp_path, page, lang="es"):
     kind_ = KINDS[kind]
     options = parse_options(kind_.options, attributes, body).in_language(lang)
     fig = render(kind_, kind_.compute(options), options, tmp_path / "f.png", lang=lang, page=page)
-    fig.draw_without_rendering()
+    with deck_style(page):  # laid out again as it was saved: in the deck's style (its fonts, its sizes)
+        fig.draw_without_rendering()
     return fig
 
 
@@ -105,6 +113,20 @@ def test_scaling_fits_low_figures_and_its_legend_clears_the_axis_label(tmp_path,
     assert_readable(fig)
     legend = fig.legends[0] if fig.legends else fig.axes[0].get_legend()
     assert not legend.get_window_extent().overlaps(fig.axes[0].get_window_extent())
+
+
+LONG = ("the quick brown fox jumps over the lazy dog while the cat sleeps on the warm mat near the door and "
+        "the bird sings in the tall green tree by the quiet river bank today at noon")
+
+
+@pytest.mark.parametrize(("where", "height"), [("4:3", "40%"), ("16:9", "40%"), ("4:3", "66%"), ("16:9", "85%"),
+                                               ("4:3 column", "66%"), ("16:9 column", "85%")])
+def test_model_view_note_colour_bar_and_titles_fit(tmp_path, where, height):
+    """At 40 % its colour bar's label ran off; in a column, its note; its colour bar's «1.0» lay
+    on the last panel's title."""
+    skip_without_model()
+    fig = drawn("model-view", {"height": height}, LONG, tmp_path, PAGES[where])
+    assert_readable(fig)
 
 
 @pytest.mark.parametrize("where", ["4:3", "16:9"])

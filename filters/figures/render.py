@@ -171,7 +171,12 @@ def save(fig: Figure, path: Path) -> None:
     check_texts_inside(fig)
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
+    placed = fig.get_layout_engine() is None  # the kind placed its axes itself (layout="none")
     fig.savefig(path, format=fmt, metadata=metadata)
+    if placed and fig.get_layout_engine() is not None:
+        # savefig resets a figure without a layout engine to the style's (constrained layout): a
+        # later draw (a test measuring it, a second format) would move the axes the kind placed
+        fig.set_layout_engine("none")
 
 
 # mathtext draws sub- and superscripts at 0.7 of the text's size (as TeX's \scriptstyle): math is
