@@ -129,6 +129,18 @@ def test_model_view_note_colour_bar_and_titles_fit(tmp_path, where, height):
     assert_readable(fig)
 
 
+@pytest.mark.parametrize("where", ["4:3", "16:9", "4:3 column"])
+def test_head_view_at_40_percent_names_every_other_token_rather_than_refuse(tmp_path, where):
+    """At 40 % a head view of 15 tokens (even 8) was refused: its rows are closer than a label."""
+    skip_without_model()
+    sentence = "the quick brown fox jumps over the lazy dog while the cat sleeps"
+    fig = drawn("head-view", {"height": "40%", "layer": "1"}, sentence, tmp_path, PAGES[where])
+    assert_readable(fig)
+    named = [t.get_text() for t in fig.axes[0].texts]
+    assert "[CLS]" in named and len(named) < 2 * 15 + 2  # thinned: not every token named
+    assert min(t.get_fontsize() for t in _texts(fig)) >= 7.0
+
+
 @pytest.mark.parametrize("where", ["4:3", "16:9"])
 def test_head_view_title_and_tokens_fit_a_half_column(tmp_path, where):
     """transformers-2 puts two head views side by side: their two-line titles ran off the figure."""

@@ -138,22 +138,33 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     """Two columns of tokens and, for each head, a line from each query shown to each key; the
     heads' colours on the right, the title wrapped to the figure's width. Placed by hand, in
     points, from the texts' measured widths: the columns are as wide as their longest token."""
+    import math
+
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from filters.figures.render import slide_figure
+    from filters.figures.render import current_page, slide_figure
 
     tokens, weights = data["tokens"], np.asarray(data["weights"], dtype=float)  # (H', L, L)
     L = len(tokens)
-    fig = slide_figure((4.2, 3.4), options.height, layout="none")
+    page = current_page()
+    # a low figure (40 %) as wide as 2.2 times its height where the text allows: at 4.2 : 3.4 the
+    # lines between the two columns would have no room
+    fig = slide_figure((max(4.2, 3.4 * min(2.2, page.width_inches / page.inches(options.height))), 3.4),
+                       options.height, layout="none")
     W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
     size = LABEL_PT
     title = wrap_to(_title(data, labels), W - 4, size)
     title_height = (title.count("\n") + 1) * size * 1.25 + 4
     pitch = (H - title_height - 2) / (L + 1.2)  # points between two rows, under the title and the columns' names
-    if pitch < size * 1.15:
-        raise BlockError(f"{L} tokens in a column would be under {LABEL_PT:g} pt on the slide: use a shorter "
-                         "sentence or a larger height", key="sentence")
+    # rows closer than a label's height: every step-th token is named (the first query's among
+    # them), the lines still go to every token
+    step = math.ceil(size * 1.15 / pitch)
+    if step > MAX_STEP:
+        raise BlockError(f"{L} tokens in a column leave {pitch:.1f} pt a row: too close for their lines to be told "
+                         "apart; use a shorter sentence or a larger height", key="sentence")
+    named = {i for i in range(L) if (i - data["queries"][0]) % step == 0} if data["query"] else \
+        set(range(0, L, step))
     columns = 1 if len(data["heads"]) <= 6 else 2
     names = [f"H{h}" for h in data["heads"]]
     per_column = max(text_width(name, size) for name in names) + 1.2 * size + 0.8 * size
@@ -166,7 +177,9 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     ax.set_axis_off()
     right = W - legend
     ax.set_xlim(0, right)  # x in figure points
-    ax.set_ylim(L - 0.5, -1.7)  # the first token on top, under the columns' names
+    # the first token on top, under the columns' names; the last one's label (taller than a row
+    # where they are thinned) inside the figure
+    ax.set_ylim(L - 1 + max(0.5, 0.6 * size / pitch), -1.7)
     x_query, x_key = word, right - word  # where each column's text ends (queries) and begins (keys)
     shown = set(data["queries"])
     for n, head in enumerate(data["heads"]):
@@ -178,6 +191,8 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
                     ax.plot([x_query + 2, x_key - 2], [i, j], color=colour, alpha=float(min(1.0, w)), lw=3.0 * w,
                             solid_capstyle="butt")
     for i, token in enumerate(tokens):
+        if i not in named:
+            continue
         bold = "bold" if data["query"] and i in shown else "normal"
         ax.text(x_query, i, token, ha="right", va="center", fontsize=size, fontweight=bold)
         ax.text(x_key, i, token, ha="left", va="center", fontsize=size)
@@ -190,6 +205,10 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
                frameon=False, handlelength=1.2, handletextpad=0.4, ncols=columns, columnspacing=0.4, borderaxespad=0,
                borderpad=0)
     return fig
+
+
+# Naming only every MAX_STEP-th token at most: closer rows than that are a block of lines.
+MAX_STEP = 3
 
 
 KIND = Kind("head-view", HeadViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,
