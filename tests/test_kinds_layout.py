@@ -141,6 +141,20 @@ def test_head_view_at_40_percent_names_every_other_token_rather_than_refuse(tmp_
     assert min(t.get_fontsize() for t in _texts(fig)) >= 7.0
 
 
+@pytest.mark.parametrize(("where", "height"), [("4:3 column", "66%"), ("16:9", "66%"), ("4:3", "40%"),
+                                               ("16:9", "85%")])
+def test_neuron_view_shows_fewer_dims_and_keys_rather_than_refuse(tmp_path, where, height):
+    """It refused a 4:3 half column with dims=4, and 17 tokens at 66 % in 16:9; its math header
+    ``q·k_j/√d_k`` (raised to 10 pt) lay on «softmax» and «…»."""
+    skip_without_model()
+    sentence = "the quick brown fox jumps over the lazy dog while the cat sleeps on it"
+    fig = drawn("neuron-view", {"height": height, "head": "previous-token", "query": "cat", "dims": "4"},
+                sentence, tmp_path, PAGES[where])
+    assert_readable(fig)
+    rows = [t.get_text() for t in fig.axes[0].texts if t.get_text().startswith("k «")]
+    assert "k «cat»" in rows and "k «the»" in rows  # the query's own key and the one it attends to
+
+
 @pytest.mark.parametrize("where", ["4:3", "16:9"])
 def test_head_view_title_and_tokens_fit_a_half_column(tmp_path, where):
     """transformers-2 puts two head views side by side: their two-line titles ran off the figure."""
