@@ -155,6 +155,25 @@ def test_neuron_view_shows_fewer_dims_and_keys_rather_than_refuse(tmp_path, wher
     assert "k «cat»" in rows and "k «the»" in rows  # the query's own key and the one it attends to
 
 
+@pytest.mark.parametrize(("where", "height"), [("4:3", "40%"), ("16:9", "40%"), ("4:3", "66%"), ("16:9", "66%"),
+                                               ("4:3 column", "66%"), ("16:9", "85%")])
+def test_embeddings_words_stand_off_their_markers_and_apart(tmp_path, where, height):
+    """adjustText left «seis» on «siete», «verde» on «blanco», words on their own markers; at 40 %
+    and in a column the two-line title ran off."""
+    fig = drawn("embeddings", {"height": height}, "", tmp_path, PAGES[where])
+    assert_readable(fig)
+    ax = fig.axes[0]
+    words = ax.texts
+    shown = [t for t in words if t.get_visible()]
+    centres = ax.transData.transform(ax.collections[0].get_offsets())  # the first topic's markers
+    for text in shown:
+        box = text.get_window_extent()
+        assert not any(box.contains(x, y) for x, y in centres), f"«{text.get_text()}» on a marker"
+    if height != "40%" and where != "4:3 column":
+        assert len(shown) >= 0.9 * len(words)  # nearly every word where the figure has room
+    assert len(shown) >= len(words) / 3
+
+
 @pytest.mark.parametrize("where", ["4:3", "16:9"])
 def test_head_view_title_and_tokens_fit_a_half_column(tmp_path, where):
     """transformers-2 puts two head views side by side: their two-line titles ran off the figure."""
