@@ -138,33 +138,22 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     """Two columns of tokens and, for each head, a line from each query shown to each key; the
     heads' colours on the right, the title wrapped to the figure's width. Placed by hand, in
     points, from the texts' measured widths: the columns are as wide as their longest token."""
-    import math
-
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from filters.figures.render import current_page, slide_figure
+    from filters.figures.render import current_page
+    from filters.kinds._pretrained import wide_figure
 
     tokens, weights = data["tokens"], np.asarray(data["weights"], dtype=float)  # (H', L, L)
     L = len(tokens)
-    page = current_page()
-    # a low figure (40 %) as wide as 2.2 times its height where the text allows: at 4.2 : 3.4 the
-    # lines between the two columns would have no room
-    fig = slide_figure((max(4.2, 3.4 * min(2.2, page.width_inches / page.inches(options.height))), 3.4),
-                       options.height, layout="none")
+    # a low figure (40 %) up to 2.2 times as wide as high: at 4.2 : 3.4 its lines would have no room
+    fig = wide_figure((4.2, 3.4), options.height, 2.2 if current_page().inches(options.height) < 1.9 else 0)
     W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
     size = LABEL_PT
     title = wrap_to(_title(data, labels), W - 4, size)
     title_height = (title.count("\n") + 1) * size * 1.25 + 4
     pitch = (H - title_height - 2) / (L + 1.2)  # points between two rows, under the title and the columns' names
-    # rows closer than a label's height: every step-th token is named (the first query's among
-    # them), the lines still go to every token
-    step = math.ceil(size * 1.15 / pitch)
-    if step > MAX_STEP:
-        raise BlockError(f"{L} tokens in a column leave {pitch:.1f} pt a row: too close for their lines to be told "
-                         "apart; use a shorter sentence or a larger height", key="sentence")
-    named = {i for i in range(L) if (i - data["queries"][0]) % step == 0} if data["query"] else \
-        set(range(0, L, step))
+    named = _named(data, pitch, size)
     columns = 1 if len(data["heads"]) <= 6 else 2
     names = [f"H{h}" for h in data["heads"]]
     per_column = max(text_width(name, size) for name in names) + 1.2 * size + 0.8 * size
@@ -205,6 +194,24 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
                frameon=False, handlelength=1.2, handletextpad=0.4, ncols=columns, columnspacing=0.4, borderaxespad=0,
                borderpad=0)
     return fig
+
+
+def _named(data: HeadViewData, pitch: float, size: float) -> set[int]:
+    """The rows whose token is named when rows are ``pitch`` points apart and labels ``size``
+    points high: all, or every 2nd or 3rd (the first query's among them); the lines still go to
+    every token.
+
+    Raises:
+        BlockError: (key ``sentence``) when even every :data:`MAX_STEP`-th would not fit."""
+    import math
+
+    L = len(data["tokens"])
+    step = math.ceil(size * 1.15 / pitch)
+    if step > MAX_STEP:
+        raise BlockError(f"{L} tokens in a column leave {pitch:.1f} pt a row: too close for their lines to be told "
+                         "apart; use a shorter sentence or a larger height", key="sentence")
+    first = data["queries"][0] if data["query"] else 0
+    return {i for i in range(L) if (i - first) % step == 0}
 
 
 # Naming only every MAX_STEP-th token at most: closer rows than that are a block of lines.

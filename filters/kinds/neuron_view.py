@@ -133,49 +133,38 @@ def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from filters.figures.render import current_page, projected_scale, slide_figure
-    from filters.kinds._pretrained import Found, head_title
-    from filters.kinds.head_view import wrap_to
+    from filters.figures.render import projected_scale
+    from filters.kinds._pretrained import wide_figure
 
-    page = current_page()
-    # a low figure (40 %) as wide as the text allows (2.4 times its height at most): room for k's numbers
-    fig = slide_figure((max(4.6, 3.4 * min(2.4, page.width_inches / page.inches(options.height))), 3.4),
-                       options.height)
-    fig.set_layout_engine("none")  # placed by hand: a table, in points
-    scale = projected_scale(fig, options.height)
-    size = LABEL_PT / scale
-    found = Found(data["layer"], data["head"], data["rule"], data["measure"])
-    formula = labels["formula"].format(d_k=data["d_k"], dims=options.dims)
+    # placed by hand, a table in points; a low one (40 %) up to 2.4 times as wide as high: room for k's numbers
+    fig = wide_figure((4.6, 3.4), options.height, 2.4)
+    size = LABEL_PT / projected_scale(fig, options.height)
     W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
-    title = wrap_to(f"{head_title(found, labels)}\n{formula}", W - 8, size)  # in a column: more lines
+    title = _title(data, labels, options.dims, W - 8, size)  # in a column: more lines
     table = H - (title.count("\n") + 1) * size * 1.3 - 4  # points under the title
     keys = _keys_shown(data, int(table / (size * 1.05) - 2.6))
-    tokens = [data["tokens"][j] for j in keys]
+    tokens, q, k = [data["tokens"][j] for j in keys], np.asarray(data["q"]), np.asarray(data["k"])[keys]
     L = len(tokens) + (len(keys) < len(data["tokens"]))  # and a row that says how many are left out
-    q, k = np.asarray(data["q"]), np.asarray(data["k"])[keys]
     ax = fig.add_axes((0.0, 0.0, 1.0, table / H))  # x in figure points; the title above
     ax.set_axis_off()
-    dims, char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, options.dims, size,
-                                                                         fig.get_figwidth() * 72)
-    ax.set_xlim(0, fig.get_figwidth() * 72)
-    ax.set_ylim(L + 1.5, -1.1)
+    dims, char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, options.dims, size, W)
+    ax.set(xlim=(0, W), ylim=(L + 1.5, -1.1))
     unit = number * 0.48  # half a cell's width, in points
     largest = float(np.abs(np.r_[q[:dims], k[:, :dims].ravel()]).max()) or 1.0
-    cmap = matplotlib.colormaps["RdBu_r"]
 
     def cell(x, y, value, *, bold=False):
         # red above 0, blue below, pale enough for black digits (the middle 70% of the map)
-        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, color=cmap(0.5 + 0.35 * value / largest), lw=0))
+        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, lw=0,
+                               color=matplotlib.colormaps["RdBu_r"](0.5 + 0.35 * value / largest)))
         ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=size, fontweight="bold" if bold else "normal")
 
-    for d, x in enumerate(x_dims):  # the header: which dimension
+    for d, x in enumerate(x_dims):  # the header (which dimension), and q's row
         ax.text(x, -0.6, f"[{d}]", ha="center", va="center", fontsize=size, style="italic")
+        cell(x, 0.4, q[d], bold=True)
     # plain text, not math (drawn at 10 pt so that a subscript is 7): it keeps clear of «softmax» and «…»
     ax.text(x_score, -0.6, "q·k/√dₖ", ha="center", va="center", fontsize=size)
     ax.text(x_bar, -0.6, "softmax", ha="left", va="center", fontsize=size)
     ax.text(label - char, 0.4, f"q «{data['query']}»", ha="right", va="center", fontsize=size, fontweight="bold")
-    for d, x in enumerate(x_dims):
-        cell(x, 0.4, q[d], bold=True)
     ax.text(x_dots, 0.4, "…", ha="center", va="center", fontsize=size)
     top = 1.5
     best = int(np.argmax(data["weights"]))
@@ -190,14 +179,23 @@ def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
         w = data["weights"][j]
         ax.add_patch(Rectangle((x_bar, y - 0.35), 4 * char * w, 0.7, color="#0072B2", lw=0))
         ax.text(x_bar + 4 * char * w + char / 2, y, f"{w:.2f}", ha="left", va="center", fontsize=size)
-    if len(keys) < len(data["tokens"]):
-        left_out = labels["left_out"].format(n=len(data["tokens"]) - len(keys))
-        ax.text(x_dims[0] - unit, top + len(keys), left_out, ha="left", va="center", fontsize=size, style="italic")
+    if len(keys) < len(data["tokens"]):  # a row says how many keys have none
+        ax.text(x_dims[0] - unit, top + len(keys), labels["left_out"].format(n=len(data["tokens"]) - len(keys)),
+                ha="left", va="center", fontsize=size, style="italic")
     if dims < options.dims:  # fewer dimensions fit than were asked: the title says how many are shown
-        title = wrap_to(f"{head_title(found, labels)}\n{labels['formula'].format(d_k=data['d_k'], dims=dims)}",
-                        W - 8, size)
+        title = _title(data, labels, dims, W - 8, size)
     fig.suptitle(title, fontsize=size, linespacing=1.3, y=0.99, va="top")
     return fig
+
+
+def _title(data: NeuronViewData, labels: dict, dims: int, width: float, size: float) -> str:
+    """The head's title and the formula (``dims`` shown), wrapped to ``width`` points at ``size``."""
+    from filters.kinds._pretrained import Found, head_title
+    from filters.kinds.head_view import wrap_to
+
+    found = Found(data["layer"], data["head"], data["rule"], data["measure"])
+    formula = labels["formula"].format(d_k=data["d_k"], dims=dims)
+    return wrap_to(f"{head_title(found, labels)}\n{formula}", width, size)
 
 
 def _keys_shown(data: NeuronViewData, rows: int) -> list[int]:
@@ -221,8 +219,10 @@ def _keys_shown(data: NeuronViewData, rows: int) -> list[int]:
 
 KIND = Kind("neuron-view", NeuronViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,
             requires=missing, labels={
-    "es": {**RULE_LABELS["es"], "left_out": "y {n} keys más", "formula": "softmax(q·k/√{d_k}) con las {d_k} dimensiones; se ven {dims}"},
-    "en": {**RULE_LABELS["en"], "left_out": "and {n} more keys", "formula": "softmax(q·k/√{d_k}) over all {d_k} dimensions; {dims} shown"},
+    "es": {**RULE_LABELS["es"], "left_out": "y {n} keys más",
+           "formula": "softmax(q·k/√{d_k}) con las {d_k} dimensiones; se ven {dims}"},
+    "en": {**RULE_LABELS["en"], "left_out": "and {n} more keys",
+           "formula": "softmax(q·k/√{d_k}) over all {d_k} dimensions; {dims} shown"},
 }, captions={
     "es": "Una query de all-MiniLM-L6-v2 por dentro, sobre «{sentence}»: su q, la k de cada token, "
           "$q\\cdot k/\\sqrt{{d_k}}$ y el softmax, con los números del propio modelo.",
