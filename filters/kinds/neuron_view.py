@@ -109,7 +109,7 @@ def _columns(tokens: list[str], dims: int, size: float, width: float):
         BlockError: (key ``dims``) when even one dimension does not fit ``width``."""
     for shown in range(dims, 0, -1):
         columns = _columns_of(tokens, shown, size)
-        if columns[-1] + 9 * columns[0] <= width:
+        if columns[-1] + 8.5 * columns[0] <= width:  # the bar (4 digits wide) and its «1.00»
             return (shown, *columns)
     raise BlockError(f"tokens as long as these leave no room for one dimension of k at {LABEL_PT:g} pt: "
                      "use a shorter sentence or a larger height", key="dims")
@@ -117,11 +117,13 @@ def _columns(tokens: list[str], dims: int, size: float, width: float):
 
 def _columns_of(tokens: list[str], dims: int, size: float):
     """:func:`_columns` for exactly ``dims`` dimensions, whatever the width."""
+    from filters.kinds.head_view import text_width
+
     char = 0.6 * size  # about the width of a digit
-    label = max(len(f"k «{t}»") for t in tokens) * char + char
+    label = max(text_width(f"k «{t}»", size, bold=True) for t in tokens) + char  # measured: «[CLS]» is narrow
     number = 5.8 * char  # "-0.69" and a gap
     x_dims = [label + number * (d + 0.5) for d in range(dims)]
-    x_dots, x_score = label + number * dims + char, label + number * dims + 6.5 * char
+    x_dots, x_score = label + number * dims + char, label + number * dims + 6 * char
     x_bar = x_score + 4 * char
     return char, label, number, x_dims, x_dots, x_score, x_bar
 
