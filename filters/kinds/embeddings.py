@@ -147,11 +147,12 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     component = labels["component_short" if low else "component"]  # low: «CP 2» beside a short axis
     ax.set_xlabel(component.format(n=1))
     ax.set_ylabel(component.format(n=2))
-    if not low:  # a low figure needs its height for the words (the numbers are in the block's JSON)
+    if not low and page.width_inches >= NARROW_INCHES:  # low or narrow, the words need the room (numbers: in the JSON)
         ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=9)
     if page.width_inches < NARROW_INCHES:  # a column: the legend under the plot, which keeps the width
-        fig.legend(handles=ax.collections, loc="outside lower center", ncols=3, frameon=False, handletextpad=0.2,
-                   columnspacing=0.8)
+        # three topics a row where they fit (a column of 2.6 in), else two
+        fig.legend(handles=ax.collections, loc="outside lower center", ncols=3 if page.width_inches >= 2.6 else 2,
+                   frameon=False, handletextpad=0.2, columnspacing=0.8)
     else:  # the figure's, beside the plot: an axes' legend outside it would squeeze the plot to its height
         fig.legend(handles=ax.collections, loc="outside right center", frameon=False, handletextpad=0.2)
     before_save(fig, lambda fig: _lay_out(fig, ax, texts, points))
@@ -180,7 +181,7 @@ def _lay_out(fig, ax, texts, points) -> None:
 
 
 # Under this height (inches) the figure has no title and smaller words: 30 words need its height.
-# Narrower than NARROW_INCHES (a column) its legend goes under the plot.
+# Narrower than NARROW_INCHES (a column) it has no title either, and its legend goes under the plot.
 LOW_INCHES, NARROW_INCHES = 1.9, 3.5
 
 
