@@ -138,6 +138,8 @@ def test_head_view_at_40_percent_names_every_other_token_rather_than_refuse(tmp_
     assert_readable(fig)
     named = [t.get_text() for t in fig.axes[0].texts]
     assert "[CLS]" in named and len(named) < 2 * 15 + 2  # thinned: not every token named
+    boxes = {t.get_text(): t.get_window_extent() for t in fig.axes[0].texts}
+    assert boxes["query"].y0 >= boxes["[CLS]"].y1, "the column's name on its first token"
     assert min(t.get_fontsize() for t in _texts(fig)) >= 7.0
 
 

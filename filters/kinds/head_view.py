@@ -162,13 +162,13 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     if W - legend - 2 * word < 3 * size:
         raise BlockError(f"tokens as long as these leave no room for the lines between them at {LABEL_PT:g} pt: "
                          "use a larger height or a shorter sentence", key="sentence")
-    ax = fig.add_axes((0, 0, (W - legend) / W, (H - title_height) / H))
-    ax.set_axis_off()
     right = W - legend
-    ax.set_xlim(0, right)  # x in figure points
-    # the first token on top, under the columns' names; the last one's label (taller than a row
-    # where they are thinned) inside the figure
-    ax.set_ylim(L - 1 + max(0.5, 0.6 * size / pitch), -1.7)
+    ax = fig.add_axes((0, 0, right / W, (H - title_height) / H), xlim=(0, right))  # x in figure points
+    ax.set_axis_off()
+    # the first token on top, the columns' names a label's height above it (in rows: more than one
+    # where they are thinned), the last token's label inside the figure
+    header = -1.1 * max(1.0, 1.15 * size / pitch)
+    ax.set_ylim(L - 1 + max(0.5, 0.6 * size / pitch), 1.55 * header)
     x_query, x_key = word, right - word  # where each column's text ends (queries) and begins (keys)
     shown = set(data["queries"])
     for n, head in enumerate(data["heads"]):
@@ -185,8 +185,8 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
         bold = "bold" if data["query"] and i in shown else "normal"
         ax.text(x_query, i, token, ha="right", va="center", fontsize=size, fontweight=bold)
         ax.text(x_key, i, token, ha="left", va="center", fontsize=size)
-    ax.text(x_query, -1.1, labels["col_query"], ha="right", va="center", fontsize=size, style="italic")
-    ax.text(x_key, -1.1, labels["col_key"], ha="left", va="center", fontsize=size, style="italic")
+    ax.text(x_query, header, labels["col_query"], ha="right", va="center", fontsize=size, style="italic")
+    ax.text(x_key, header, labels["col_key"], ha="left", va="center", fontsize=size, style="italic")
     fig.text(0.5, 1 - 2 / H, title, ha="center", va="top", fontsize=size, linespacing=1.25)
     handles = [Line2D([], [], color=COLOURS[h % len(COLOURS)], lw=2.5, label=name)
                for h, name in zip(data["heads"], names, strict=True)]
