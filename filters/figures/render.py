@@ -175,7 +175,12 @@ def save(fig: Figure, path: Path, *, apart: bool = True) -> None:
         check_texts_apart(fig)
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
+    placed = fig.get_layout_engine() is None  # the kind placed its axes itself (layout="none")
     fig.savefig(path, format=fmt, metadata=metadata)
+    if placed and fig.get_layout_engine() is not None:
+        # savefig resets a figure without a layout engine to the style's (constrained layout): a
+        # later draw (a test measuring it, a second format) would move the axes the kind placed
+        fig.set_layout_engine("none")
 
 
 # mathtext draws sub- and superscripts at 0.7 of the text's size (as TeX's \scriptstyle): math is
@@ -309,6 +314,21 @@ def _shrink_texts(fig: Figure) -> bool:
             text.set_fontsize(max(floor, text.get_fontsize() - 1))
             changed = True
     return changed
+
+
+def wrap_axis_label(ax, axis: str = "y") -> None:
+    """Break ``ax``'s ``axis`` label in two lines (at its middle space) when it is longer than the
+    axes beside it (a y label taller than a low plot runs off the figure's top and bottom): call it
+    once the figure has its final size (from a :func:`before_save` step), before
+    :func:`shrink_to_fit`."""
+    ax.figure.draw_without_rendering()
+    label = getattr(ax, f"{axis}axis").label
+    words = label.get_text().split(" ")
+    box, room = label.get_window_extent(), ax.get_window_extent()
+    long = box.height > room.height if axis == "y" else box.width > room.width
+    if long and len(words) > 1 and "\n" not in label.get_text():
+        half = (len(words) + 1) // 2
+        label.set_text(" ".join(words[:half]) + "\n" + " ".join(words[half:]))
 
 
 def thin_tick_labels(ax, axis: str = "x") -> None:

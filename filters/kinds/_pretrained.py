@@ -290,3 +290,16 @@ def layer_steps(sentence: str, layer: int, *, max_tokens: int | None = None) -> 
 
 MODEL_HELP = (f"none: the seeded toy weights; {MODEL}: a real head of the pretrained {MODEL_NAME} (then `layer` "
               "and `head` choose it, numbered from 0; seed, d_model and positional do not apply)")
+
+
+def wide_figure(proportions: tuple[float, float], height: str, most: float):
+    """A figure placed ``height`` high (:func:`filters.figures.render.slide_figure`, laid out by
+    hand: ``layout="none"``) of ``proportions`` or, where the figure is low and the text wide, wider
+    (up to ``most`` times its height): a low table or head view needs the text's width, not its
+    usual shape's."""
+    from filters.figures.render import current_page, slide_figure
+
+    page = current_page()
+    width, tall = proportions
+    return slide_figure((max(width, tall * min(most, page.width_inches / page.inches(height))), tall), height,
+                        layout="none")

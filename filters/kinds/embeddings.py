@@ -113,22 +113,26 @@ def compute(options: EmbeddingsOptions, device: str = "cpu") -> EmbeddingsData:
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.
 LABELS = {
-    "es": {"embeddings_title": "similitud media: mismo tema {within:.2f}\ntemas distintos {between:.2f}",
-           "component": "componente principal {n}"},
-    "en": {"embeddings_title": "mean similarity: same topic {within:.2f}\ndifferent topics {between:.2f}",
-           "component": "principal component {n}"},
+    "es": {"embeddings_title": "similitud media: mismo tema {within:.2f}, temas distintos {between:.2f}",
+           "component": "componente principal {n}", "component_short": "CP {n}"},
+    "en": {"embeddings_title": "mean similarity: same topic {within:.2f}, different topics {between:.2f}",
+           "component": "principal component {n}", "component_short": "PC {n}"},
 }
 
 
 def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
-    """Each word at its 2-D projection, one colour and marker per topic, labelled (the labels moved
-    apart by adjustText where words fall close together)."""
+    """Each word at its 2-D projection, one colour and marker per topic, labelled beside its marker
+    (:func:`place_labels`: off the markers, apart from each other); the mean similarities in the
+    title (one line, two where the figure is narrow)."""
     import numpy as np
-    from adjustText import adjust_text
 
-    from filters.figures.render import before_save, shrink_to_fit, slide_figure
+    from filters.figures.render import before_save, current_page, slide_figure
 
-    fig = slide_figure((4.6, 3.0), options.height)
+    page = current_page()
+    low = page.inches(options.height) < LOW_INCHES
+    # a low figure (40 %) as wide as the text allows (3.2 times its height at most): room for the words
+    fig = slide_figure((max(4.6, 3.0 * min(3.2 if low else 2.4, page.width_inches / page.inches(options.height))), 3.0),
+                       options.height)
     ax = fig.add_subplot()
     points = np.asarray(data["projection"])
     markers = "osD^vP"
@@ -136,18 +140,127 @@ def draw(data: EmbeddingsData, options: EmbeddingsOptions, labels: dict):
     for n, (topic, words) in enumerate(data["topics"].items()):
         group = points[start:start + len(words)]
         dots = ax.scatter(group[:, 0], group[:, 1], marker=markers[n % len(markers)], s=18, label=topic)
-        texts += [ax.text(x, y, word, fontsize=8, color=dots.get_facecolor()[0]) for (x, y), word in
-                  zip(group, words, strict=True)]
+        texts += [ax.text(x, y, word, fontsize=7 if low else 8, color=dots.get_facecolor()[0], in_layout=False)
+                  for (x, y), word in zip(group, words, strict=True)]
         start += len(words)
-    ax.set_xlabel(labels["component"].format(n=1))
-    ax.set_ylabel(labels["component"].format(n=2))
-    ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=9)
-    ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.0, 0.5), handletextpad=0.2)  # the style's 9 pt
-    fig.draw_without_rendering()  # adjustText moves labels in the final layout
-    # a fixed number of iterations, not its default time limit: the same figure on every build
-    adjust_text(texts, x=points[:, 0], y=points[:, 1], ax=ax, expand=(1.15, 1.3), iter_lim=300)
-    before_save(fig, shrink_to_fit)
+    ax.margins(0.12)  # room for the labels of the outermost words inside the axes
+    component = labels["component_short" if low else "component"]  # low: «CP 2» beside a short axis
+    ax.set_xlabel(component.format(n=1))
+    ax.set_ylabel(component.format(n=2))
+    if not low and page.width_inches >= NARROW_INCHES:  # low or narrow, the words need the room (numbers: in the JSON)
+        ax.set_title(labels["embeddings_title"].format(within=data["within"], between=data["between"]), fontsize=9)
+    if page.width_inches < NARROW_INCHES:  # a column: the legend under the plot, which keeps the width
+        # three topics a row where they fit (a column of 2.6 in), else two
+        fig.legend(handles=ax.collections, loc="outside lower center", ncols=3 if page.width_inches >= 2.6 else 2,
+                   frameon=False, handletextpad=0.2, columnspacing=0.8)
+    else:  # the figure's, beside the plot: an axes' legend outside it would squeeze the plot to its height
+        fig.legend(handles=ax.collections, loc="outside right center", frameon=False, handletextpad=0.2)
+    before_save(fig, lambda fig: _lay_out(fig, ax, texts, points))
     return fig
+
+
+def _lay_out(fig, ax, texts, points) -> None:
+    """The figure's last touch at its final size: the title in two lines if one is wider than the
+    figure, the other texts fitted (:func:`~filters.figures.render.shrink_to_fit`), then the words
+    placed (:func:`place_labels`)."""
+    from filters.figures.render import shrink_to_fit, wrap_axis_label
+
+    fig.draw_without_rendering()
+    title = ax.title
+    if title.get_text() and title.get_window_extent().width > fig.bbox.width - 4 and ", " in title.get_text():
+        title.set_text(title.get_text().replace(", ", "\n", 1))
+    for text in texts:
+        text.set_visible(False)  # placed afterwards: not yet in the way
+    wrap_axis_label(ax, "y")  # «componente principal 2» beside a low plot: in two lines
+    shrink_to_fit(fig)
+    fig.draw_without_rendering()
+    fig.set_layout_engine("none")  # the layout frozen: the labels are placed in it, none moves afterwards
+    for text in texts:
+        text.set_visible(True)
+    place_labels(ax, texts, points)
+
+
+# Under this height (inches) the figure has no title and smaller words: 30 words need its height.
+# Narrower than NARROW_INCHES (a column) it has no title either, and its legend goes under the plot.
+LOW_INCHES, NARROW_INCHES = 1.9, 3.5
+
+
+# Where a label may stand around its point: right, left, above, below, the diagonals, then shifted; each
+# (dx, dy) a direction (the label's near corner or edge at that side), with its alignment.
+_OFFSETS = [((1, 0), "left", "center"), ((-1, 0), "right", "center"), ((0, 1), "center", "bottom"),
+            ((0, -1), "center", "top"), ((1, 1), "left", "bottom"), ((-1, 1), "right", "bottom"),
+            ((1, -1), "left", "top"), ((-1, -1), "right", "top"),
+            # then above or below, the word starting or ending over its point
+            ((0, 1), "left", "bottom"), ((0, 1), "right", "bottom"), ((0, -1), "left", "top"), ((0, -1), "right", "top")]
+
+
+def place_labels(ax, texts, points, *, gap: float = 3.5) -> list[bool]:
+    """Put each text of ``texts`` (one per point of ``points``, (n, 2) in data units) beside its
+    point: the first of eight places around it (at ``gap`` points from the marker's edge, then
+    farther) whose box stays inside the axes, clear of the labels already placed (a point apart)
+    and of every marker; failing that, the place inside, clear of the labels and of every marker's
+    centre that covers the least of the markers. The labels of crowded points are placed first. A label with no such
+    place is hidden (its marker stays: a small figure has no room for every word). Returns, per
+    label, whether it was placed."""
+    import numpy as np
+    from matplotlib.transforms import Bbox
+
+    fig = ax.figure
+    fig.draw_without_rendering()
+    renderer = fig._get_renderer()  # the one draw_without_rendering used (a plain Figure has no canvas renderer)
+    px = fig.dpi / 72  # pixels per point
+    centres = ax.transData.transform(points)  # (n, 2) pixels
+    radius = 3.0 * px  # a marker of s=18: about 4.2 pt across
+    markers = [Bbox.from_bounds(x - radius, y - radius, 2 * radius, 2 * radius) for x, y in centres]
+    frame = ax.get_window_extent(renderer)
+    placed, free = [], [False] * len(texts)
+    # crowded points first: their few free places are not taken by the labels of lonely ones
+    near = (np.linalg.norm(centres[:, None] - centres[None], axis=-1) < 30 * px).sum(1)
+    for index in sorted(range(len(texts)), key=lambda i: -near[i]):
+        text = texts[index]
+        best = _best_place(text, renderer, frame, markers, placed, gap=gap, radius=radius / px)
+        if best is None:
+            text.set_visible(False)
+            continue
+        transform, ha, va, box = best
+        text.set_transform(transform)
+        text.set_ha(ha)
+        text.set_va(va)
+        placed.append(box.padded(1.5 * px))
+        free[index] = True
+    return free
+
+
+def _best_place(text, renderer, frame, markers, placed, *, gap: float, radius: float):
+    """The best of :data:`_OFFSETS` at ``gap`` to 4.5 times ``gap`` points from a marker
+    of ``radius`` points for ``text`` (see :func:`place_labels`): ``(transform, ha, va, box)``, or
+    ``None`` when every place is outside ``frame`` or on a label of ``placed``."""
+    from matplotlib.transforms import offset_copy
+
+    ax = text.axes
+    best, least = None, None
+    for distance in (gap, 2 * gap, 3 * gap, 4.5 * gap):  # farther, a word would name another marker
+        for (dx, dy), ha, va in _OFFSETS:
+            reach = distance + radius
+            text.set_transform(offset_copy(ax.transData, fig=ax.figure, x=dx * reach, y=dy * reach, units="points"))
+            text.set_ha(ha)
+            text.set_va(va)
+            box = text.get_window_extent(renderer)
+            inside = frame.x0 <= box.x0 and box.x1 <= frame.x1 and frame.y0 <= box.y0 and box.y1 <= frame.y1
+            if not inside or any(_overlap(box, other) for other in placed) or \
+                    any(box.contains(*marker.get_points().mean(0)) for marker in markers):
+                continue  # off the axes, on a word, or hiding a marker's centre
+            covered = sum(_overlap(box, marker) for marker in markers)
+            if covered == 0:
+                return text.get_transform(), ha, va, box
+            if least is None or covered < least:
+                best, least = (text.get_transform(), ha, va, box), covered
+    return best
+
+
+def _overlap(a, b) -> float:
+    """The area two boxes share (0 when apart)."""
+    return max(0.0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0.0, min(a.y1, b.y1) - max(a.y0, b.y0))
 
 
 KIND = Kind("embeddings", EmbeddingsOptions, compute, output="figure", draw=draw, cost=2, labels=LABELS,

@@ -141,19 +141,19 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     import numpy as np
     from matplotlib.lines import Line2D
 
-    from filters.figures.render import slide_figure
+    from filters.figures.render import current_page
+    from filters.kinds._pretrained import wide_figure
 
     tokens, weights = data["tokens"], np.asarray(data["weights"], dtype=float)  # (H', L, L)
     L = len(tokens)
-    fig = slide_figure((4.2, 3.4), options.height, layout="none")
+    # a low figure (40 %) up to 2.2 times as wide as high: at 4.2 : 3.4 its lines would have no room
+    fig = wide_figure((4.2, 3.4), options.height, 2.2 if current_page().inches(options.height) < 1.9 else 0)
     W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
     size = LABEL_PT
     title = wrap_to(_title(data, labels), W - 4, size)
     title_height = (title.count("\n") + 1) * size * 1.25 + 4
     pitch = (H - title_height - 2) / (L + 1.2)  # points between two rows, under the title and the columns' names
-    if pitch < size * 1.15:
-        raise BlockError(f"{L} tokens in a column would be under {LABEL_PT:g} pt on the slide: use a shorter "
-                         "sentence or a larger height", key="sentence")
+    named = _named(data, pitch, size)
     columns = 1 if len(data["heads"]) <= 6 else 2
     names = [f"H{h}" for h in data["heads"]]
     per_column = max(text_width(name, size) for name in names) + 1.2 * size + 0.8 * size
@@ -162,11 +162,13 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
     if W - legend - 2 * word < 3 * size:
         raise BlockError(f"tokens as long as these leave no room for the lines between them at {LABEL_PT:g} pt: "
                          "use a larger height or a shorter sentence", key="sentence")
-    ax = fig.add_axes((0, 0, (W - legend) / W, (H - title_height) / H))
-    ax.set_axis_off()
     right = W - legend
-    ax.set_xlim(0, right)  # x in figure points
-    ax.set_ylim(L - 0.5, -1.7)  # the first token on top, under the columns' names
+    ax = fig.add_axes((0, 0, right / W, (H - title_height) / H), xlim=(0, right))  # x in figure points
+    ax.set_axis_off()
+    # the first token on top, the columns' names a label's height above it (in rows: more than one
+    # where they are thinned), the last token's label inside the figure
+    header = -1.1 * max(1.0, 1.15 * size / pitch)
+    ax.set_ylim(L - 1 + max(0.5, 0.6 * size / pitch), 1.55 * header)
     x_query, x_key = word, right - word  # where each column's text ends (queries) and begins (keys)
     shown = set(data["queries"])
     for n, head in enumerate(data["heads"]):
@@ -178,11 +180,13 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
                     ax.plot([x_query + 2, x_key - 2], [i, j], color=colour, alpha=float(min(1.0, w)), lw=3.0 * w,
                             solid_capstyle="butt")
     for i, token in enumerate(tokens):
+        if i not in named:
+            continue
         bold = "bold" if data["query"] and i in shown else "normal"
         ax.text(x_query, i, token, ha="right", va="center", fontsize=size, fontweight=bold)
         ax.text(x_key, i, token, ha="left", va="center", fontsize=size)
-    ax.text(x_query, -1.1, labels["col_query"], ha="right", va="center", fontsize=size, style="italic")
-    ax.text(x_key, -1.1, labels["col_key"], ha="left", va="center", fontsize=size, style="italic")
+    ax.text(x_query, header, labels["col_query"], ha="right", va="center", fontsize=size, style="italic")
+    ax.text(x_key, header, labels["col_key"], ha="left", va="center", fontsize=size, style="italic")
     fig.text(0.5, 1 - 2 / H, title, ha="center", va="top", fontsize=size, linespacing=1.25)
     handles = [Line2D([], [], color=COLOURS[h % len(COLOURS)], lw=2.5, label=name)
                for h, name in zip(data["heads"], names, strict=True)]
@@ -190,6 +194,28 @@ def draw(data: HeadViewData, options: HeadViewOptions, labels: dict):
                frameon=False, handlelength=1.2, handletextpad=0.4, ncols=columns, columnspacing=0.4, borderaxespad=0,
                borderpad=0)
     return fig
+
+
+def _named(data: HeadViewData, pitch: float, size: float) -> set[int]:
+    """The rows whose token is named when rows are ``pitch`` points apart and labels ``size``
+    points high: all, or every 2nd or 3rd (the first query's among them); the lines still go to
+    every token.
+
+    Raises:
+        BlockError: (key ``sentence``) when even every :data:`MAX_STEP`-th would not fit."""
+    import math
+
+    L = len(data["tokens"])
+    step = math.ceil(size * 1.15 / pitch)
+    if step > MAX_STEP:
+        raise BlockError(f"{L} tokens in a column leave {pitch:.1f} pt a row: too close for their lines to be told "
+                         "apart; use a shorter sentence or a larger height", key="sentence")
+    first = data["queries"][0] if data["query"] else 0
+    return {i for i in range(L) if (i - first) % step == 0}
+
+
+# Naming only every MAX_STEP-th token at most: closer rows than that are a block of lines.
+MAX_STEP = 3
 
 
 KIND = Kind("head-view", HeadViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,

@@ -93,15 +93,19 @@ def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
     import numpy as np
 
     from filters.figures.heatmap import WEIGHT_RANGE
-    from filters.figures.render import projected_scale, slide_figure
+    from filters.figures.render import current_page, projected_scale, slide_figure
 
     weights = np.asarray(data["weights"], dtype=float)  # (R, C, L, L)
     shown = data["shown"]
     weights = weights[:, :, shown][:, :, :, shown]
     tokens = [data["tokens"][i] for i in shown]
     R, C = weights.shape[:2]
-    # never wider than 4.6 : 2.6, so that at its height on the slide it is no wider than the text
-    fig = slide_figure((4.6, min(3.4, max(2.6, 0.9 + 4.0 * R / C))), options.height, layout="none")
+    tall = min(3.4, max(2.6, 0.9 + 4.0 * R / C))
+    # 4.6 wide for 2.6 high fits the text's width at the usual heights; a low figure (40 %) takes
+    # the text's width, else its twelve head titles and its note have no room
+    page = current_page()
+    wide = max(4.6, min(3.6, page.width_inches / page.inches(options.height)) * tall)
+    fig = slide_figure((wide, tall), options.height, layout="none")
     size = LABEL_PT / projected_scale(fig, options.height)  # figure points
     layout = _Layout(fig, R, C, size, labels["weight"])
     longest = max(len(f"L{layer} H{head}") for layer in data["layers"] for head in data["heads"])
@@ -109,7 +113,7 @@ def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
     titles = "each" if each else "grid"
     width, height = layout.cell(titles=titles, tokens=tokens)
     labelled = min(width, height) / len(tokens) >= size * 0.95
-    note = None if labelled else labels["no_token_labels"] if each else labels["no_token_labels_grid"]
+    note = None if labelled else layout.wrap(labels["no_token_labels"] if each else labels["no_token_labels_grid"])
     axes, cax = layout.place(titles=titles, tokens=tokens if labelled else None, note=note)
     for (r, c), ax in _cells(axes):
         image = ax.imshow(weights[r, c], cmap=options.cmap, vmin=WEIGHT_RANGE[0], vmax=WEIGHT_RANGE[1],
@@ -117,12 +121,19 @@ def draw(data: ModelViewData, options: ModelViewOptions, labels: dict):
         ax.set_xticks([])
         ax.set_yticks([])
         ax.spines[:].set_visible(False)
-    fig.colorbar(image, cax=cax, label=labels["weight"])
-    _title_panels(axes, data, size, each)
+    bar = fig.colorbar(image, cax=cax, label=layout.bar_label)
+    # ticks of one decimal (as _Layout measured them); three on a short bar
+    short = cax.get_position().height * layout.H < 80
+    bar.set_ticks([0.0, 0.5, 1.0] if short else np.linspace(0, 1, 6), labels=None)
+    bar.ax.yaxis.set_major_formatter("{x:.1f}")
+    step = 1 if each else layout.title_step([f"H{head}" for head in data["heads"]], width)
+    _title_panels(axes, data, size, each, step)
     if labelled:
         _label_tokens(axes, tokens, size)
     else:
-        fig.text(0.5, _PAD / layout.H, note, fontsize=size, ha="center", va="bottom")  # at the foot, under the grid
+        # at the foot, under the grid (the colour bar runs down beside it)
+        fig.text((layout.W - layout.right) / 2 / layout.W, _PAD / layout.H, note, fontsize=size, ha="center",
+                 va="bottom")
     return fig
 
 
@@ -146,7 +157,15 @@ class _Layout:
         self._font = FontProperties(size=size)
         ticks = FontProperties(size=rcParams["ytick.labelsize"])
         tick_width = max(self._extent(f"{v:.1f}", ticks)[0] for v in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0))
-        label_height = self._extent(bar_label or "Hg", FontProperties(size=rcParams["axes.labelsize"]))[1]
+        label_font = FontProperties(size=rcParams["axes.labelsize"])
+        # the colour bar's label beside a bar shorter than it (a low figure): in two lines
+        self.bar_label = bar_label
+        if self._extent(bar_label, label_font)[0] > 0.6 * self.H and " " in bar_label:
+            words = bar_label.split(" ")
+            self.bar_label = " ".join(words[:(len(words) + 1) // 2]) + "\n" + " ".join(words[(len(words) + 1) // 2:])
+        lines = len(self.bar_label.splitlines())  # matplotlib spaces lines 1.2 of their size apart
+        label_height = self._extent("Hg", label_font)[1] + (lines - 1) * 1.2 * label_font.get_size_in_points()
+        self.tick_height = self._extent("0.0", ticks)[1]
         self.bar_width = max(5.0, self.H / 40)
         tick = rcParams["ytick.major.size"] + rcParams["ytick.major.pad"]
         # the colorbar: a gap, the bar, its ticks and their labels, its label (rotated)
@@ -156,6 +175,30 @@ class _Layout:
         """Width and height (with descent) of one line of ``text``, in figure points."""
         width, height, _ = self._renderer.get_text_width_height_descent(text, font or self._font, ismath=False)
         return width, height
+
+    def wrap(self, note: str) -> str:
+        """``note``'s lines broken at spaces to fit under the panels (the colour bar beside it)."""
+        room, lines = self.W - self.right - _PAD, []
+        for paragraph in note.splitlines():
+            line = ""
+            for word in paragraph.split(" "):
+                wider = f"{line} {word}" if line else word
+                if line and self._extent(wider)[0] > room:
+                    lines.append(line)
+                    line = word
+                else:
+                    line = wider
+            lines.append(line)
+        return "\n".join(lines)
+
+    def title_step(self, titles: list[str], width: float) -> int:
+        """Title every ``step``-th column of panels ``width`` figure points wide (with a gap), so
+        that no two titles run together (``H10``, ``H11`` above narrow panels)."""
+        widest = max(self._extent(title)[0] for title in titles)
+        step = 1
+        while step * (width + _GAP) < widest + _GAP and step < len(titles):
+            step += 1
+        return step
 
     def _margins(self, titles: str, tokens: list[str] | None, note: str | None) -> tuple[float, float, float, float]:
         """Left, bottom, top margins and the height between rows, in figure points."""
@@ -181,19 +224,25 @@ class _Layout:
         axes = self.fig.subplots(self.R, self.C, squeeze=False, gridspec_kw=dict(
             left=left / W, right=(W - self.right) / W, bottom=bottom / H, top=(H - top) / H,
             wspace=_GAP / width, hspace=between / height))
-        cax = self.fig.add_axes(((W - self.right + 2 * _GAP) / W, bottom / H, self.bar_width / W, (H - top - bottom) / H))
+        # the bar's top a half tick label under the panels' top: its «1.0» clear of the last title
+        drop = self.tick_height / 2 + _TITLE_PAD if titles != "none" else 0.0
+        # beside the note too, when there is one: a bar as long as it can be, for its label
+        low = _PAD + self.tick_height / 2 if note else bottom
+        cax = self.fig.add_axes(((W - self.right + 2 * _GAP) / W, low / H, self.bar_width / W,
+                                 (H - top - low - drop) / H))
         return axes, cax
 
 
-def _title_panels(axes, data, size: float, each: bool) -> None:
+def _title_panels(axes, data, size: float, each: bool, step: int = 1) -> None:
     """Each panel titled ``L2 H5`` at ``size`` (``each``); else the top row is titled with its
-    heads (``H5``) and the first column with its layers (``L2``)."""
+    heads (``H5``; every ``step``-th head when the panels are narrower than their titles) and the
+    first column with its layers (``L2``)."""
     for (r, c), ax in _cells(axes):
         layer, head = data["layers"][r], data["heads"][c]
         if each:
             ax.set_title(f"L{layer} H{head}", fontsize=size, pad=_TITLE_PAD)
         else:
-            if r == 0:
+            if r == 0 and c % step == 0:
                 ax.set_title(f"H{head}", fontsize=size, pad=_TITLE_PAD)
             if c == 0:
                 ax.set_ylabel(f"L{layer}", fontsize=size, rotation=0, ha="right", va="center", labelpad=_LABEL_PAD)

@@ -102,19 +102,29 @@ def compute(options: NeuronViewOptions, device: str = "cpu") -> NeuronViewData:
 
 def _columns(tokens: list[str], dims: int, size: float, width: float):
     """Where the table's columns stand, in figure points: token | k[0] … k[dims−1] | … |
-    q·k/√d_k | softmax bar and number. Returns ``(char, label, number, x_dims, x_dots, x_score, x_bar)``.
+    q·k/√d_k | softmax bar and number. Returns ``(dims, char, label, number, x_dims, x_dots, x_score,
+    x_bar)``, with as many of the ``dims`` dimensions as fit ``width`` (at least one).
 
     Raises:
-        BlockError: (key ``dims``) when they do not fit ``width``."""
+        BlockError: (key ``dims``) when even one dimension does not fit ``width``."""
+    for shown in range(dims, 0, -1):
+        columns = _columns_of(tokens, shown, size)
+        if columns[-1] + 8.5 * columns[0] <= width:  # the bar (4 digits wide) and its «1.00»
+            return (shown, *columns)
+    raise BlockError(f"tokens as long as these leave no room for one dimension of k at {LABEL_PT:g} pt: "
+                     "use a shorter sentence or a larger height", key="dims")
+
+
+def _columns_of(tokens: list[str], dims: int, size: float):
+    """:func:`_columns` for exactly ``dims`` dimensions, whatever the width."""
+    from filters.kinds.head_view import text_width
+
     char = 0.6 * size  # about the width of a digit
-    label = max(len(f"k «{t}»") for t in tokens) * char + char
+    label = max(text_width(f"k «{t}»", size, bold=True) for t in tokens) + char  # measured: «[CLS]» is narrow
     number = 5.8 * char  # "-0.69" and a gap
     x_dims = [label + number * (d + 0.5) for d in range(dims)]
-    x_dots, x_score = label + number * dims + char, label + number * dims + 6.5 * char
+    x_dots, x_score = label + number * dims + char, label + number * dims + 6 * char
     x_bar = x_score + 4 * char
-    if x_bar + 9 * char > width:
-        raise BlockError(f"{dims} dimensions beside tokens as long as these do not fit the slide's width at "
-                         f"{LABEL_PT:g} pt: show fewer dimensions", key="dims")
     return char, label, number, x_dims, x_dots, x_score, x_bar
 
 
@@ -125,65 +135,96 @@ def draw(data: NeuronViewData, options: NeuronViewOptions, labels: dict):
     import numpy as np
     from matplotlib.patches import Rectangle
 
-    from filters.figures.render import projected_scale, slide_figure
-    from filters.kinds._pretrained import Found, head_title
+    from filters.figures.render import projected_scale
+    from filters.kinds._pretrained import wide_figure
 
-    tokens, dims = data["tokens"], options.dims
-    L = len(tokens)
-    q, k = np.asarray(data["q"]), np.asarray(data["k"])
-    fig = slide_figure((4.6, 3.4), options.height)
-    fig.set_layout_engine("none")  # placed by hand: a table, in points
-    scale = projected_scale(fig, options.height)
-    size = LABEL_PT / scale
-    rows = L + 2.6  # the header, q, a gap, then the keys
-    if fig.get_figheight() * 72 * 0.85 / rows < size * 1.05:
-        raise BlockError(f"{L} tokens, one row each, would be under {LABEL_PT:g} pt on the slide: use a shorter "
-                         "sentence or a larger height", key="sentence")
-    ax = fig.add_axes((0.0, 0.0, 1.0, 0.8))  # x in figure points; the title above
+    # placed by hand, a table in points; a low one (40 %) up to 2.4 times as wide as high: room for k's numbers
+    fig = wide_figure((4.6, 3.4), options.height, 2.4)
+    size = LABEL_PT / projected_scale(fig, options.height)
+    W, H = fig.get_figwidth() * 72, fig.get_figheight() * 72
+    title = _title(data, labels, options.dims, W - 8, size)  # in a column: more lines
+    table = H - (title.count("\n") + 1) * size * 1.3 - 4  # points under the title
+    keys = _keys_shown(data, int(table / (size * 1.05) - 2.6))
+    tokens, q, k = [data["tokens"][j] for j in keys], np.asarray(data["q"]), np.asarray(data["k"])[keys]
+    L = len(tokens) + (len(keys) < len(data["tokens"]))  # and a row that says how many are left out
+    ax = fig.add_axes((0.0, 0.0, 1.0, table / H))  # x in figure points; the title above
     ax.set_axis_off()
-    char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, dims, size, fig.get_figwidth() * 72)
-    ax.set_xlim(0, fig.get_figwidth() * 72)
-    ax.set_ylim(L + 1.5, -1.1)
+    dims, char, label, number, x_dims, x_dots, x_score, x_bar = _columns(tokens, options.dims, size, W)
+    ax.set(xlim=(0, W), ylim=(L + 1.5, -1.1))
     unit = number * 0.48  # half a cell's width, in points
     largest = float(np.abs(np.r_[q[:dims], k[:, :dims].ravel()]).max()) or 1.0
-    cmap = matplotlib.colormaps["RdBu_r"]
 
     def cell(x, y, value, *, bold=False):
         # red above 0, blue below, pale enough for black digits (the middle 70% of the map)
-        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, color=cmap(0.5 + 0.35 * value / largest), lw=0))
+        ax.add_patch(Rectangle((x - unit, y - 0.45), 2 * unit, 0.9, lw=0,
+                               color=matplotlib.colormaps["RdBu_r"](0.5 + 0.35 * value / largest)))
         ax.text(x, y, f"{value:.2f}", ha="center", va="center", fontsize=size, fontweight="bold" if bold else "normal")
 
-    for d, x in enumerate(x_dims):  # the header: which dimension
+    for d, x in enumerate(x_dims):  # the header (which dimension), and q's row
         ax.text(x, -0.6, f"[{d}]", ha="center", va="center", fontsize=size, style="italic")
-    ax.text(x_score, -0.6, r"$q\cdot k_j/\sqrt{d_k}$", ha="center", va="center", fontsize=size)
+        cell(x, 0.4, q[d], bold=True)
+    # plain text, not math (drawn at 10 pt so that a subscript is 7): it keeps clear of «softmax» and «…»
+    ax.text(x_score, -0.6, "q·k/√dₖ", ha="center", va="center", fontsize=size)
     ax.text(x_bar, -0.6, "softmax", ha="left", va="center", fontsize=size)
     ax.text(label - char, 0.4, f"q «{data['query']}»", ha="right", va="center", fontsize=size, fontweight="bold")
-    for d, x in enumerate(x_dims):
-        cell(x, 0.4, q[d], bold=True)
     ax.text(x_dots, 0.4, "…", ha="center", va="center", fontsize=size)
     top = 1.5
     best = int(np.argmax(data["weights"]))
-    for j, token in enumerate(tokens):
-        y = top + j
+    for row, (j, token) in enumerate(zip(keys, tokens, strict=True)):
+        y = top + row
         ax.text(label - char, y, f"k «{token}»", ha="right", va="center", fontsize=size,
                 fontweight="bold" if j == best else "normal")
         for d, x in enumerate(x_dims):
-            cell(x, y, k[j, d])
+            cell(x, y, k[row, d])
         ax.text(x_dots, y, "…", ha="center", va="center", fontsize=size)
         ax.text(x_score + 3.2 * char, y, f"{data['scores'][j]:.2f}", ha="right", va="center", fontsize=size)
         w = data["weights"][j]
         ax.add_patch(Rectangle((x_bar, y - 0.35), 4 * char * w, 0.7, color="#0072B2", lw=0))
         ax.text(x_bar + 4 * char * w + char / 2, y, f"{w:.2f}", ha="left", va="center", fontsize=size)
+    if len(keys) < len(data["tokens"]):  # a row says how many keys have none
+        ax.text(x_dims[0] - unit, top + len(keys), labels["left_out"].format(n=len(data["tokens"]) - len(keys)),
+                ha="left", va="center", fontsize=size, style="italic")
+    if dims < options.dims:  # fewer dimensions fit than were asked: the title says how many are shown
+        title = _title(data, labels, dims, W - 8, size)
+    fig.suptitle(title, fontsize=size, linespacing=1.3, y=0.99, va="top")
+    return fig
+
+
+def _title(data: NeuronViewData, labels: dict, dims: int, width: float, size: float) -> str:
+    """The head's title and the formula (``dims`` shown), wrapped to ``width`` points at ``size``."""
+    from filters.kinds._pretrained import Found, head_title
+    from filters.kinds.head_view import wrap_to
+
     found = Found(data["layer"], data["head"], data["rule"], data["measure"])
     formula = labels["formula"].format(d_k=data["d_k"], dims=dims)
-    fig.suptitle(f"{head_title(found, labels)}\n{formula}", fontsize=size, linespacing=1.3, y=0.99, va="top")
-    return fig
+    return wrap_to(f"{head_title(found, labels)}\n{formula}", width, size)
+
+
+def _keys_shown(data: NeuronViewData, rows: int) -> list[int]:
+    """The keys that have a row (in the sentence's order) when ``rows`` fit: all of them, or the
+    query's and those of the largest weights, a row left for saying how many are left out.
+
+    Raises:
+        BlockError: (key ``sentence``) when not even three keys fit."""
+    import numpy as np
+
+    L = len(data["tokens"])
+    if rows >= L:
+        return list(range(L))
+    if rows < 4:
+        raise BlockError(f"{L} tokens, one row each, would be under {LABEL_PT:g} pt on the slide: use a shorter "
+                         "sentence or a larger height", key="sentence")
+    by_weight = [int(j) for j in np.argsort(-np.asarray(data["weights"]), kind="stable")]
+    keep = [data["query_index"]] + [j for j in by_weight if j != data["query_index"]][:rows - 2]
+    return sorted(keep)
 
 
 KIND = Kind("neuron-view", NeuronViewOptions, compute, output="figure", draw=draw, cost=2, examples=EXAMPLES,
             requires=missing, labels={
-    "es": {**RULE_LABELS["es"], "formula": "softmax(q·k/√{d_k}) con las {d_k} dimensiones; se ven {dims}"},
-    "en": {**RULE_LABELS["en"], "formula": "softmax(q·k/√{d_k}) over all {d_k} dimensions; {dims} shown"},
+    "es": {**RULE_LABELS["es"], "left_out": "y {n} keys más",
+           "formula": "softmax(q·k/√{d_k}) con las {d_k} dimensiones; se ven {dims}"},
+    "en": {**RULE_LABELS["en"], "left_out": "and {n} more keys",
+           "formula": "softmax(q·k/√{d_k}) over all {d_k} dimensions; {dims} shown"},
 }, captions={
     "es": "Una query de all-MiniLM-L6-v2 por dentro, sobre «{sentence}»: su q, la k de cada token, "
           "$q\\cdot k/\\sqrt{{d_k}}$ y el softmax, con los números del propio modelo.",

@@ -124,11 +124,13 @@ def curves(ax, encoding, dims, *, labels: dict, line_kws: dict | None = None, le
     ax.set_yticks([-1, 0, 1])
     ax.set_title(labels["posenc_curves"])
     # beside the axes (under them in a narrow figure), not on the curves: inside, it would cover them
-    place = (dict(loc="upper center", bbox_to_anchor=(0.5, -0.5), ncols=3, title=None) if legend_below else
-             dict(loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=1 if len(dims) <= 3 else 2,
-                  title=labels["dim_title"]))
-    ax.legend(**place, frameon=False, handlelength=1.0, borderaxespad=0.3,
-              alignment="left", columnspacing=0.6, labelspacing=0.3, handletextpad=0.4)
+    style = dict(frameon=False, handlelength=1.0, alignment="left", columnspacing=0.6, labelspacing=0.3,
+                 handletextpad=0.4)
+    if legend_below:  # the figure's, "outside": the layout makes room for it under the lowest axes
+        ax.figure.legend(handles=lines, loc="outside lower center", ncols=3, **style)
+    else:
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), ncols=1 if len(dims) <= 3 else 2,
+                  title=labels["dim_title"], borderaxespad=0.3, **style)
     return lines
 
 

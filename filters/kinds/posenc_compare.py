@@ -111,30 +111,60 @@ def compute(options: PosencCompareOptions, device: str = "cpu") -> PosencCompare
 
 
 def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
-    """One panel per encoding, each scaled to [−1, 1] by its largest magnitude, one colorbar."""
+    """One panel per encoding, each scaled to [−1, 1] by its largest magnitude, one colorbar; four
+    panels in a 2 × 2 grid, or in one row when the figure is low. Only the outer panels carry the
+    position ticks and the ``i``/``j`` labels (the same for all)."""
     import numpy as np
 
-    from filters.figures.render import before_save, shrink_to_fit, slide_figure
+    from filters.figures.render import before_save, current_page, shrink_to_fit, slide_figure, wrap_axis_label
 
     n = len(data["encodings"])
-    rows, cols = (2, 2) if n == 4 else (1, n)
+    page = current_page()
+    # a narrow page (a column) has no room for four panels in a row, whatever the height
+    grid = n == 4 and (page.inches(options.height) >= GRID_INCHES or page.width_inches < 4)
+    rows, cols = (2, 2) if grid else (1, n)
     fig = slide_figure((4.0, 3.4) if rows == 2 else (1.6 * n + 1.0, 2.4), options.height)
     axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
     L = data["positions"]
     ticks = sorted({0, L // 2, L - 1})
-    for ax, name in zip(axes, data["encodings"], strict=True):
+    for index, (ax, name) in enumerate(zip(axes, data["encodings"], strict=True)):
         values = np.asarray(data["similarity"][name])
         image = ax.imshow(values / np.abs(values).max(), cmap=options.cmap, vmin=-1, vmax=1, interpolation="nearest")
-        ax.set_title(labels[f"posenc_{name}"])
+        # in a column the panels are ~60 pt wide: titles a little smaller than the style's, not all texts
+        ax.set_title(labels[f"posenc_{name}"], fontsize=8 if page.width_inches < 4 else None)
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
-        ax.set_xlabel("j")
-        ax.set_ylabel("i", rotation=0, labelpad=6)
+        row, col = divmod(index, cols)
+        if row == rows - 1:
+            ax.set_xlabel("j")
+        else:
+            ax.tick_params(labelbottom=False)
+        if col == 0:
+            ax.set_ylabel("i", rotation=0, labelpad=6)
+        else:
+            ax.tick_params(labelleft=False)
         for spine in ax.spines.values():
             spine.set_visible(False)
-    fig.colorbar(image, ax=list(axes), label=labels["posenc_similarity"], fraction=0.05, pad=0.03, shrink=0.8)
+    bar = fig.colorbar(image, ax=list(axes), label=labels["posenc_similarity"], fraction=0.05, pad=0.06,
+                       shrink=0.8 if grid else 1.0)
+    before_save(fig, _thin_ticks)
+    before_save(fig, lambda fig: wrap_axis_label(bar.ax, "y"))  # a low figure: «similitud / (escalada)»
     before_save(fig, shrink_to_fit)
     return fig
+
+
+# Under this height (inches) four panels stand in one row: in a 2 × 2 grid they would be too small
+# for their ticks.
+GRID_INCHES = 2.2
+
+
+def _thin_ticks(fig) -> None:
+    """Hide the position tick labels that would run together on small panels (0, 32, 63)."""
+    from filters.figures.render import thin_tick_labels
+
+    for ax in fig.axes[:-1]:  # the last axes is the colour bar
+        thin_tick_labels(ax, "x")
+        thin_tick_labels(ax, "y")
 
 
 # The words of this figure besides the shared ones (filters.blocks.labels), in every language.

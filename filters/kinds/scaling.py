@@ -107,7 +107,7 @@ LABELS = {
 def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
     """Mean largest softmax weight against ``d_k`` (log axis), without and with the ``1/√d_k`` scale.
     ``unscaled``/``scaled``: one value in [1/keys, 1] per ``d_k``. Returns the lines."""
-    from filters.figures.render import before_save, shrink_to_fit, thin_tick_labels
+    from filters.figures.render import before_save, shrink_to_fit, thin_tick_labels, wrap_axis_label
 
     lines = ax.plot(d_k, unscaled, "o-", label=labels["unscaled"], zorder=3)
     lines += ax.plot(d_k, scaled, "s-", label=labels["scaled"], zorder=3)
@@ -119,17 +119,29 @@ def curves(ax, d_k, unscaled, scaled, *, keys: int, labels: dict):
     ax.set_ylim(0, 1.05)
     ax.set_xlabel(labels["d_k"])
     ax.set_ylabel(labels["max_weight"])
-    # under the axes, not on the curves (which cross the whole width)
-    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncols=1, borderaxespad=0)
+    # off the axes, not on the curves (which cross the whole width): under them where the figure is
+    # tall enough, else beside them (a figure.legend "outside": the layout makes room for it)
+    tall = ax.figure.get_figheight() >= LEGEND_BELOW_INCHES or ax.figure.get_figwidth() < 4
+    ax.figure.legend(frameon=False, loc="outside lower center" if tall else "outside right center", ncols=1)
+    before_save(ax.figure, lambda fig: wrap_axis_label(ax, "y"))  # a low plot: «peso máximo / medio»
     before_save(ax.figure, shrink_to_fit)
     return lines
 
 
-def draw(data: ScalingData, options: ScalingOptions, labels: dict):
-    """The two curves and the uniform level."""
-    from filters.figures.render import slide_figure
+# Under this height (inches) the legend's three lines under the axes would leave them no room: it
+# goes beside them, in a wider figure.
+LEGEND_BELOW_INCHES = 2.2
 
-    fig = slide_figure((4.4, 3.2), options.height)
+
+def draw(data: ScalingData, options: ScalingOptions, labels: dict):
+    """The two curves and the uniform level (the legend under them, or beside them when the figure
+    is low)."""
+    from filters.figures.render import current_page, slide_figure
+
+    page = current_page()
+    # beside the axes only on a page wide enough for both (a column keeps the legend under them)
+    low = page.inches(options.height) < LEGEND_BELOW_INCHES and page.width_inches >= 4
+    fig = slide_figure((9.0, 2.4) if low else (4.4, 3.2), options.height)
     curves(fig.add_subplot(), data["d_k"], data["max_weight_unscaled"], data["max_weight_scaled"],
            keys=data["keys"], labels=labels)
     return fig
