@@ -131,7 +131,9 @@ def draw(data: PosencCompareData, options: PosencCompareOptions, labels: dict):
         values = np.asarray(data["similarity"][name])
         image = ax.imshow(values / np.abs(values).max(), cmap=options.cmap, vmin=-1, vmax=1, interpolation="nearest")
         # in a column the panels are ~60 pt wide: titles a little smaller than the style's, not all texts
-        ax.set_title(labels[f"posenc_{name}"], fontsize=8 if page.width_inches < 4 else None)
+        narrow = page.width_inches < 4
+        title = labels[f"posenc_{name}"].replace(" (", "\n(") if narrow else labels[f"posenc_{name}"]  # two lines
+        ax.set_title(title, fontsize=8 if narrow else None)
         ax.set_xticks(ticks)
         ax.set_yticks(ticks)
         row, col = divmod(index, cols)
