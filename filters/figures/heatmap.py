@@ -21,7 +21,15 @@ from matplotlib.text import Text
 from matplotlib.textpath import text_to_path
 
 from filters.blocks.labels import LABELS
-from filters.figures.render import MIN_TEXT_PT, before_save, current_page, projected_scale, shrink_to_fit, slide_figure
+from filters.figures.render import (
+    MIN_TEXT_PT,
+    before_save,
+    break_lines,
+    current_page,
+    projected_scale,
+    shrink_to_fit,
+    slide_figure,
+)
 
 # Weights are probabilities: one fixed colour scale for every attention heatmap of a deck, so
 # that two slides can be compared by eye.
@@ -354,15 +362,7 @@ def _wrapped(text: str, room: float, size: float, prop: FontProperties) -> str:
 
 def _pack(words: list[str], limit: float, width) -> list[str]:
     """``words`` in lines, each as many as fit ``limit`` (``width`` measures a line)."""
-    parts, current = [], ""
-    for word in words:
-        joined = f"{current} {word}" if current else word
-        if current and width(joined) > limit:
-            parts.append(current)
-            current = word
-        else:
-            current = joined
-    return [*parts, current]
+    return break_lines(" ".join(words), limit, width)
 
 
 # Each name wrap_names broke into lines: what it was given, and what it made of it.

@@ -316,6 +316,24 @@ def _shrink_texts(fig: Figure) -> bool:
     return changed
 
 
+def break_lines(text: str, room: float, width: Callable[[str], float]) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``room``, as ``width`` measures a line (a
+    word wider than the room keeps a line of its own); its own line breaks kept. (matplotlib's
+    ``wrap=True`` wraps at the figure's edge only, not in a room of our choosing.)"""
+    lines = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in paragraph.split(" "):
+            longer = f"{line} {word}" if line else word
+            if line and width(longer) > room:
+                lines.append(line)
+                line = word
+            else:
+                line = longer
+        lines.append(line)
+    return lines
+
+
 def wrap_axis_label(ax, axis: str = "y") -> None:
     """Break ``ax``'s ``axis`` label in two lines (at its middle space) when it is longer than the
     axes beside it (a y label taller than a low plot runs off the figure's top and bottom): call it

@@ -111,18 +111,9 @@ def text_width(text: str, size: float, *, bold: bool = False) -> float:
 def wrap_to(text: str, width: float, size: float) -> str:
     """``text`` broken at spaces into lines no wider than ``width`` points at ``size`` (a word
     longer than that stays whole); its own line breaks kept."""
-    lines = []
-    for paragraph in text.split("\n"):
-        line = ""
-        for word in paragraph.split(" "):
-            longer = f"{line} {word}" if line else word
-            if line and text_width(longer, size) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = longer
-        lines.append(line)
-    return "\n".join(lines)
+    from filters.figures.render import break_lines
+
+    return "\n".join(break_lines(text, width, lambda line: text_width(line, size)))
 
 
 def _title(data: HeadViewData, labels: dict) -> str:

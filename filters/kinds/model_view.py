@@ -178,18 +178,9 @@ class _Layout:
 
     def wrap(self, note: str) -> str:
         """``note``'s lines broken at spaces to fit under the panels (the colour bar beside it)."""
-        room, lines = self.W - self.right - _PAD, []
-        for paragraph in note.splitlines():
-            line = ""
-            for word in paragraph.split(" "):
-                wider = f"{line} {word}" if line else word
-                if line and self._extent(wider)[0] > room:
-                    lines.append(line)
-                    line = word
-                else:
-                    line = wider
-            lines.append(line)
-        return "\n".join(lines)
+        from filters.figures.render import break_lines
+
+        return "\n".join(break_lines(note, self.W - self.right - _PAD, lambda line: self._extent(line)[0]))
 
     def title_step(self, titles: list[str], width: float) -> int:
         """Title every ``step``-th column of panels ``width`` figure points wide (with a gap), so
