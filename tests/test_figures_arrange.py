@@ -75,3 +75,43 @@ def test_two_figures_side_by_side_fit_their_frame_at_full_size(tmp_path, monkeyp
     assert abs(min(c["top"] for c in left) - min(c["top"] for c in right)) < 6
     assert min(size for page, _, size in figure_glyphs(pdf) if page == 2) >= 7.95
     assert Path(pdf).exists()
+
+
+def _run_deck(tmp_path, body: str) -> Path:
+    deck = tmp_path / "d.md"
+    deck.write_text(f"---\ntitle: D\nlang: es\n---\n\n# Figuras\n\n```{{.python .run #f}}\n{body}\n```\n")
+    return deck
+
+
+def test_layout_ncol_given_puts_figures_in_a_row_and_what_came_between_after_it(build_dirs, monkeypatch, tmp_path):
+    deck = _run_deck(tmp_path, "#| layout-ncol: 3\n#| fig-cap: [\"uno\", \"dos\", \"tres\"]\nplt.figure(); plt.plot([1, 2, 3])\n"
+                               "slide.text(\"Entre las figuras.\")\nplt.figure(); plt.plot([3, 2, 1])\n"
+                               "plt.figure(); plt.plot([1, 3, 2])")
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    body = [e for e in doc.content if not isinstance(e, pf.Header)]
+    assert [type(e).__name__ for e in body] == ["Div", "Para"], "the row, then the text that came between"
+    assert [pf.stringify(c.content[0].caption) for c in body[0].content] == ["uno", "dos", "tres"]
+    assert pf.stringify(body[1]).strip() == "Entre las figuras."
+
+
+def test_one_caption_for_several_figures_goes_under_the_last(build_dirs, monkeypatch, tmp_path):
+    deck = _run_deck(tmp_path, "#| layout-ncol: 1\n#| caption: \"Una leyenda para todas\"\n"
+                               "for k in range(2):\n    plt.figure(); plt.plot(np.arange(10) ** k)")
+    doc = filter_deck(deck, build_dirs, monkeypatch)
+    figures = [e for e in doc.content if isinstance(e, pf.Figure)]
+    assert len(figures) == 1 and pf.stringify(figures[0].caption) == "Una leyenda para todas"
+    assert figures[0].identifier.endswith("-2") or figures[0].identifier == "f", "the last figure's"
+    assert len([e for e in doc.content if isinstance(e, (pf.Figure, pf.Para, pf.RawBlock))]) == 2
+
+
+def test_a_run_figures_tick_labels_that_collide_are_an_error_naming_its_size(build_dirs, monkeypatch, tmp_path):
+    """Long category names on six small panels ran into one another in silence ("aaveryvlong…")."""
+    from filters.errors import BlockError
+
+    deck = _run_deck(tmp_path, "fig, axs = plt.subplots(2, 3)\nfor ax in axs.flat:\n"
+                               "    ax.bar([\"una categoría larga A\", \"una categoría larga B\", \"C\"], [1, 2, 3])")
+    with pytest.raises(BlockError) as caught:
+        filter_deck(deck, build_dirs, monkeypatch)
+    message = str(caught.value)
+    assert "figure 1 (drawn" in message and "pt, as placed)" in message
+    assert "on top of each other" in message or "off its edge" in message

@@ -29,7 +29,7 @@ class StubOut:
     def __init__(self, fmt, figures):
         self.fmt, self.identifier, self.lang, self.figures, self.classes = fmt, "x", "es", figures, []
 
-    def figure(self, n=1, *, height=None):
+    def figure(self, n=1, *, height=None, caption=None):
         assert 1 <= n <= self.figures
         return pf.Para(pf.Str(f"figure {n}"))
 

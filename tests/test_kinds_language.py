@@ -94,7 +94,7 @@ class Out:
     def __init__(self, lang: str, figures: int):
         self.fmt, self.identifier, self.classes, self.lang, self.figures = "beamer", "x", [], lang, figures
 
-    def figure(self, n=1, *, height=None):
+    def figure(self, n=1, *, height=None, caption=None):
         return pf.Para(pf.Str(f"figure {n}"))
 
     def markdown(self, text):

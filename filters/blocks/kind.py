@@ -37,9 +37,10 @@ class Out(Protocol):
     lang: str  # the deck's language
     figures: int  # how many pictures the block's entry holds
 
-    def figure(self, n: int = 1, *, height: str | None = None) -> Any:
+    def figure(self, n: int = 1, *, height: str | None = None, caption: int | None = None) -> Any:
         """Picture ``n`` (from 1) as a ``panflute.Figure``: the file copied beside the deck's other
-        figures, the block's height (or ``height``, a length) and alt text, its caption ``n``."""
+        figures, the block's height (or ``height``, a length) and alt text, its caption ``n`` (or
+        caption number ``caption``; 0: none)."""
 
     def markdown(self, text: str) -> list:
         """``text`` read as Markdown, as inlines (``$math$``, ``*emphasis*``)."""

@@ -83,14 +83,15 @@ def arrange(proportions: list[tuple[float, float]], height: str, *, ncol: int | 
         ncol: figures in a row; ``None``: the number (1 to 4) that makes the smallest figure largest
             (by a tenth at least: else fewer, read top to bottom).
         together: whether the figures follow one another (nothing drawn between them): only then
-            can they stand side by side.
+            do they stand side by side by themselves (with ``ncol`` given, what comes between them
+            goes after their row).
 
     Returns:
         The figures in a row, and each figure's size in inches (as placed: unscaled).
     """
     page, n = current_page(), len(proportions)
     choices = [ncol] if ncol else range(1, min(n, 4) + 1)
-    if not together:
+    if not together and ncol is None:
         choices = [1]
     best = None
     for k in choices:
@@ -159,10 +160,11 @@ def before_save(fig: Figure, step: Callable[[Figure], None]) -> None:
         steps.append(step)
 
 
-def save(fig: Figure, path: Path, *, apart: bool = True) -> None:
+def save(fig: Figure, path: Path, *, apart: bool | str = True) -> None:
     """Save ``fig`` (after its :func:`before_save` steps); PDF and SVG without a creation date, so
     the same numbers give the same bytes. ``apart``: check that no two texts run into each other
-    (a kind's figure; a ``.run`` block may place texts on one another by design).
+    (a kind's figure); ``"ticks"``: no two tick labels (a ``.run`` block may place its own texts on
+    one another by design, never matplotlib's ticks).
 
     Raises:
         BlockError: when a text runs off the figure (it would be cut on the slide), or two run
@@ -172,7 +174,7 @@ def save(fig: Figure, path: Path, *, apart: bool = True) -> None:
         step(fig)
     check_texts_inside(fig)
     if apart:
-        check_texts_apart(fig)
+        check_texts_apart(fig, ticks_only=apart == "ticks")
     fmt = Path(path).suffix.lstrip(".")
     metadata = {"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt)
     placed = fig.get_layout_engine() is None  # the kind placed its axes itself (layout="none")
@@ -243,13 +245,17 @@ def check_texts_inside(fig: Figure) -> None:
                          "would be cut on the slide: shorten it, or give the figure more room (a larger height)")
 
 
-def check_texts_apart(fig: Figure) -> None:
-    """No two texts of ``fig`` run into each other (:func:`overlapping_texts`): labels on top of
-    one another are unreadable, however large.
+def check_texts_apart(fig: Figure, *, ticks_only: bool = False) -> None:
+    """No two texts of ``fig`` (tick labels, with ``ticks_only``) run into each other
+    (:func:`overlapping_texts`): labels on top of one another are unreadable, however large.
 
     Raises:
         BlockError: naming the first two."""
     pairs = overlapping_texts(fig)
+    if ticks_only:
+        ticks = {id(label) for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+                 for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()) for label in (tick.label1, tick.label2)}
+        pairs = [(a, b) for a, b in pairs if id(a) in ticks and id(b) in ticks]
     if pairs:
         first, second = (" ".join(t.get_text().split())[:40] for t in pairs[0])
         raise BlockError(f"the figure's texts «{first}» and «{second}» would be drawn on top of each other: give the "

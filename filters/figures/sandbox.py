@@ -615,12 +615,14 @@ def _save_figures(namespace: dict[str, Any], folder: Path, ext: str, height: str
         _check_texts(fig, n)
         _fit_to_slide(fig, size)
         # a title or label that runs off the slide's size gives up a point or two first (never under
-        # 7 pt); texts the code placed over one another are its own design
+        # 7 pt); texts the code placed over one another are its own design, tick labels never
         before_save(fig, functools.partial(shrink_to_fit, overlaps=False))
         try:
-            save(fig, folder / f"figure-{n}.{ext}", apart=False)
-        except BlockError as exc:  # a text runs off it: say which figure
-            raise BlockError(f"figure {n}: {exc.message}") from None
+            save(fig, folder / f"figure-{n}.{ext}", apart="ticks")
+        except BlockError as exc:  # a text runs off it, or ticks collide: say which figure, and its room
+            shared = f", {len(figures)} figures sharing the block's height {height}" if len(figures) > 1 else ""
+            raise BlockError(f"figure {n} (drawn {size[0] * 72:.0f} × {size[1] * 72:.0f} pt, as placed{shared}): "
+                             f"{exc.message}" + (" (or layout-ncol)" if len(figures) > 1 else "")) from None
     return numbers, placed
 
 

@@ -122,22 +122,32 @@ def write(data: RunData, options: RunOptions, out) -> list:
                          "figure(s)", key="fig_cap")
     blocks = [pf.CodeBlock(options.listing, classes=["python"])] if options.echo else []
     heights, ncol = data.get("heights") or [], data.get("ncol", 1)
-    row: list = []  # figures that stand side by side, until the row is full
+    row, after_row = [], []  # figures that stand side by side, and what comes between them (after the row)
     for piece in data["outputs"]:
         if "figure" in piece:
             n = piece["figure"]
-            figure = out.figure(n, height=heights[n - 1] if n <= len(heights) else None)
+            # one caption= for several figures: under the last of them, the group's
+            shared = 1 if n == data["figures"] else 0
+            figure = out.figure(n, height=heights[n - 1] if n <= len(heights) else None,
+                                caption=shared if options.caption and data["figures"] > 1 else None)
             row.append(figure) if ncol > 1 else blocks.append(figure)
             if len(row) == ncol or n == data["figures"]:
-                blocks += [side_by_side(row)] if row else []
-                row = []
-        elif "math" in piece:
-            blocks.append(pf.Para(pf.Math(piece["math"], format="DisplayMath")))
-        elif "text" in piece:
-            blocks.append(pf.Para(*out.markdown(piece["text"])))
+                blocks += ([side_by_side(row)] if row else []) + after_row
+                row, after_row = [], []
         else:
-            blocks.append(pf.CodeBlock(piece["printed"], classes=["output"]))
+            (after_row if row else blocks).append(_piece(piece, out))
     return blocks
+
+
+def _piece(piece: dict, out) -> Any:
+    """What a block's code put on its slide besides a figure: math, text or its printed output."""
+    import panflute as pf
+
+    if "math" in piece:
+        return pf.Para(pf.Math(piece["math"], format="DisplayMath"))
+    if "text" in piece:
+        return pf.Para(*out.markdown(piece["text"]))
+    return pf.CodeBlock(piece["printed"], classes=["output"])
 
 
 def side_by_side(figures: list) -> Any:

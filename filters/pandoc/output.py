@@ -33,14 +33,15 @@ class BlockOutput:
         self.classes = [c for c in block.elem.classes if c != block.kind.name]
         self.figures = block.pictures
 
-    def figure(self, n: int = 1, *, height: str | None = None) -> pf.Figure:
+    def figure(self, n: int = 1, *, height: str | None = None, caption: int | None = None) -> pf.Figure:
         block, state = self._block, self._state
         if not 1 <= n <= block.pictures:
             raise BlockError(f"there is no picture {n}: the block made {block.pictures}", where=block.where)
         image_path = state.figures_dir / block.picture_file(n)
         copy_atomic(self._folder / f"figure-{n}.{block.ext}", image_path)
         captions = block.captions(state.lang)
-        caption = self.markdown(captions[n - 1]) if n <= len(captions) else []
+        which = n if caption is None else caption  # the caption of another number (0: none)
+        caption = self.markdown(captions[which - 1]) if 1 <= which <= len(captions) else []
         url = Path(os.path.relpath(image_path, state.relative_to)).as_posix()
         if url.startswith("../") and state.fmt in LATEX_FORMATS:
             # LaTeX runs in paranoid mode (filters.latex.env), which opens no '..' path: name the
