@@ -121,11 +121,15 @@ def test_a_line_of_code_too_long_is_named_and_code_size_makes_room(build_dirs):
     main(wide)  # 69 characters fit a 16:9 frame's text
     with pytest.raises(BlockError, match="code-size"):
         main(deck(**{"code-size": "small"}))  # 58 fit
+    from filters.blocks.page import page_for
     from filters.blocks.settings import CODE_SIZES, Settings
     from filters.pandoc.checks import code_columns
 
     assert [code_columns(s) for s in CODE_SIZES] == [96, 72, 65, 58, 53]
-    assert [code_columns(s, "169") for s in CODE_SIZES] == [124, 93, 84, 75, 69]
+    assert [code_columns(s, page_for(None, "169")) for s in CODE_SIZES] == [124, 93, 84, 75, 69]
+    # the deck's theme: Madrid's margins are narrower, Berkeley's sidebar takes a third of the width
+    assert code_columns("normalsize", page_for("Madrid", "43")) == 59
+    assert code_columns("normalsize", page_for("Berkeley", "43")) == 50
     import dataclasses
 
     help_text = next(f for f in dataclasses.fields(Settings) if f.name == "code_size").metadata["help"]

@@ -12,11 +12,11 @@ from pathlib import Path
 import panflute as pf
 
 from filters.blocks.labels import LANGUAGES, language
-from filters.blocks.page import page_for
+from filters.blocks.page import Page, page_for
 from filters.cache.store import Cache
 from filters.errors import PREFIX, BlockError, BlockErrors, Where
 from filters.kinds import KINDS
-from filters.pandoc.document import aspect_ratio, slide_level, slides_of
+from filters.pandoc.document import slide_level, slides_of
 from filters.pandoc.settings import DeckSettings
 from filters.util.confine import OutsideProject, check_metadata, deck_project
 from filters.util.files import WritesOutside, check_folder, project_root, write_atomic
@@ -195,13 +195,13 @@ def highlight_languages(cache: Cache) -> frozenset[str]:
 _CHAR_BP = {"tiny": 3.1753, "scriptsize": 4.2333, "footnotesize": 4.7074, "small": 5.2303, "normalsize": 5.7273}
 
 
-def code_columns(size: str = "normalsize", aspect: str = "43") -> int:
+def code_columns(size: str = "normalsize", page: Page | None = None) -> int:
     """Characters a line of code holds on a Beamer frame at the LaTeX font ``size`` (one of
-    :data:`filters.blocks.settings.CODE_SIZES`), in the ``aspect`` ratio (Beamer's ``aspectratio``: ``43``, ``169`` …; an
-    unknown one counts as 4:3): 53 at ``normalsize`` in 4:3, 72 at ``scriptsize``, 69 and 93 in 16:9.
+    :data:`filters.blocks.settings.CODE_SIZES`) in the text width of ``page`` (the deck's theme and
+    aspect ratio; default: the default theme on 4:3): 53 at ``normalsize`` there, 72 at
+    ``scriptsize``; 69 and 93 on 16:9; 59 at ``normalsize`` in Madrid, 50 in Berkeley (a sidebar).
     Highlighted code (fancyvrb) runs off the slide with no word in LaTeX's log, so the filter counts."""
-    # the default theme's text width (1 cm margins; Madrid's are narrower): what holds there holds in most themes
-    text_bp = page_for(None, aspect).text_width * 72 / 72.27
+    text_bp = (page or page_for(None, "43")).text_width * 72 / 72.27
     return int(text_bp / _CHAR_BP[size])
 
 
@@ -215,9 +215,8 @@ def check_code_width(doc: pf.Doc, settings: DeckSettings) -> None:
     (``overflow: warn`` only warns)."""
     if doc.format != "beamer":
         return
-    size = settings.meta.code_size
-    aspect = aspect_ratio(doc)
-    columns, found = code_columns(size, aspect), []
+    size, page = settings.meta.code_size, settings.page
+    columns, found = code_columns(size, page), []
 
     def look(elem, _doc, title):
         if isinstance(elem, pf.CodeBlock):
@@ -231,7 +230,7 @@ def check_code_width(doc: pf.Doc, settings: DeckSettings) -> None:
     if not found:
         return
     overflow, deck = settings.meta.overflow, settings.deck
-    errors = [BlockError(_too_long(long, columns, size, aspect), where=Where(deck, title, _code_block(elem)))
+    errors = [BlockError(_too_long(long, columns, size, page), where=Where(deck, title, _code_block(elem)))
               for title, elem, long in found]
     if overflow == "warn":
         for error in errors:
@@ -245,15 +244,15 @@ def _code_block(elem: pf.CodeBlock) -> str:
     return f".{elem.classes[0]} (a code block)" if elem.classes else "(a code block)"
 
 
-def _too_long(long: list[tuple[int, str]], columns: int, size: str, aspect: str) -> str:
+def _too_long(long: list[tuple[int, str]], columns: int, size: str, page: Page) -> str:
     """What is wrong with the ``long`` lines (number in the block, text) of one code block, and the
     fix: the largest ``code-size`` at which the longest fits, else breaking it."""
     number, line = long[0]
     start = line.strip()[:30] + ("…" if len(line.strip()) > 30 else "")
     more = f" (and {len(long) - 1} more line{'s' if len(long) > 2 else ''} too long)" if len(long) > 1 else ""
     longest = max(len(text) for _, text in long)
-    fits = [name for name in _CHAR_BP if code_columns(name, aspect) >= longest]
+    fits = [name for name in _CHAR_BP if code_columns(name, page) >= longest]
     fix = (f"break it, or set the deck's code smaller: metadata 'attnslides: {{code-size: {fits[-1]}}}' holds "
-           f"{code_columns(fits[-1], aspect)}" if fits else "break it, or print less per line")
+           f"{code_columns(fits[-1], page)}" if fits else "break it, or print less per line")
     return (f"line {number} of the code block, «{start}», runs off the slide: a line of {len(line)} characters{more}, "
             f"and at most {columns} fit at code-size {size}: {fix}")
