@@ -550,3 +550,16 @@ def test_the_builds_own_figures_outside_the_project_pass_the_final_check(where, 
     monkeypatch.chdir(outside)
     build(path, Path("build"), to=fmt)
     assert list((outside / "build" / "figures" / "d").glob("fig-a.*"))
+
+
+@pytest.mark.e2e
+def test_a_deck_built_from_a_folder_outside_its_project_into_another_finds_its_figures(tmp_path, monkeypatch):
+    """Regression: the figures went under the folder the build ran from, which LaTeX does not read
+    when it lies outside the deck's project: "File `build/figures/…' not found", blamed on slide 1."""
+    (tmp_path / "decks").mkdir()
+    (tmp_path / "here").mkdir()
+    deck = tmp_path / "decks" / "fresh.md"
+    deck.write_text("---\ntitle: F\nlang: en\n---\n\n# A\n\n```{.attention height=40%}\nthe cat sat\n```\n")
+    monkeypatch.chdir(tmp_path / "here")
+    pdf = build(deck, tmp_path / "out", out_given=True)
+    assert (tmp_path / "out" / "figures").is_dir() and pdf.name == "fresh.pdf"

@@ -213,6 +213,16 @@ def claim_name(out_dir: Path, deck: Path, name: str | None = None) -> None:
         write_atomic(record, os.fsencode(deck.resolve()))
 
 
+def _latex_figures(deck: Path, out_dir: Path, to: str) -> Path | None:
+    """Where a LaTeX build keeps its figures when the deck's own ``figures-dir`` would not do:
+    built from a folder outside the deck's project, figures under it are on no path LaTeX reads
+    (the deck's folder, its project and the output folder: :mod:`filters.latex.env`), so they go
+    beside the output (``<out>/figures``). ``None``: the deck's setting."""
+    if to not in ("beamer", "latex") or Path.cwd().resolve().is_relative_to(deck_project(Path(deck))):
+        return None
+    return Path(out_dir) / "figures"
+
+
 def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", device: str | None = None,
           execute: bool = True, pandoc_options: list[str] | tuple[str, ...] = (), session: Session | None = None,
           confine: bool = True, cores: int = 0, out_given: bool = False, keep_going: bool = False,
@@ -263,7 +273,7 @@ def build(deck: Path, out_dir: Path = Path("build"), *, to: str = "beamer", devi
             settings = BuildSettings(deck=deck, deck_text=text, device=device, execute=execute,
                                      pandoc_version=pandoc_version(), project=project, cores=cores,
                                      out_given=out_dir if out_given else None, keep_going=keep_going,
-                                     name=name, parts=parts)
+                                     name=name, parts=parts, figures_dir=_latex_figures(deck, out_dir, to))
             return _build(deck, out_dir, to=to, build=settings, options=options, session=session, more=more)
     except WritesOutside as exc:  # a link in the project out of it (build -> /elsewhere)
         raise BuildError(f"{deck}: {exc}") from None
