@@ -164,7 +164,7 @@ def test_a_module_that_appears_later_is_followed(keys_of_copy):
     then a new filters/tweak.py, whose edits no key saw."""
     root, keys = keys_of_copy
     scaling = root / "filters" / "kinds" / "scaling.py"
-    anchor = "    from filters.figures.render import slide_figure\n"
+    anchor = "    from filters.figures.render import current_page, slide_figure\n"
     assert anchor in scaling.read_text()
     scaling.write_text(scaling.read_text().replace(anchor, anchor + "    from filters import tweak  # noqa: F401\n", 1))
     with open(root / "filters" / "__init__.py", "a") as f:

@@ -148,7 +148,10 @@ def draw(data: PosencData, options: PosencOptions, labels: dict):
         heat_ax, curve_ax = fig.subplots(2, 1) if stacked else fig.subplots(1, 2, width_ratios=[1, 1.1])
     image = heatmap(heat_ax, data["encoding"], cmap=options.cmap, labels=labels)
     # below the heatmap, named: beside it, it would read as the y axis of the curves (side by side)
-    fig.colorbar(image, ax=heat_ax, label=labels["posenc_value"], **(
+    # low, its name is plain text (math is drawn at 10 pt, for its scripts; this one has none): it may then
+    # give up points like the other labels, rather than run off a figure of a few lines' height
+    name = labels["posenc_value"].replace("$", "") if low else labels["posenc_value"]
+    fig.colorbar(image, ax=heat_ax, label=name, **(
         dict(fraction=0.08, pad=0.03, aspect=12) if narrow or low else
         dict(orientation="horizontal", location="bottom", fraction=0.07, pad=0.02, aspect=30)))
     if curve_ax is not None:
