@@ -94,6 +94,16 @@ def page_for(theme: str | None = None, aspect: str | int | None = None) -> Page:
                 name=f"{theme_name} {ratio}", height_43=height)
 
 
+# Side by side, figures sit in columns of this share of the text width each, less a gap (pandoc's
+# Beamer writer gives a column without a width 0.48 of the line: two of them and a 4 % gap).
+COLUMN_GAP = 0.04
+
+
+def share_in_row(ncol: int) -> float:
+    """The share of the text width each of ``ncol`` figures side by side has (0.48 for two)."""
+    return (1 - COLUMN_GAP * (ncol - 1)) / ncol
+
+
 # The lectures' page (Madrid, 4:3): what a figure is drawn for when no deck says otherwise (a test,
 # a figure drawn by hand).
 DEFAULT_PAGE = page_for("Madrid", "43")

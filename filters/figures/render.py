@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from filters.blocks.page import DEFAULT_PAGE, Page
+from filters.blocks.page import COLUMN_GAP, DEFAULT_PAGE, Page, share_in_row  # noqa: F401 (COLUMN_GAP: arrange's)
 from filters.errors import BlockError
 from filters.figures import FALLBACK_FONTS, STYLE, available_fallback_fonts
 
@@ -58,17 +58,9 @@ def projected_scale(fig: Figure, height: str) -> float:
     return min(page.inches(height) / fig.get_figheight(), page.width_inches / fig.get_figwidth())
 
 
-# Side by side, figures sit in columns of this share of the text width each, less a gap (pandoc's
-# Beamer writer gives a column without a width 0.48 of the line: two of them and a 4 % gap).
-COLUMN_GAP = 0.04
 # Stacked, each row after the first leaves this much of the height (TeX points) to the caption and
 # the space above the next figure.
 ROW_GAP_PT = 24.0
-
-
-def column_share(ncol: int) -> float:
-    """The share of the text width each of ``ncol`` figures side by side has (0.48 for two)."""
-    return (1 - COLUMN_GAP * (ncol - 1)) / ncol
 
 
 def arrange(proportions: list[tuple[float, float]], height: str, *, ncol: int | None = None,
@@ -97,7 +89,7 @@ def arrange(proportions: list[tuple[float, float]], height: str, *, ncol: int | 
     for k in choices:
         rows = -(-n // k)
         tall = max(page.inches(height) - (rows - 1) * ROW_GAP_PT / 72.27, page.inches(height) / 2) / rows
-        box = (page.width_inches * (column_share(k) if k > 1 else 1), tall)
+        box = (page.width_inches * (share_in_row(k) if k > 1 else 1), tall)
         sizes = [_fitted(w / h, *box) for w, h in proportions]
         smallest = min(w * h for w, h in sizes)
         if best is None or smallest > best[0] * 1.1:  # more columns only for clearly larger figures

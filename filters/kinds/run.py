@@ -152,13 +152,14 @@ def _piece(piece: dict, out) -> Any:
 
 def side_by_side(figures: list) -> Any:
     """Figures in a row: pandoc's columns (Beamer's ``columns``, reveal.js's and PowerPoint's
-    columns), each :func:`filters.figures.render.column_share` of the width, as the figures were
+    columns), each :func:`filters.blocks.page.share_in_row` of the width, as the figures were
     drawn for."""
     import panflute as pf
 
-    from filters.figures.render import column_share
+    # geometry only: writing a cached block's slide imports no matplotlib
+    from filters.blocks.page import share_in_row
 
-    width = f"{column_share(len(figures)) * 100:.0f}%"
+    width = f"{share_in_row(len(figures)) * 100:.0f}%"
     return pf.Div(*(pf.Div(figure, classes=["column"], attributes={"width": width}) for figure in figures),
                   classes=["columns"])
 
